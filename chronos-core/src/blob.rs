@@ -1,0 +1,64 @@
+//! The blob store: immutable payloads by key (S3 / Azure Blob / filesystem / memory).
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::time::Timestamp;
+
+/// Listing entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    /// The key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the blob was written.
+    pub last_modified: Timestamp,
+}
+
+/// What a blob store can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct BlobCapabilities {
+    /// It can issue presigned GET URLs.
+    pub presign: bool,
+}
+
+impl BlobCapabilities {
+    /// Capabilities with presigning on or off.
+    pub fn new(presign: bool) -> Self {
+        Self { presign }
+    }
+}
+
+/// A key/value store of immutable payloads, bound to one bucket (or container, or root
+/// directory).
+///
+/// # Contract (checked by the conformance suite on every backend)
+/// - [`BlobStore::put_if_absent`] is create-only: if the key exists it returns
+///   [`ErrorKind::AlreadyExists`](crate::ErrorKind::AlreadyExists) and leaves the existing
+///   bytes untouched. A reader never observes a partially written blob.
+/// - [`BlobStore::get`] returns exactly the bytes written, or `NotFound` naming the key.
+/// - [`BlobStore::delete`] is idempotent (deleting a missing key is `Ok`).
+/// - [`BlobStore::list`] returns keys with the prefix in ascending byte order.
+/// - Transient failures map to `Unavailable`.
+#[async_trait]
+pub trait BlobStore: Send + Sync + Debug {
+    /// What this store can do.
+    fn capabilities(&self) -> BlobCapabilities;
+
+    /// Writes `bytes` at `key` unless the key exists.
+    async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<()>;
+
+    /// Reads the blob at `key`.
+    async fn get(&self, key: &str) -> Result<Bytes>;
+
+    /// Removes the blob at `key` if present.
+    async fn delete(&self, key: &str) -> Result<()>;
+
+    /// Up to `limit` blobs whose key starts with `prefix` and sorts after `after`.
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<BlobMeta>>;
+}

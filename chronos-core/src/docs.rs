@@ -1,0 +1,75 @@
+//! The document store: plain, non-versioned collections (messaging, identities, analytics).
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::filter::Filter;
+use crate::index::SortField;
+
+/// A stored document: its id and body (the body never contains `_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The document id.
+    pub id: String,
+    /// The fields.
+    pub body: Map<String, Value>,
+}
+
+/// An atomic field update: `$set`-like assignments, then `$inc`-like increments, by dotted
+/// path (intermediate objects are created).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DocUpdate {
+    /// Paths to assign.
+    pub set: Vec<(String, Value)>,
+    /// Paths to increment by a number (a missing path counts from 0).
+    pub inc: Vec<(String, serde_json::Number)>,
+}
+
+/// A query over documents.
+#[derive(Debug, Clone)]
+pub struct DocQuery {
+    /// Filter over the body.
+    pub filter: Filter,
+    /// Order: a body path (or `SortField::Id`); ascending unless `descending`.
+    pub sort: Option<(SortField, bool)>,
+    /// Skip this many.
+    pub skip: usize,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Non-versioned document collections.
+///
+/// # Contract (checked by the conformance suite on every backend)
+/// - [`DocumentStore::insert`] is create-only (`AlreadyExists` naming collection and id).
+/// - [`DocumentStore::update`] applies every assignment and increment atomically with
+///   respect to concurrent updates of the same document (no lost increments across
+///   processes); with `upsert` a missing document is created from the update alone.
+/// - Filters have exactly [`Filter::matches`] semantics; sort uses the canonical order.
+#[async_trait]
+pub trait DocumentStore: Send + Sync + Debug {
+    /// Inserts a new document.
+    async fn insert(&self, collection: &str, doc: Document) -> Result<()>;
+    /// Reads one document.
+    async fn get(&self, collection: &str, id: &str) -> Result<Option<Document>>;
+    /// Replaces a document's body; returns false when it does not exist (and `upsert` is off).
+    async fn replace(&self, collection: &str, doc: Document, upsert: bool) -> Result<bool>;
+    /// Applies an atomic update; returns the document after it, or `None` when missing and
+    /// `upsert` is off.
+    async fn update(
+        &self,
+        collection: &str,
+        id: &str,
+        update: DocUpdate,
+        upsert: bool,
+    ) -> Result<Option<Document>>;
+    /// Deletes a document; returns whether it existed.
+    async fn delete(&self, collection: &str, id: &str) -> Result<bool>;
+    /// Documents matching the query.
+    async fn find(&self, collection: &str, query: &DocQuery) -> Result<Vec<Document>>;
+    /// How many documents match.
+    async fn count(&self, collection: &str, filter: &Filter) -> Result<u64>;
+}

@@ -1,0 +1,164 @@
+//! The versioning engine bound to one collection: writes, reads, time travel and restore.
+//!
+//! # Write path
+//! validate → compute the new document → put its payload under a key unique to this write
+//! attempt (`<coll>/<id>/v<ov>/item-<token>.json`, create-only) → commit the index entry with
+//! [`IndexStore::commit`], whose `(id, ov)` check is the linearisation point. A losing or
+//! failing writer therefore never touches a committed payload; what it leaves behind is an
+//! unreferenced blob that [`Collection::sweep`] removes.
+//!
+//! # Read path
+//! Heads and versions come from the index store (point lookups by `(id, ov)` / `(id, at)`);
+//! payloads from the blob store, checked against the stored SHA-256.
+
+mod options;
+mod payload;
+mod read;
+mod restore;
+mod write;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use options::{
+    CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,
+    HistoryOptions, ListOptions, ReadOptions, RestoreTarget, WriteOptions,
+};
+pub use read::{HistoryPage, Page};
+pub use restore::{PlannedChange, RestoreAction, RestoreReport};
+pub use write::SweepReport;
+
+use crate::blob::BlobStore;
+use crate::error::{Error, Result};
+use crate::index::IndexStore;
+use crate::lock::Lock;
+
+/// The backends an engine writes to. Held as trait objects: the backend is chosen at run time.
+#[derive(Clone)]
+pub struct Stores {
+    /// Heads, versions, counters.
+    pub index: Arc<dyn IndexStore>,
+    /// Payloads.
+    pub blob: Arc<dyn BlobStore>,
+    /// Leases.
+    pub lock: Arc<dyn Lock>,
+}
+
+impl fmt::Debug for Stores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stores")
+            .field("index", &self.index)
+            .field("blob", &self.blob)
+            .field("lock", &self.lock)
+            .finish()
+    }
+}
+
+/// Entry point: binds [`Stores`] and hands out [`Collection`]s.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    stores: Stores,
+}
+
+impl Engine {
+    /// An engine over the given stores.
+    pub fn new(stores: Stores) -> Self {
+        Self { stores }
+    }
+
+    /// The stores.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// A handle on one collection. Validates the config and prepares the index store
+    /// (indexes are created here once, never per write).
+    pub async fn collection(&self, config: CollectionConfig) -> Result<Collection> {
+        validate_collection_name(&config.name)?;
+        for p in config.indexed_props.iter().chain(&config.required_indexed) {
+            validate_prop_path(&config.name, p)?;
+        }
+        if !config.indexed_props.is_empty() {
+            if let Some(missing) = config
+                .required_indexed
+                .iter()
+                .find(|r| !config.indexed_props.contains(r))
+            {
+                return Err(Error::invalid_config(format!(
+                    "requiredIndexed '{missing}' is not in indexedProps {:?}",
+                    config.indexed_props
+                ))
+                .with("collection", &config.name));
+            }
+        }
+        self.stores
+            .index
+            .prepare(&config.name, &config.indexed_props)
+            .await?;
+        Ok(Collection {
+            inner: Arc::new(Inner {
+                stores: self.stores.clone(),
+                config,
+            }),
+        })
+    }
+}
+
+/// Checks a collection name: 1–64 chars of `A-Za-z0-9_.-`, starting with a letter, digit or
+/// `_`. Names become table names and blob key prefixes, so nothing else is allowed.
+pub fn validate_collection_name(name: &str) -> Result<()> {
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok_first || !ok_rest || name.len() > 64 {
+        return Err(Error::validation(format!(
+            "invalid collection name '{name}': use 1-64 characters of A-Z a-z 0-9 _ . - starting \
+             with a letter, digit or _"
+        ))
+        .with("collection", name));
+    }
+    Ok(())
+}
+
+fn validate_prop_path(collection: &str, p: &str) -> Result<()> {
+    if p.is_empty()
+        || p.split('.').any(|s| s.is_empty() || s.starts_with('$'))
+        || p.starts_with('_')
+    {
+        return Err(Error::invalid_config(format!(
+            "invalid indexed property '{p}': dotted path of non-empty segments, not starting with _ or $"
+        ))
+        .with("collection", collection));
+    }
+    Ok(())
+}
+
+/// A handle on one collection. Cheap to clone; safe to share between tasks.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    stores: Stores,
+    config: CollectionConfig,
+}
+
+impl Collection {
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.inner.config.name
+    }
+    /// The collection's configuration.
+    pub fn config(&self) -> &CollectionConfig {
+        &self.inner.config
+    }
+    fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+}

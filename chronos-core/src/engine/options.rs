@@ -1,0 +1,339 @@
+//! Options of engine operations: plain structs with builder methods and sensible defaults.
+
+use serde_json::Value;
+
+use crate::id::ItemId;
+use crate::index::{Point, Sort, SortField};
+use crate::model::{Origin, RecordRef};
+use crate::time::Timestamp;
+
+/// How one collection behaves (the spec's `collectionMaps` entry plus global switches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionConfig {
+    /// Collection name: 1–64 chars of `A-Za-z0-9_.-`, starting with a letter, digit or `_`.
+    pub name: String,
+    /// Properties copied into indexed metadata (dotted paths allowed). Empty: all fields.
+    pub indexed_props: Vec<String>,
+    /// Indexed properties every create/update must carry (non-null).
+    pub required_indexed: Vec<String>,
+    /// Keep every version (default). When off, only the latest version is kept.
+    pub versioning: bool,
+    /// Deletes are logical (default): the head stays as a tombstone and restore undeletes.
+    /// When off, delete removes the head; the version log keeps every version and the
+    /// tombstone, so history, time travel and restore still work.
+    pub logical_delete: bool,
+}
+
+impl CollectionConfig {
+    /// A collection with default behaviour and every field indexed.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            indexed_props: Vec::new(),
+            required_indexed: Vec::new(),
+            versioning: true,
+            logical_delete: true,
+        }
+    }
+    /// Sets `indexedProps`.
+    pub fn indexed_props<I: IntoIterator<Item = S>, S: Into<String>>(mut self, props: I) -> Self {
+        self.indexed_props = props.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Sets `validation.requiredIndexed`.
+    pub fn required_indexed<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        props: I,
+    ) -> Self {
+        self.required_indexed = props.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Turns versioning on or off.
+    pub fn versioning(mut self, on: bool) -> Self {
+        self.versioning = on;
+        self
+    }
+    /// Turns logical delete on or off.
+    pub fn logical_delete(mut self, on: bool) -> Self {
+        self.logical_delete = on;
+        self
+    }
+}
+
+macro_rules! audit_builders {
+    () => {
+        /// Sets who makes the change.
+        pub fn actor(mut self, actor: impl Into<String>) -> Self {
+            self.actor = Some(actor.into());
+            self
+        }
+        /// Sets why.
+        pub fn reason(mut self, reason: impl Into<String>) -> Self {
+            self.reason = Some(reason.into());
+            self
+        }
+    };
+}
+
+macro_rules! expected_ov_builder {
+    () => {
+        /// Fails with `Conflict` unless the record is at this ov.
+        pub fn expected_ov(mut self, ov: u64) -> Self {
+            self.expected_ov = Some(ov);
+            self
+        }
+    };
+}
+
+/// Options of `create`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateOptions {
+    /// Who.
+    pub actor: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Use this id instead of a generated one (`AlreadyExists` if taken).
+    pub id: Option<ItemId>,
+    /// Parent record: sets `parentId`/`parentCollection` and, without `origin`, the origin.
+    pub parent: Option<RecordRef>,
+    /// Explicit origin; `system` prefixes the stored collection (`stripe:customers`).
+    pub origin: Option<Origin>,
+}
+
+impl CreateOptions {
+    /// Defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    audit_builders!();
+    /// Sets the id.
+    pub fn id(mut self, id: ItemId) -> Self {
+        self.id = Some(id);
+        self
+    }
+    /// Sets the parent record.
+    pub fn parent(mut self, id: impl Into<String>, collection: impl Into<String>) -> Self {
+        self.parent = Some(RecordRef {
+            id: id.into(),
+            collection: collection.into(),
+        });
+        self
+    }
+    /// Sets an explicit origin.
+    pub fn origin(
+        mut self,
+        id: impl Into<String>,
+        collection: impl Into<String>,
+        system: Option<&str>,
+    ) -> Self {
+        self.origin = Some(Origin {
+            id: id.into(),
+            collection: collection.into(),
+            system: system.map(Into::into),
+        });
+        self
+    }
+}
+
+/// Options of `update`, `delete` and `restore_object`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Optimistic-concurrency check. Without it the write applies to whatever version is
+    /// current, retrying internally if another writer commits in between.
+    pub expected_ov: Option<u64>,
+    /// Who.
+    pub actor: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+impl WriteOptions {
+    /// Defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    audit_builders!();
+    expected_ov_builder!();
+}
+
+/// Options of `enrich`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnrichOptions {
+    /// Optimistic-concurrency check (see [`WriteOptions::expected_ov`]).
+    pub expected_ov: Option<u64>,
+    /// Provenance: added to `functionIds`.
+    pub function_id: Option<String>,
+    /// Who.
+    pub actor: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+impl EnrichOptions {
+    /// Defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    audit_builders!();
+    expected_ov_builder!();
+    /// Sets the enrichment function id.
+    pub fn function_id(mut self, id: impl Into<String>) -> Self {
+        self.function_id = Some(id.into());
+        self
+    }
+}
+
+/// Options of point reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Return tombstones instead of `None`.
+    pub include_deleted: bool,
+    /// Keep only these (dotted) fields of the user data.
+    pub projection: Option<Vec<String>>,
+}
+
+impl ReadOptions {
+    /// Defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Returns tombstones too.
+    pub fn include_deleted(mut self, on: bool) -> Self {
+        self.include_deleted = on;
+        self
+    }
+    /// Sets the projection.
+    pub fn projection<I: IntoIterator<Item = S>, S: Into<String>>(mut self, fields: I) -> Self {
+        self.projection = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// Options of `list_by_meta` / `query`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListOptions {
+    /// Mongo-style filter over indexed metadata (`{}` for all).
+    pub filter: Value,
+    /// Order (ties broken by id). Default: by id ascending.
+    pub sort: Sort,
+    /// Page size, 1..=1000. Default 50.
+    pub limit: usize,
+    /// Continue after the page that returned this cursor.
+    pub cursor: Option<String>,
+    /// Include tombstones.
+    pub include_deleted: bool,
+    /// Keep only these fields of each record's user data.
+    pub projection: Option<Vec<String>>,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        Self {
+            filter: Value::Object(Default::default()),
+            sort: Sort::default(),
+            limit: 50,
+            cursor: None,
+            include_deleted: false,
+            projection: None,
+        }
+    }
+}
+
+impl ListOptions {
+    /// Defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the filter.
+    pub fn filter(mut self, filter: Value) -> Self {
+        self.filter = filter;
+        self
+    }
+    /// Sorts by an indexed metadata path.
+    pub fn sort_by_meta(mut self, path: impl Into<String>, descending: bool) -> Self {
+        self.sort = Sort {
+            field: SortField::Meta(path.into()),
+            descending,
+        };
+        self
+    }
+    /// Sorts by a built-in field.
+    pub fn sort(mut self, field: SortField, descending: bool) -> Self {
+        self.sort = Sort { field, descending };
+        self
+    }
+    /// Sets the page size.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = n;
+        self
+    }
+    /// Continues after a previous page.
+    pub fn cursor(mut self, cursor: Option<String>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+    /// Includes tombstones.
+    pub fn include_deleted(mut self, on: bool) -> Self {
+        self.include_deleted = on;
+        self
+    }
+    /// Sets the projection.
+    pub fn projection<I: IntoIterator<Item = S>, S: Into<String>>(mut self, fields: I) -> Self {
+        self.projection = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// Options of `history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryOptions {
+    /// Start after this ov.
+    pub after_ov: Option<u64>,
+    /// Page size, 1..=1000. Default 100.
+    pub limit: usize,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        Self {
+            after_ov: None,
+            limit: 100,
+        }
+    }
+}
+
+/// Where `restore_object` goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreTarget {
+    /// A specific object version.
+    Ov(u64),
+    /// The version current at an instant.
+    At(Timestamp),
+}
+
+/// Options of `restore_collection`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectionRestoreOptions {
+    /// Only compute and return the plan.
+    pub dry_run: bool,
+    /// Who.
+    pub actor: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+impl CollectionRestoreOptions {
+    /// Defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    audit_builders!();
+    /// Plans without writing.
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
+    }
+}
+
+/// Where `restore_collection` goes back to.
+pub type CollectionTarget = Point;

@@ -1,0 +1,301 @@
+//! Reads: latest, by version, as of an instant, history, and metadata queries.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde_json::{json, Value};
+
+use super::payload::{self, Decoded};
+use super::{Collection, HistoryOptions, ListOptions, ReadOptions};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::id::ItemId;
+use crate::index::{HeadEntry, HeadQuery, Point, Sort, SortField, SortKey, VersionEntry};
+use crate::model::{Record, SystemFields};
+use crate::time::Timestamp;
+
+/// How many payloads a page read fetches at once.
+const FETCH_CONCURRENCY: usize = 16;
+/// Largest page.
+const MAX_PAGE: usize = 1000;
+
+/// A page of records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The records, in the requested order.
+    pub items: Vec<Record>,
+    /// Pass to [`ListOptions::cursor`] for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a record's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    /// Version entries in ascending ov.
+    pub versions: Vec<VersionEntry>,
+    /// Pass as [`HistoryOptions::after_ov`] for the next page; `None` on the last page.
+    pub next_after_ov: Option<u64>,
+}
+
+impl Collection {
+    /// The latest version of a record; `None` if it does not exist, or is deleted and
+    /// `include_deleted` is off.
+    pub async fn get_latest(&self, id: ItemId, opts: ReadOptions) -> Result<Option<Record>> {
+        let Some(head) = self.stores().index.head(self.name(), id).await? else {
+            return Ok(None);
+        };
+        if head.deleted_at.is_some() && !opts.include_deleted {
+            return Ok(None);
+        }
+        self.record_from_head(&head, &opts).await.map(Some)
+    }
+
+    /// Version `ov` of a record; `None` if there is no such version (or it is a tombstone and
+    /// `include_deleted` is off).
+    pub async fn get_version(
+        &self,
+        id: ItemId,
+        ov: u64,
+        opts: ReadOptions,
+    ) -> Result<Option<Record>> {
+        let v = self.stores().index.version(self.name(), id, ov).await?;
+        self.record_from_version(v, &opts).await
+    }
+
+    /// The record as it was at `at`: the version with the greatest `at <= t`. A record that did
+    /// not exist yet, or was deleted at `t`, reads as `None` (the tombstone with
+    /// `include_deleted`).
+    pub async fn get_as_of(
+        &self,
+        id: ItemId,
+        at: Timestamp,
+        opts: ReadOptions,
+    ) -> Result<Option<Record>> {
+        let v = self
+            .stores()
+            .index
+            .version_at(self.name(), id, Point::At(at))
+            .await?;
+        self.record_from_version(v, &opts).await
+    }
+
+    /// A page of the record's version log (ascending ov). `NotFound` for a record that never
+    /// existed.
+    pub async fn history(&self, id: ItemId, opts: HistoryOptions) -> Result<HistoryPage> {
+        check_limit(opts.limit, "history limit")?;
+        let mut versions = self
+            .stores()
+            .index
+            .versions(self.name(), id, opts.after_ov, opts.limit + 1)
+            .await?;
+        if versions.is_empty() && opts.after_ov.is_none() {
+            return Err(self.not_found(id));
+        }
+        let more = versions.len() > opts.limit;
+        versions.truncate(opts.limit);
+        let next_after_ov = if more {
+            versions.last().map(|v| v.ov)
+        } else {
+            None
+        };
+        Ok(HistoryPage {
+            versions,
+            next_after_ov,
+        })
+    }
+
+    /// Records whose indexed metadata matches `opts.filter`, sorted and paged with a keyset
+    /// cursor. Filtering, sorting and limiting happen in the index store. When the collection
+    /// has `indexedProps`, filters and sorts may only use those paths.
+    pub async fn list_by_meta(&self, opts: ListOptions) -> Result<Page> {
+        check_limit(opts.limit, "list limit")?;
+        let filter = Filter::parse(&opts.filter).map_err(|e| e.with("collection", self.name()))?;
+        for p in filter.paths() {
+            self.check_indexed(p)?;
+        }
+        if let SortField::Meta(p) = &opts.sort.field {
+            self.check_indexed(p)?;
+        }
+        let after = opts
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(c, &opts.sort))
+            .transpose()?;
+        let query = HeadQuery {
+            filter,
+            include_deleted: opts.include_deleted,
+            sort: opts.sort.clone(),
+            after,
+            limit: opts.limit + 1,
+        };
+        let mut heads = self.stores().index.query_heads(self.name(), &query).await?;
+        let more = heads.len() > opts.limit;
+        heads.truncate(opts.limit);
+        let next_cursor = match (more, heads.last()) {
+            (true, Some(last)) => Some(encode_cursor(last, &opts.sort)),
+            _ => None,
+        };
+        let read = ReadOptions {
+            include_deleted: true,
+            projection: opts.projection.clone(),
+        };
+        let items = stream::iter(heads.iter())
+            .map(|h| self.record_from_head(h, &read))
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(Page { items, next_cursor })
+    }
+
+    /// [`Collection::list_by_meta`] with the filter given separately.
+    pub async fn query(&self, filter: Value, opts: ListOptions) -> Result<Page> {
+        self.list_by_meta(ListOptions { filter, ..opts }).await
+    }
+
+    fn check_indexed(&self, path: &str) -> Result<()> {
+        let props = &self.inner.config.indexed_props;
+        let covered = props.is_empty()
+            || props.iter().any(|p| {
+                path == p
+                    || path
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            });
+        if covered {
+            Ok(())
+        } else {
+            Err(Error::validation(format!(
+                "field '{path}' is not indexed in collection '{}' (indexedProps: {props:?})",
+                self.name()
+            ))
+            .with("collection", self.name())
+            .with("field", path))
+        }
+    }
+
+    async fn record_from_head(&self, h: &HeadEntry, opts: &ReadOptions) -> Result<Record> {
+        let d = self
+            .load(&h.blob_key, &h.checksum)
+            .await
+            .map_err(|e| e.with("id", h.item_id))?;
+        let system = SystemFields {
+            ov: h.ov,
+            cv: h.cv,
+            inserted_at: h.created_at,
+            updated_at: h.updated_at,
+            deleted_at: h.deleted_at,
+            deleted: h.deleted_at.is_some(),
+            lineage: d.system.lineage,
+        };
+        Ok(Record {
+            id: h.item_id,
+            data: project(d.data, opts),
+            system,
+        })
+    }
+
+    async fn record_from_version(
+        &self,
+        v: Option<VersionEntry>,
+        opts: &ReadOptions,
+    ) -> Result<Option<Record>> {
+        let Some(v) = v else { return Ok(None) };
+        if v.is_tombstone() && !opts.include_deleted {
+            return Ok(None);
+        }
+        let Decoded {
+            data,
+            system: stored,
+        } = self
+            .load(&v.blob_key, &v.checksum)
+            .await
+            .map_err(|e| e.with("id", v.item_id))?;
+        let inserted_at = match stored.inserted_at {
+            Some(t) => t,
+            // Payloads written elsewhere may lack insertedAt: the first version's `at` is it.
+            None => match self
+                .stores()
+                .index
+                .version(self.name(), v.item_id, 0)
+                .await?
+            {
+                Some(first) => first.at,
+                None => v.at,
+            },
+        };
+        let deleted = v.is_tombstone();
+        let system = SystemFields {
+            ov: v.ov,
+            cv: v.cv,
+            inserted_at,
+            updated_at: v.at,
+            deleted_at: deleted.then_some(v.at),
+            deleted,
+            lineage: stored.lineage,
+        };
+        Ok(Some(Record {
+            id: v.item_id,
+            data: project(data, opts),
+            system,
+        }))
+    }
+}
+
+fn project(
+    data: serde_json::Map<String, Value>,
+    opts: &ReadOptions,
+) -> serde_json::Map<String, Value> {
+    match &opts.projection {
+        Some(fields) => payload::project(&data, fields),
+        None => data,
+    }
+}
+
+fn check_limit(limit: usize, what: &str) -> Result<()> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(Error::validation(format!(
+            "{what} must be between 1 and {MAX_PAGE}, got {limit}"
+        )));
+    }
+    Ok(())
+}
+
+fn sort_name(sort: &Sort) -> String {
+    match &sort.field {
+        SortField::Id => "_id".into(),
+        SortField::CreatedAt => "createdAt".into(),
+        SortField::UpdatedAt => "updatedAt".into(),
+        SortField::Meta(p) => format!("meta.{p}"),
+    }
+}
+
+fn encode_cursor(last: &HeadEntry, sort: &Sort) -> String {
+    let c = json!({
+        "s": sort_name(sort),
+        "d": sort.descending,
+        "v": last.sort_value(&sort.field),
+        "id": last.item_id.to_string(),
+    });
+    URL_SAFE_NO_PAD.encode(c.to_string())
+}
+
+fn decode_cursor(cursor: &str, sort: &Sort) -> Result<SortKey> {
+    let bad =
+        |why: &str| Error::validation(format!("invalid cursor: {why}")).with("field", "cursor");
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad("not a cursor returned by a list"))?;
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|_| bad("not a cursor returned by a list"))?;
+    if v["s"] != Value::String(sort_name(sort)) || v["d"] != Value::Bool(sort.descending) {
+        return Err(bad("it was made for a different sort order"));
+    }
+    let id = v["id"]
+        .as_str()
+        .ok_or_else(|| bad("missing id"))
+        .and_then(|s| ItemId::parse(s).map_err(|_| bad("malformed id")))?;
+    Ok(SortKey {
+        value: v["v"].clone(),
+        id,
+    })
+}

@@ -1,0 +1,546 @@
+//! Writes: create, update, delete, enrich, restore_object, and the orphan sweep.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::payload::{self, Decoded, StoredSystem};
+use super::{Collection, CreateOptions, EnrichOptions, RestoreTarget, WriteOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::filter::get_path;
+use crate::id::ItemId;
+use crate::index::{Commit, HeadAction, HeadEntry, NewVersion, Point, VersionEntry};
+use crate::merge::deep_merge;
+use crate::model::{payload_from_value, to_payload, Lineage, Op, WriteResult};
+use crate::time::{next_ms, now_ms, Timestamp};
+
+/// How often a write without `expected_ov` retries after losing a race. Each retry means
+/// another writer committed, so the collection as a whole always makes progress.
+const MAX_RETRIES: usize = 64;
+
+/// The current state of a record that a write builds on.
+#[derive(Debug, Clone)]
+pub(super) struct Current {
+    pub(super) ov: u64,
+    pub(super) blob_key: String,
+    pub(super) checksum: String,
+    pub(super) created_at: Timestamp,
+    pub(super) updated_at: Timestamp,
+    pub(super) deleted: bool,
+}
+
+impl From<&HeadEntry> for Current {
+    fn from(h: &HeadEntry) -> Self {
+        Current {
+            ov: h.ov,
+            blob_key: h.blob_key.clone(),
+            checksum: h.checksum.clone(),
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+            deleted: h.deleted_at.is_some(),
+        }
+    }
+}
+
+/// What one appended version contains.
+struct Draft {
+    id: ItemId,
+    op: Op,
+    data: Map<String, Value>,
+    lineage: Lineage,
+    actor: Option<String>,
+    reason: Option<String>,
+}
+
+/// What [`Collection::sweep`] found and removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Blobs examined.
+    pub scanned: u64,
+    /// Keys of unreferenced blobs that were removed.
+    pub removed: Vec<String>,
+}
+
+impl Collection {
+    /// Creates a record (ov 0). `data` is any value that serializes to a JSON object without
+    /// `_system` or `_id`.
+    ///
+    /// Lineage: `parent` sets `parentId`/`parentCollection` and, unless `origin` is given, the
+    /// origin too; an origin with a `system` is stored as `system:collection`.
+    pub async fn create<T: Serialize + Sync + ?Sized>(
+        &self,
+        data: &T,
+        opts: CreateOptions,
+    ) -> Result<WriteResult> {
+        let data = to_payload(data).map_err(|e| e.with("collection", self.name()))?;
+        self.check_required(&data, None)?;
+        let lineage = lineage_for_create(&opts)?;
+        let id = opts.id.unwrap_or_else(ItemId::generate);
+        let draft = Draft {
+            id,
+            op: Op::Create,
+            data,
+            lineage,
+            actor: opts.actor,
+            reason: opts.reason,
+        };
+        self.append(None, draft).await.map_err(|e| {
+            if e.kind() == ErrorKind::Conflict {
+                Error::already_exists(format!("record {id} already exists"))
+                    .with("collection", self.name())
+                    .with("id", id)
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Replaces a live record's data (a new version). With `expected_ov` the write fails with
+    /// `Conflict` and changes nothing unless the record is at that ov.
+    pub async fn update<T: Serialize + Sync + ?Sized>(
+        &self,
+        id: ItemId,
+        data: &T,
+        opts: WriteOptions,
+    ) -> Result<WriteResult> {
+        let data =
+            to_payload(data).map_err(|e| e.with("collection", self.name()).with("id", id))?;
+        self.check_required(&data, Some(id))?;
+        self.retrying(opts.expected_ov, || async {
+            let cur = self.current_live(id).await?;
+            self.check_expected(id, opts.expected_ov, &cur)?;
+            let prev = self.load(&cur.blob_key, &cur.checksum).await?;
+            let draft = Draft {
+                id,
+                op: Op::Update,
+                data: data.clone(),
+                lineage: prev.system.lineage,
+                actor: opts.actor.clone(),
+                reason: opts.reason.clone(),
+            };
+            self.append(Some(&cur), draft).await
+        })
+        .await
+    }
+
+    /// Deletes a live record: appends a tombstone version. With logical delete (default) the
+    /// head stays as a tombstone; otherwise the head is removed (history is kept either way).
+    pub async fn delete(&self, id: ItemId, opts: WriteOptions) -> Result<WriteResult> {
+        self.retrying(opts.expected_ov, || async {
+            let cur = self.current_live(id).await?;
+            self.check_expected(id, opts.expected_ov, &cur)?;
+            let prev = self.load(&cur.blob_key, &cur.checksum).await?;
+            let draft = Draft {
+                id,
+                op: Op::Delete,
+                data: prev.data,
+                lineage: prev.system.lineage,
+                actor: opts.actor.clone(),
+                reason: opts.reason.clone(),
+            };
+            self.append(Some(&cur), draft).await
+        })
+        .await
+    }
+
+    /// Deep-merges one patch (a JSON object) or several (an array of objects, applied in
+    /// order) into a live record: objects merge, arrays union, scalars replace. The function
+    /// id, if any, joins `functionIds`. Without `expected_ov` the merge is applied to the
+    /// latest version atomically (re-read and retried if another writer wins), so concurrent
+    /// enrichments never lose each other's fields.
+    pub async fn enrich<T: Serialize + Sync + ?Sized>(
+        &self,
+        id: ItemId,
+        patches: &T,
+        opts: EnrichOptions,
+    ) -> Result<WriteResult> {
+        let patches =
+            parse_patches(patches).map_err(|e| e.with("collection", self.name()).with("id", id))?;
+        self.retrying(opts.expected_ov, || async {
+            let cur = self.current_live(id).await?;
+            self.check_expected(id, opts.expected_ov, &cur)?;
+            let Decoded { mut data, system } = self.load(&cur.blob_key, &cur.checksum).await?;
+            for p in &patches {
+                deep_merge(&mut data, p);
+            }
+            self.check_required(&data, Some(id))?;
+            let mut lineage = system.lineage;
+            if let Some(f) = &opts.function_id {
+                union_into_strings(&mut lineage.function_ids, f);
+            }
+            let draft = Draft {
+                id,
+                op: Op::Update,
+                data,
+                lineage,
+                actor: opts.actor.clone(),
+                reason: opts.reason.clone(),
+            };
+            self.append(Some(&cur), draft).await
+        })
+        .await
+    }
+
+    /// Appends a `RESTORE` version whose content is that of version `target` (by ov, or the
+    /// version current at an instant). Restoring a deleted record undeletes it; history is
+    /// never removed. A target that is itself a deletion is a validation error.
+    pub async fn restore_object(
+        &self,
+        id: ItemId,
+        target: RestoreTarget,
+        opts: WriteOptions,
+    ) -> Result<WriteResult> {
+        let ctx = |e: Error| e.with("collection", self.name()).with("id", id);
+        let idx = &self.stores().index;
+        let version = match target {
+            RestoreTarget::Ov(ov) => idx.version(self.name(), id, ov).await?.ok_or_else(|| {
+                ctx(Error::not_found(format!(
+                    "version {ov} of record {id} does not exist"
+                )))
+            })?,
+            RestoreTarget::At(t) => idx
+                .version_at(self.name(), id, Point::At(t))
+                .await?
+                .ok_or_else(|| {
+                    ctx(Error::not_found(format!(
+                        "record {id} did not exist at {t}"
+                    )))
+                })?,
+        };
+        if version.is_tombstone() {
+            return Err(ctx(Error::validation(format!(
+                "version {} of record {id} is a deletion; restore to a live version (or delete)",
+                version.ov
+            ))));
+        }
+        self.restore_to(id, &version, opts).await
+    }
+
+    /// Appends a RESTORE version with the content of `version` (shared with collection restore).
+    pub(super) async fn restore_to(
+        &self,
+        id: ItemId,
+        version: &VersionEntry,
+        opts: WriteOptions,
+    ) -> Result<WriteResult> {
+        let target = self.load(&version.blob_key, &version.checksum).await?;
+        self.retrying(opts.expected_ov, || async {
+            let cur = self.current_any(id).await?;
+            self.check_expected(id, opts.expected_ov, &cur)?;
+            let draft = Draft {
+                id,
+                op: Op::Restore,
+                data: target.data.clone(),
+                lineage: target.system.lineage.clone(),
+                actor: opts.actor.clone(),
+                reason: opts.reason.clone(),
+            };
+            self.append(Some(&cur), draft).await
+        })
+        .await
+    }
+
+    /// Removes payload blobs of this collection that no version references and that are older
+    /// than `older_than` (leftovers of failed or losing writes). The grace period protects
+    /// writes still in flight: use minutes, not seconds, against shared stores.
+    pub async fn sweep(&self, older_than: Duration) -> Result<SweepReport> {
+        let cutoff_ms = now_ms().as_millisecond() - older_than.as_millis() as i64;
+        let prefix = format!("{}/", self.name());
+        let mut report = SweepReport::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .stores()
+                .blob
+                .list(&prefix, after.as_deref(), 1000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            for blob in page {
+                report.scanned += 1;
+                if blob.last_modified.as_millisecond() > cutoff_ms {
+                    continue;
+                }
+                let Some((id, ov)) = payload::parse_blob_key(self.name(), &blob.key) else {
+                    continue;
+                };
+                if self.is_referenced(id, ov, &blob.key).await? {
+                    continue;
+                }
+                self.stores().blob.delete(&blob.key).await?;
+                report.removed.push(blob.key);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn is_referenced(&self, id: ItemId, ov: u64, key: &str) -> Result<bool> {
+        let idx = &self.stores().index;
+        if idx
+            .version(self.name(), id, ov)
+            .await?
+            .is_some_and(|v| v.blob_key == key)
+        {
+            return Ok(true);
+        }
+        Ok(idx
+            .head(self.name(), id)
+            .await?
+            .is_some_and(|h| h.blob_key == key))
+    }
+
+    /// Runs `attempt` until it succeeds, fails with something other than a lost race, or —
+    /// when the caller pinned `expected_ov` — fails at all.
+    async fn retrying<F, Fut>(
+        &self,
+        expected_ov: Option<u64>,
+        mut attempt: F,
+    ) -> Result<WriteResult>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<WriteResult>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(e)
+                    if e.kind() == ErrorKind::Conflict
+                        && expected_ov.is_none()
+                        && tries < MAX_RETRIES =>
+                {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The head of a live record, or `NotFound`.
+    async fn current_live(&self, id: ItemId) -> Result<Current> {
+        let head = self.stores().index.head(self.name(), id).await?;
+        match head {
+            Some(h) if h.deleted_at.is_none() => Ok(Current::from(&h)),
+            Some(_) => Err(
+                Error::not_found(format!("record {id} is deleted; restore it first"))
+                    .with("collection", self.name())
+                    .with("id", id),
+            ),
+            None => Err(self.not_found(id)),
+        }
+    }
+
+    /// The record's latest state, deleted or not; for hard-deleted records (no head), the
+    /// latest version in the log.
+    pub(super) async fn current_any(&self, id: ItemId) -> Result<Current> {
+        let idx = &self.stores().index;
+        if let Some(h) = idx.head(self.name(), id).await? {
+            return Ok(Current::from(&h));
+        }
+        let latest = idx.version_at(self.name(), id, Point::Cv(u64::MAX)).await?;
+        let Some(v) = latest else {
+            return Err(self.not_found(id));
+        };
+        let created_at = match idx.version(self.name(), id, 0).await? {
+            Some(first) => first.at,
+            None => v.at,
+        };
+        Ok(Current {
+            ov: v.ov,
+            blob_key: v.blob_key.clone(),
+            checksum: v.checksum.clone(),
+            created_at,
+            updated_at: v.at,
+            deleted: v.is_tombstone(),
+        })
+    }
+
+    pub(super) fn not_found(&self, id: ItemId) -> Error {
+        Error::not_found(format!("record {id} does not exist"))
+            .with("collection", self.name())
+            .with("id", id)
+    }
+
+    fn check_expected(&self, id: ItemId, expected: Option<u64>, cur: &Current) -> Result<()> {
+        match expected {
+            Some(e) if e != cur.ov => Err(Error::conflict(format!(
+                "expected ov {e} but record {id} is at ov {}",
+                cur.ov
+            ))
+            .with("collection", self.name())
+            .with("id", id)),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_required(&self, data: &Map<String, Value>, id: Option<ItemId>) -> Result<()> {
+        for field in &self.inner.config.required_indexed {
+            if get_path(data, field).is_none_or(Value::is_null) {
+                let mut e = Error::validation(format!("missing required indexed field '{field}'"))
+                    .with("collection", self.name())
+                    .with("field", field);
+                if let Some(id) = id {
+                    e = e.with("id", id);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn load(&self, key: &str, checksum: &str) -> Result<Decoded> {
+        let bytes = self
+            .stores()
+            .blob
+            .get(key)
+            .await
+            .map_err(|e| e.with("collection", self.name()).with("key", key))?;
+        payload::decode(&bytes, key, checksum).map_err(|e| e.with("collection", self.name()))
+    }
+
+    /// Puts the payload, then commits the version. See the module docs for why this order
+    /// can never damage a committed version.
+    async fn append(&self, cur: Option<&Current>, d: Draft) -> Result<WriteResult> {
+        let cfg = &self.inner.config;
+        let ov = cur.map_or(0, |c| c.ov + 1);
+        let now = now_ms();
+        // `at` must strictly increase per record even if clocks jump back or writes are fast.
+        let at = match cur {
+            Some(c) if c.updated_at >= now => next_ms(c.updated_at),
+            _ => now,
+        };
+        let created_at = cur.map_or(at, |c| c.created_at);
+        let deleted = d.op == Op::Delete;
+        let system = StoredSystem {
+            inserted_at: Some(created_at),
+            updated_at: Some(at),
+            deleted_at: deleted.then_some(at),
+            deleted,
+            lineage: d.lineage,
+        };
+        let meta = payload::extract_meta(&d.data, &cfg.indexed_props);
+        let enc = payload::encode(&d.data, &system);
+        let key = payload::blob_key(self.name(), d.id, ov);
+        let size = enc.bytes.len() as u64;
+        let ctx = |e: Error| e.with("collection", self.name()).with("id", d.id);
+        self.stores()
+            .blob
+            .put_if_absent(&key, enc.bytes)
+            .await
+            .map_err(|e| ctx(e).with("key", &key))?;
+
+        let commit = Commit {
+            version: NewVersion {
+                item_id: d.id,
+                ov,
+                op: d.op,
+                at,
+                actor: d.actor,
+                reason: d.reason,
+                blob_key: key.clone(),
+                meta,
+                size,
+                checksum: enc.checksum,
+                prev_ov: cur.map(|c| c.ov),
+            },
+            created_at,
+            head: if deleted && !cfg.logical_delete {
+                HeadAction::Remove
+            } else {
+                HeadAction::Upsert
+            },
+            prune_below_ov: (!cfg.versioning && ov > 0).then_some(ov),
+        };
+        let done = |cv| WriteResult {
+            id: d.id,
+            ov,
+            cv,
+            at,
+            op: d.op,
+        };
+        match self.stores().index.commit(self.name(), commit).await {
+            Ok(cv) => {
+                if let (false, Some(c)) = (cfg.versioning, cur) {
+                    // Versioning off: the previous payload is no longer referenced. A failure
+                    // here only leaves garbage for the sweep.
+                    let _ = self.stores().blob.delete(&c.blob_key).await;
+                }
+                Ok(done(cv))
+            }
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                // Definitely not committed: our unique key is garbage now.
+                let _ = self.stores().blob.delete(&key).await;
+                Err(ctx(Error::conflict(format!(
+                    "record {} was changed concurrently (ov {ov} is already taken)",
+                    d.id
+                ))))
+            }
+            Err(e) => {
+                // The outcome is unknown (e.g. the acknowledgement was lost). Our version is
+                // identified by its unique blob key, so one read settles it.
+                match self.stores().index.version(self.name(), d.id, ov).await {
+                    Ok(Some(v)) if v.blob_key == key => Ok(done(v.cv)),
+                    // Not committed. The blob stays for the sweep: on a networked store a
+                    // commit could in principle still be in flight, and deleting the payload
+                    // of a version that then lands would break invariant 1.
+                    Ok(_) => Err(ctx(e)),
+                    Err(_) => Err(ctx(e).set_indeterminate()),
+                }
+            }
+        }
+    }
+}
+
+fn union_into_strings(ids: &mut Vec<String>, f: &str) {
+    if !ids.iter().any(|x| x == f) {
+        ids.push(f.to_string());
+    }
+}
+
+fn parse_patches<T: Serialize + Sync + ?Sized>(patches: &T) -> Result<Vec<Map<String, Value>>> {
+    let v = serde_json::to_value(patches)
+        .map_err(|e| Error::validation(format!("patch does not serialize to JSON: {e}")))?;
+    let list = match v {
+        Value::Array(items) if items.is_empty() => {
+            return Err(Error::validation("enrich needs at least one patch"))
+        }
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    list.into_iter()
+        .enumerate()
+        .map(|(i, p)| payload_from_value(p).map_err(|e| e.with("patch", i)))
+        .collect()
+}
+
+fn lineage_for_create(opts: &CreateOptions) -> Result<Lineage> {
+    let mut l = Lineage::default();
+    let nonempty = |what: &str, s: &str| {
+        if s.trim().is_empty() {
+            Err(Error::validation(format!("{what} must not be empty")).with("field", what))
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(p) = &opts.parent {
+        nonempty("parentRecord.id", &p.id)?;
+        nonempty("parentRecord.collection", &p.collection)?;
+        l.parent_id = Some(p.id.clone());
+        l.parent_collection = Some(p.collection.clone());
+        l.origin_id = Some(p.id.clone());
+        l.origin_collection = Some(p.collection.clone());
+    }
+    if let Some(o) = &opts.origin {
+        nonempty("origin.id", &o.id)?;
+        nonempty("origin.collection", &o.collection)?;
+        l.origin_id = Some(o.id.clone());
+        l.origin_collection = Some(match &o.system {
+            Some(s) => {
+                nonempty("origin.system", s)?;
+                format!("{s}:{}", o.collection)
+            }
+            None => o.collection.clone(),
+        });
+    }
+    Ok(l)
+}

@@ -1,0 +1,220 @@
+//! The one public error type of Chronos and its stable kinds.
+//!
+//! Every backend maps its driver errors into [`Error`]; callers branch on [`Error::kind`], never
+//! on message text. Messages name the collection, record id and field involved, and never
+//! contain secrets (backends redact URIs and keys before building an error).
+
+use std::fmt;
+
+/// Stable classification of an [`Error`]. New kinds may be added; match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The record, version, blob or document does not exist.
+    NotFound,
+    /// An optimistic-concurrency check failed (`expected_ov`, a CAS, a held lock).
+    Conflict,
+    /// A create-only write found the key already taken.
+    AlreadyExists,
+    /// The caller's input (payload, id, filter, option) is invalid.
+    Validation,
+    /// The configuration is invalid.
+    InvalidConfig,
+    /// The operation names a tenant or domain that the configuration does not have.
+    TenantNotConfigured,
+    /// A store could not be reached or failed transiently; retrying may succeed.
+    Unavailable,
+    /// The backend cannot do what was asked.
+    Unsupported,
+    /// A broken invariant or corrupted data (e.g. a checksum mismatch).
+    Internal,
+}
+
+impl ErrorKind {
+    /// A stable, upper-snake-case code for logs and scripts (e.g. `NOT_FOUND`).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::Conflict => "CONFLICT",
+            ErrorKind::AlreadyExists => "ALREADY_EXISTS",
+            ErrorKind::Validation => "VALIDATION_ERROR",
+            ErrorKind::InvalidConfig => "INVALID_CONFIG",
+            ErrorKind::TenantNotConfigured => "TENANT_NOT_CONFIGURED",
+            ErrorKind::Unavailable => "UNAVAILABLE",
+            ErrorKind::Unsupported => "UNSUPPORTED",
+            ErrorKind::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The error returned by every fallible Chronos operation.
+///
+/// Display shows `CODE: message (key=value, …)`, e.g.
+/// `CONFLICT: expected ov 2 but record is at ov 3 (collection=users, id=65f…)`.
+#[derive(thiserror::Error)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    context: Vec<(&'static str, String)>,
+    indeterminate: bool,
+    #[source]
+    source: Option<Source>,
+}
+
+/// Shorthand for `std::result::Result<T, chronos_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with a human-readable message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            context: Vec::new(),
+            indeterminate: false,
+            source: None,
+        }
+    }
+    /// [`ErrorKind::NotFound`].
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    /// [`ErrorKind::Conflict`].
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    /// [`ErrorKind::AlreadyExists`].
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::AlreadyExists, message)
+    }
+    /// [`ErrorKind::Validation`].
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Validation, message)
+    }
+    /// [`ErrorKind::InvalidConfig`].
+    pub fn invalid_config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidConfig, message)
+    }
+    /// [`ErrorKind::Unavailable`].
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+    /// [`ErrorKind::Unsupported`].
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, message)
+    }
+    /// [`ErrorKind::Internal`].
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+
+    /// Adds a `key=value` pair (collection, id, field, key, …) shown after the message.
+    pub fn with(mut self, key: &'static str, value: impl fmt::Display) -> Self {
+        if !self.context.iter().any(|(k, _)| *k == key) {
+            self.context.push((key, value.to_string()));
+        }
+        self
+    }
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+    /// Marks the error as "outcome unknown": the write may or may not have been committed.
+    pub fn set_indeterminate(mut self) -> Self {
+        self.indeterminate = true;
+        self
+    }
+
+    /// The stable kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    /// The message without context.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The value of a context key, if set.
+    pub fn context(&self, key: &str) -> Option<&str> {
+        self.context
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    /// True when retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == ErrorKind::Unavailable
+    }
+    /// True when a write failed in a way that leaves its outcome unknown (it may be committed).
+    /// Read the record to find out; Chronos already tried once before returning this.
+    pub fn is_indeterminate(&self) -> bool {
+        self.indeterminate
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)?;
+        if !self.context.is_empty() {
+            f.write_str(" (")?;
+            for (i, (k, v)) in self.context.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{k}={v}")?;
+            }
+            f.write_str(")")?;
+        }
+        if self.indeterminate {
+            f.write_str(" [outcome unknown]")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if !self.context.is_empty() {
+            d.field("context", &self.context);
+        }
+        if let Some(s) = &self.source {
+            d.field("source", &s.to_string());
+        }
+        d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_kind_message_and_context() {
+        let e = Error::conflict("expected ov 2 but record is at ov 3")
+            .with("collection", "users")
+            .with("id", "abc");
+        assert_eq!(
+            e.to_string(),
+            "CONFLICT: expected ov 2 but record is at ov 3 (collection=users, id=abc)"
+        );
+        assert_eq!(e.context("id"), Some("abc"));
+        assert!(!e.is_retryable());
+        assert!(Error::unavailable("down").is_retryable());
+    }
+
+    #[test]
+    fn context_keys_are_not_duplicated() {
+        let e = Error::not_found("x").with("id", "1").with("id", "2");
+        assert_eq!(e.to_string(), "NOT_FOUND: x (id=1)");
+    }
+}

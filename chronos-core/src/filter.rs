@@ -1,0 +1,590 @@
+//! The filter language: a typed AST parsed from Mongo-style JSON and its reference evaluator.
+//!
+//! Supported: implicit equality (`{"status": "active"}`), `$eq $ne $gt $gte $lt $lte $in $nin
+//! $exists $regex` (+ `$options`), field-level `$not`, top-level `$and` / `$or`, and dotted
+//! paths. Semantics follow MongoDB where it matters to users:
+//! - a path walks objects; an array met on the way is walked element by element, and an array
+//!   at the end matches if the array itself or any element matches;
+//! - `$eq: null` matches a missing field; `$ne` and `$nin` are the negations of `$eq` and `$in`
+//!   (so they match missing fields);
+//! - comparisons (`$gt`…) only relate values of the same type class (numbers with numbers,
+//!   strings with strings, booleans with booleans), and their operand must be a scalar;
+//! - numbers compare by value (`1 == 1.0`); objects compare without regard to key order.
+//!
+//! [`Filter::matches`] is the reference semantics: every backend translation must agree with it
+//! (a differential property test checks this). Unknown operators are a validation error naming
+//! the operator and its path.
+
+use std::cmp::Ordering;
+
+use regex::Regex;
+use serde_json::{Map, Number, Value};
+
+use crate::error::{Error, Result};
+use crate::model::json_type_name;
+
+/// A parsed filter.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    /// Matches everything (the empty filter `{}`).
+    All,
+    /// Every sub-filter matches.
+    And(Vec<Filter>),
+    /// At least one sub-filter matches.
+    Or(Vec<Filter>),
+    /// A condition on the values found at a dotted path.
+    Field {
+        /// Dotted path, e.g. `address.city`.
+        path: String,
+        /// The condition.
+        cond: Cond,
+    },
+}
+
+/// A condition on one path.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    /// Equal to (or, for arrays, containing) the value.
+    Eq(Value),
+    /// Not [`Cond::Eq`].
+    Ne(Value),
+    /// Compares greater than.
+    Gt(Value),
+    /// Compares greater than or equal.
+    Gte(Value),
+    /// Compares less than.
+    Lt(Value),
+    /// Compares less than or equal.
+    Lte(Value),
+    /// Equal to any of the values.
+    In(Vec<Value>),
+    /// Not [`Cond::In`].
+    Nin(Vec<Value>),
+    /// The path is present (even if null) / absent.
+    Exists(bool),
+    /// A string at the path matches the regular expression.
+    Regex(Pattern),
+    /// None of the conjunction matches.
+    Not(Vec<Cond>),
+}
+
+/// A compiled `$regex` with its source and options kept for backend translation.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// The pattern as given.
+    pub source: String,
+    /// The `$options` flags as given (subset of `imsx`).
+    pub options: String,
+    regex: Regex,
+}
+
+impl Pattern {
+    /// Compiles a pattern with MongoDB-style option letters.
+    pub fn new(source: &str, options: &str, path: &str) -> Result<Self> {
+        let mut b = regex::RegexBuilder::new(source);
+        for c in options.chars() {
+            match c {
+                'i' => b.case_insensitive(true),
+                'm' => b.multi_line(true),
+                's' => b.dot_matches_new_line(true),
+                'x' => b.ignore_whitespace(true),
+                other => {
+                    return Err(Error::validation(format!(
+                        "unknown $options flag '{other}' (allowed: i, m, s, x)"
+                    ))
+                    .with("path", path))
+                }
+            };
+        }
+        let regex = b.size_limit(1 << 20).build().map_err(|e| {
+            Error::validation(format!("invalid $regex '{source}': {e}")).with("path", path)
+        })?;
+        Ok(Pattern {
+            source: source.to_string(),
+            options: options.to_string(),
+            regex,
+        })
+    }
+    /// Whether `s` matches.
+    pub fn is_match(&self, s: &str) -> bool {
+        self.regex.is_match(s)
+    }
+}
+
+impl Filter {
+    /// Parses a Mongo-style JSON filter. `null` and `{}` match everything.
+    pub fn parse(v: &Value) -> Result<Filter> {
+        match v {
+            Value::Null => Ok(Filter::All),
+            Value::Object(m) => parse_doc(m),
+            other => Err(Error::validation(format!(
+                "filter must be a JSON object, got {}",
+                json_type_name(other)
+            ))),
+        }
+    }
+
+    /// Whether the filter matches the document (the reference semantics).
+    pub fn matches(&self, doc: &Map<String, Value>) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::And(fs) => fs.iter().all(|f| f.matches(doc)),
+            Filter::Or(fs) => fs.iter().any(|f| f.matches(doc)),
+            Filter::Field { path, cond } => {
+                let found = resolve(doc, path);
+                cond_matches(cond, &found)
+            }
+        }
+    }
+
+    /// Every dotted path the filter mentions, in order of appearance (with repeats removed).
+    pub fn paths(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        self.collect_paths(&mut out);
+        out
+    }
+
+    fn collect_paths<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Filter::All => {}
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().for_each(|f| f.collect_paths(out)),
+            Filter::Field { path, .. } => {
+                if !out.contains(&path.as_str()) {
+                    out.push(path);
+                }
+            }
+        }
+    }
+}
+
+fn parse_doc(m: &Map<String, Value>) -> Result<Filter> {
+    let mut parts = Vec::with_capacity(m.len());
+    for (k, v) in m {
+        if let Some(op) = k.strip_prefix('$') {
+            match op {
+                "and" | "or" => {
+                    let arr = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
+                        Error::validation(format!("${op} needs a non-empty array of filters"))
+                    })?;
+                    let subs = arr.iter().map(Filter::parse).collect::<Result<Vec<_>>>()?;
+                    parts.push(if op == "and" {
+                        Filter::And(subs)
+                    } else {
+                        Filter::Or(subs)
+                    });
+                }
+                _ => {
+                    return Err(Error::validation(format!(
+                        "unknown top-level filter operator '{k}' (allowed: $and, $or; \
+                         field operators go inside a field: {{\"field\": {{\"$not\": …}}}})"
+                    ))
+                    .with("operator", k))
+                }
+            }
+        } else {
+            check_path(k)?;
+            for cond in parse_conds(k, v)? {
+                parts.push(Filter::Field {
+                    path: k.clone(),
+                    cond,
+                });
+            }
+        }
+    }
+    Ok(match parts.len() {
+        0 => Filter::All,
+        1 => parts.pop().expect("one part"),
+        _ => Filter::And(parts),
+    })
+}
+
+fn check_path(path: &str) -> Result<()> {
+    if path.is_empty() || path.split('.').any(|s| s.is_empty() || s.starts_with('$')) {
+        return Err(Error::validation(format!(
+            "invalid field path '{path}' in filter: segments must be non-empty and not start with '$'"
+        ))
+        .with("path", path));
+    }
+    Ok(())
+}
+
+/// Parses the value of a field entry: an operator object or a literal for equality.
+fn parse_conds(path: &str, v: &Value) -> Result<Vec<Cond>> {
+    let Value::Object(ops) = v else {
+        return Ok(vec![Cond::Eq(v.clone())]);
+    };
+    let has_op = ops.keys().any(|k| k.starts_with('$'));
+    if !has_op {
+        return Ok(vec![Cond::Eq(v.clone())]);
+    }
+    if ops.keys().any(|k| !k.starts_with('$')) {
+        return Err(Error::validation(format!(
+            "filter on '{path}' mixes operators and plain fields; use either {{\"$op\": …}} or a literal object"
+        ))
+        .with("path", path));
+    }
+    let mut conds = Vec::with_capacity(ops.len());
+    for (op, arg) in ops {
+        let cond = match op.as_str() {
+            "$eq" => Cond::Eq(arg.clone()),
+            "$ne" => Cond::Ne(arg.clone()),
+            "$gt" => Cond::Gt(scalar(path, op, arg)?),
+            "$gte" => Cond::Gte(scalar(path, op, arg)?),
+            "$lt" => Cond::Lt(scalar(path, op, arg)?),
+            "$lte" => Cond::Lte(scalar(path, op, arg)?),
+            "$in" => Cond::In(array(path, op, arg)?),
+            "$nin" => Cond::Nin(array(path, op, arg)?),
+            "$exists" => Cond::Exists(match arg {
+                Value::Bool(b) => *b,
+                Value::Number(n) if n.as_f64() == Some(0.0) => false,
+                Value::Number(n) if n.as_f64() == Some(1.0) => true,
+                _ => {
+                    return Err(Error::validation(format!(
+                        "$exists on '{path}' needs true or false, got {}",
+                        json_type_name(arg)
+                    ))
+                    .with("path", path))
+                }
+            }),
+            "$regex" => {
+                let src = arg.as_str().ok_or_else(|| {
+                    Error::validation(format!("$regex on '{path}' needs a string pattern"))
+                        .with("path", path)
+                })?;
+                let options = match ops.get("$options") {
+                    None => "",
+                    Some(Value::String(s)) => s.as_str(),
+                    Some(_) => {
+                        return Err(Error::validation(format!(
+                            "$options on '{path}' must be a string"
+                        ))
+                        .with("path", path))
+                    }
+                };
+                Cond::Regex(Pattern::new(src, options, path)?)
+            }
+            "$options" => {
+                if !ops.contains_key("$regex") {
+                    return Err(Error::validation(format!(
+                        "$options on '{path}' needs $regex beside it"
+                    ))
+                    .with("path", path));
+                }
+                continue;
+            }
+            "$not" => {
+                let inner = match arg {
+                    Value::Object(m) if !m.is_empty() && m.keys().all(|k| k.starts_with('$')) => {
+                        parse_conds(path, arg)?
+                    }
+                    _ => {
+                        return Err(Error::validation(format!(
+                            "$not on '{path}' needs an operator object like {{\"$gt\": 5}}"
+                        ))
+                        .with("path", path))
+                    }
+                };
+                Cond::Not(inner)
+            }
+            other => {
+                return Err(Error::validation(format!(
+                    "unknown filter operator '{other}' on '{path}' (allowed: $eq $ne $gt $gte $lt \
+                     $lte $in $nin $exists $regex $options $not)"
+                ))
+                .with("path", path)
+                .with("operator", other))
+            }
+        };
+        conds.push(cond);
+    }
+    Ok(conds)
+}
+
+fn scalar(path: &str, op: &str, v: &Value) -> Result<Value> {
+    match v {
+        Value::Array(_) | Value::Object(_) => Err(Error::validation(format!(
+            "{op} on '{path}' needs a number, string, boolean or null, got {}",
+            json_type_name(v)
+        ))
+        .with("path", path)),
+        _ => Ok(v.clone()),
+    }
+}
+
+fn array(path: &str, op: &str, v: &Value) -> Result<Vec<Value>> {
+    v.as_array().cloned().ok_or_else(|| {
+        Error::validation(format!(
+            "{op} on '{path}' needs an array, got {}",
+            json_type_name(v)
+        ))
+        .with("path", path)
+    })
+}
+
+/// Every value found at a dotted path (MongoDB array traversal at intermediate steps).
+pub fn resolve<'a>(doc: &'a Map<String, Value>, path: &str) -> Vec<&'a Value> {
+    let mut current: Vec<&'a Value> = Vec::new();
+    let mut segs = path.split('.');
+    let first = segs.next().unwrap_or("");
+    if let Some(v) = doc.get(first) {
+        current.push(v);
+    }
+    for seg in segs {
+        let mut next = Vec::new();
+        for v in current {
+            match v {
+                Value::Object(m) => next.extend(m.get(seg)),
+                Value::Array(items) => {
+                    for it in items {
+                        if let Value::Object(m) = it {
+                            next.extend(m.get(seg));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        current = next;
+    }
+    current
+}
+
+/// The first value at a dotted path walking objects only (used for sort keys).
+pub fn get_path<'a>(doc: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut segs = path.split('.');
+    let mut v = doc.get(segs.next()?)?;
+    for seg in segs {
+        v = v.as_object()?.get(seg)?;
+    }
+    Some(v)
+}
+
+fn cond_matches(cond: &Cond, found: &[&Value]) -> bool {
+    match cond {
+        Cond::Eq(x) => eq_matches(x, found),
+        Cond::Ne(x) => !eq_matches(x, found),
+        Cond::In(xs) => xs.iter().any(|x| eq_matches(x, found)),
+        Cond::Nin(xs) => !xs.iter().any(|x| eq_matches(x, found)),
+        Cond::Exists(want) => found.is_empty() != *want,
+        Cond::Gt(x) => cmp_matches(x, found, |o| o == Ordering::Greater),
+        Cond::Gte(x) => cmp_matches(x, found, |o| o != Ordering::Less),
+        Cond::Lt(x) => cmp_matches(x, found, |o| o == Ordering::Less),
+        Cond::Lte(x) => cmp_matches(x, found, |o| o != Ordering::Greater),
+        Cond::Regex(p) => leaves(found).any(|v| v.as_str().is_some_and(|s| p.is_match(s))),
+        Cond::Not(cs) => !cs.iter().all(|c| cond_matches(c, found)),
+    }
+}
+
+/// The candidate values: each found value, and the elements of each found array.
+fn leaves<'a>(found: &'a [&'a Value]) -> impl Iterator<Item = &'a Value> + 'a {
+    found.iter().flat_map(|v| {
+        let elems: &'a [Value] = match v {
+            Value::Array(a) => a.as_slice(),
+            _ => &[],
+        };
+        std::iter::once(*v).chain(elems.iter())
+    })
+}
+
+fn eq_matches(x: &Value, found: &[&Value]) -> bool {
+    if x.is_null() && found.is_empty() {
+        return true;
+    }
+    leaves(found).any(|v| json_eq(v, x))
+}
+
+fn cmp_matches(x: &Value, found: &[&Value], pred: impl Fn(Ordering) -> bool) -> bool {
+    if x.is_null() {
+        // Only `$gte`/`$lte: null` match, on null or missing values (MongoDB behaviour).
+        let hit = found.is_empty() || leaves(found).any(Value::is_null);
+        return hit && pred(Ordering::Equal);
+    }
+    leaves(found).any(|v| same_class_cmp(v, x).is_some_and(&pred))
+}
+
+fn same_class_cmp(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => Some(num_cmp(x, y)),
+        (Value::String(x), Value::String(y)) => Some(x.as_str().cmp(y.as_str())),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+/// Compares two JSON numbers by value, exactly for integers.
+pub fn num_cmp(a: &Number, b: &Number) -> Ordering {
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+        return x.cmp(&y);
+    }
+    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
+        return x.cmp(&y);
+    }
+    let (x, y) = (
+        a.as_f64().unwrap_or(f64::NAN),
+        b.as_f64().unwrap_or(f64::NAN),
+    );
+    x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+}
+
+/// JSON equality with numbers by value and objects regardless of key order.
+pub fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => num_cmp(x, y) == Ordering::Equal,
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn type_rank(v: Option<&Value>) -> u8 {
+    match v {
+        None | Some(Value::Null) => 0,
+        Some(Value::Number(_)) => 1,
+        Some(Value::String(_)) => 2,
+        Some(Value::Object(_)) => 3,
+        Some(Value::Array(_)) => 4,
+        Some(Value::Bool(_)) => 5,
+    }
+}
+
+/// The total order used for sorting: missing/null < numbers < strings < objects < arrays <
+/// booleans (MongoDB's type order), then by value. Every backend sorts by this order.
+pub fn canonical_cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    let (ra, rb) = (type_rank(a), type_rank(b));
+    if ra != rb {
+        return ra.cmp(&rb);
+    }
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => num_cmp(x, y),
+        (Some(Value::String(x)), Some(Value::String(y))) => x.as_str().cmp(y.as_str()),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        (Some(Value::Array(x)), Some(Value::Array(y))) => {
+            for (p, q) in x.iter().zip(y) {
+                let o = canonical_cmp(Some(p), Some(q));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        (Some(Value::Object(x)), Some(Value::Object(y))) => serde_json::to_string(x)
+            .unwrap_or_default()
+            .cmp(&serde_json::to_string(y).unwrap_or_default()),
+        _ => Ordering::Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(f: Value, d: Value) -> bool {
+        Filter::parse(&f).unwrap().matches(d.as_object().unwrap())
+    }
+
+    #[test]
+    fn equality_and_arrays() {
+        assert!(m(json!({"a": 1}), json!({"a": 1.0})));
+        assert!(m(json!({"tags": "x"}), json!({"tags": ["y", "x"]})));
+        assert!(m(json!({"tags": ["y", "x"]}), json!({"tags": ["y", "x"]})));
+        assert!(!m(json!({"tags": ["x", "y"]}), json!({"tags": ["y", "x"]})));
+        assert!(m(
+            json!({"o": {"b": 2, "a": 1}}),
+            json!({"o": {"a": 1, "b": 2}})
+        ));
+        assert!(m(json!({"a": null}), json!({})));
+        assert!(!m(json!({"a": {"$ne": null}}), json!({})));
+        assert!(m(json!({"a": {"$ne": 1}}), json!({})));
+    }
+
+    #[test]
+    fn dotted_paths_walk_arrays() {
+        let d = json!({"items": [{"sku": "a", "n": 1}, {"sku": "b", "n": 5}], "addr": {"city": "Oslo"}});
+        assert!(m(json!({"items.sku": "b"}), d.clone()));
+        assert!(m(json!({"items.n": {"$gt": 4}}), d.clone()));
+        assert!(m(
+            json!({"addr.city": {"$regex": "^os", "$options": "i"}}),
+            d.clone()
+        ));
+        assert!(!m(json!({"addr.zip": {"$exists": true}}), d.clone()));
+        assert!(m(json!({"addr.zip": {"$exists": false}}), d));
+    }
+
+    #[test]
+    fn comparisons_respect_type_classes() {
+        assert!(!m(json!({"a": {"$gt": 5}}), json!({"a": "9"})));
+        assert!(m(
+            json!({"a": {"$gte": "b", "$lt": "c"}}),
+            json!({"a": "bb"})
+        ));
+        assert!(m(json!({"a": {"$gt": 2}}), json!({"a": 2.5})));
+        assert!(m(json!({"a": {"$lte": null}}), json!({})));
+        assert!(!m(json!({"a": {"$lt": null}}), json!({"a": null})));
+        assert!(m(json!({"a": {"$not": {"$gt": 5}}}), json!({"a": 3})));
+        assert!(m(json!({"a": {"$not": {"$gt": 5}}}), json!({})));
+    }
+
+    #[test]
+    fn logical_operators() {
+        let f = json!({"$or": [{"a": 1}, {"b": {"$in": [2, 3]}}], "c": {"$nin": [9]}});
+        assert!(m(f.clone(), json!({"b": 3})));
+        assert!(!m(f.clone(), json!({"b": 3, "c": 9})));
+        assert!(!m(f, json!({"a": 2})));
+    }
+
+    #[test]
+    fn errors_name_operator_and_path() {
+        let cases = [
+            (json!({"a": {"$foo": 1}}), "'$foo' on 'a'"),
+            (json!({"$nor": []}), "'$nor'"),
+            (json!({"a": {"$in": 1}}), "$in on 'a' needs an array"),
+            (json!({"a": {"$gt": [1]}}), "$gt on 'a' needs a number"),
+            (json!({"a": {"$regex": "("}}), "invalid $regex"),
+            (
+                json!({"a": {"$regex": "x", "$options": "q"}}),
+                "unknown $options flag 'q'",
+            ),
+            (json!({"a": {"$options": "i"}}), "needs $regex"),
+            (json!({"a": {"$gt": 1, "b": 2}}), "mixes operators"),
+            (json!({"$and": []}), "non-empty array"),
+            (json!({"a..b": 1}), "invalid field path"),
+            (json!({"a": {"$not": 3}}), "$not on 'a'"),
+            (json!([1]), "must be a JSON object"),
+        ];
+        for (f, needle) in cases {
+            let e = Filter::parse(&f).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Validation);
+            assert!(e.to_string().contains(needle), "{f}: {e}");
+        }
+    }
+
+    #[test]
+    fn canonical_order() {
+        let vals = [
+            json!(null),
+            json!(-1),
+            json!(2.5),
+            json!("a"),
+            json!({"x": 1}),
+            json!([1]),
+            json!(false),
+        ];
+        for w in vals.windows(2) {
+            assert_eq!(
+                canonical_cmp(Some(&w[0]), Some(&w[1])),
+                Ordering::Less,
+                "{} < {}",
+                w[0],
+                w[1]
+            );
+        }
+        assert_eq!(canonical_cmp(None, Some(&json!(null))), Ordering::Equal);
+    }
+}

@@ -1,0 +1,345 @@
+//! The index store: head pointers, the version log and the collection-version counter.
+//!
+//! An [`IndexStore`] holds, per collection `C`, what MongoDB keeps in `C_head`, `C_ver` and
+//! `C_counter`. Payloads are not here: entries carry the blob key of their version's JSON.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::filter::{canonical_cmp, get_path, Filter};
+use crate::id::ItemId;
+use crate::model::Op;
+use crate::time::Timestamp;
+
+/// One entry of the version log (`C_ver`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionEntry {
+    /// The record.
+    pub item_id: ItemId,
+    /// Object version, dense from 0 per record.
+    pub ov: u64,
+    /// Collection version assigned at commit.
+    pub cv: u64,
+    /// What the version records.
+    pub op: Op,
+    /// Commit instant (ms precision); strictly increasing with `ov` per record.
+    pub at: Timestamp,
+    /// Who made the change.
+    pub actor: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Blob key of the version's JSON (a tombstone points at its predecessor's).
+    pub blob_key: String,
+    /// Indexed metadata of the version.
+    pub meta: Map<String, Value>,
+    /// Payload size in bytes.
+    pub size: u64,
+    /// SHA-256 of the payload bytes, lower-case hex.
+    pub checksum: String,
+    /// The previous ov, for every version but the first.
+    pub prev_ov: Option<u64>,
+}
+
+impl VersionEntry {
+    /// Whether this version is a tombstone.
+    pub fn is_tombstone(&self) -> bool {
+        self.op == Op::Delete
+    }
+}
+
+/// A version about to be committed: a [`VersionEntry`] without its `cv`, which the store
+/// assigns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVersion {
+    /// See [`VersionEntry::item_id`].
+    pub item_id: ItemId,
+    /// See [`VersionEntry::ov`].
+    pub ov: u64,
+    /// See [`VersionEntry::op`].
+    pub op: Op,
+    /// See [`VersionEntry::at`].
+    pub at: Timestamp,
+    /// See [`VersionEntry::actor`].
+    pub actor: Option<String>,
+    /// See [`VersionEntry::reason`].
+    pub reason: Option<String>,
+    /// See [`VersionEntry::blob_key`].
+    pub blob_key: String,
+    /// See [`VersionEntry::meta`].
+    pub meta: Map<String, Value>,
+    /// See [`VersionEntry::size`].
+    pub size: u64,
+    /// See [`VersionEntry::checksum`].
+    pub checksum: String,
+    /// See [`VersionEntry::prev_ov`].
+    pub prev_ov: Option<u64>,
+}
+
+impl NewVersion {
+    /// The committed entry with the cv the store assigned.
+    pub fn into_entry(self, cv: u64) -> VersionEntry {
+        VersionEntry {
+            item_id: self.item_id,
+            ov: self.ov,
+            cv,
+            op: self.op,
+            at: self.at,
+            actor: self.actor,
+            reason: self.reason,
+            blob_key: self.blob_key,
+            meta: self.meta,
+            size: self.size,
+            checksum: self.checksum,
+            prev_ov: self.prev_ov,
+        }
+    }
+}
+
+/// The head of a record (`C_head`): a copy of its latest version's index data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadEntry {
+    /// The record.
+    pub item_id: ItemId,
+    /// Latest ov.
+    pub ov: u64,
+    /// cv of the latest version.
+    pub cv: u64,
+    /// Blob key of the latest version.
+    pub blob_key: String,
+    /// Indexed metadata of the latest version (what filters run on).
+    pub meta: Map<String, Value>,
+    /// Payload size.
+    pub size: u64,
+    /// Payload checksum.
+    pub checksum: String,
+    /// When the record was created (the `at` of ov 0).
+    pub created_at: Timestamp,
+    /// The `at` of the latest version.
+    pub updated_at: Timestamp,
+    /// Set when the latest version is a tombstone.
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl HeadEntry {
+    /// The head that a committed version produces.
+    pub fn from_version(v: &VersionEntry, created_at: Timestamp) -> HeadEntry {
+        HeadEntry {
+            item_id: v.item_id,
+            ov: v.ov,
+            cv: v.cv,
+            blob_key: v.blob_key.clone(),
+            meta: v.meta.clone(),
+            size: v.size,
+            checksum: v.checksum.clone(),
+            created_at,
+            updated_at: v.at,
+            deleted_at: v.is_tombstone().then_some(v.at),
+        }
+    }
+
+    /// The value this head sorts by for `field` (ids as strings, instants as epoch millis).
+    pub fn sort_value(&self, field: &SortField) -> Value {
+        match field {
+            SortField::Id => Value::String(self.item_id.to_string()),
+            SortField::CreatedAt => Value::from(self.created_at.as_millisecond()),
+            SortField::UpdatedAt => Value::from(self.updated_at.as_millisecond()),
+            SortField::Meta(path) => get_path(&self.meta, path).cloned().unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// What a commit does to the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadAction {
+    /// The head becomes the new version.
+    Upsert,
+    /// The head is removed (a hard delete; the version log keeps the tombstone).
+    Remove,
+}
+
+/// An atomic index commit of one version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// The version to append.
+    pub version: NewVersion,
+    /// The record's creation instant, copied into the head.
+    pub created_at: Timestamp,
+    /// What happens to the head.
+    pub head: HeadAction,
+    /// When set, version entries of this record with `ov` below it are removed in the same
+    /// commit (versioning disabled keeps only the latest entry).
+    pub prune_below_ov: Option<u64>,
+}
+
+/// A point in a collection's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    /// An instant: versions with `at <= t`.
+    At(Timestamp),
+    /// A collection version: versions with `cv <= n`.
+    Cv(u64),
+}
+
+/// What heads can be sorted by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortField {
+    /// The record id.
+    Id,
+    /// Creation instant.
+    CreatedAt,
+    /// Instant of the latest version.
+    UpdatedAt,
+    /// An indexed metadata path.
+    Meta(String),
+}
+
+/// A sort order; ties are always broken by id in the same direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    /// The field.
+    pub field: SortField,
+    /// Descending when true.
+    pub descending: bool,
+}
+
+impl Default for Sort {
+    fn default() -> Self {
+        Sort {
+            field: SortField::Id,
+            descending: false,
+        }
+    }
+}
+
+/// A keyset position: the sort value and id of the last item of the previous page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    /// The sort value ([`HeadEntry::sort_value`]).
+    pub value: Value,
+    /// The id.
+    pub id: ItemId,
+}
+
+impl Sort {
+    /// Compares two heads in this order (the reference every backend must reproduce).
+    pub fn compare(&self, a: &HeadEntry, b: &HeadEntry) -> std::cmp::Ordering {
+        let (va, vb) = (a.sort_value(&self.field), b.sort_value(&self.field));
+        let o = canonical_cmp(Some(&va), Some(&vb)).then(a.item_id.cmp(&b.item_id));
+        if self.descending {
+            o.reverse()
+        } else {
+            o
+        }
+    }
+    /// Whether `head` comes strictly after the keyset position `key`.
+    pub fn is_after(&self, head: &HeadEntry, key: &SortKey) -> bool {
+        let v = head.sort_value(&self.field);
+        let o = canonical_cmp(Some(&v), Some(&key.value)).then(head.item_id.cmp(&key.id));
+        if self.descending {
+            o.is_lt()
+        } else {
+            o.is_gt()
+        }
+    }
+}
+
+/// A query over heads.
+#[derive(Debug, Clone)]
+pub struct HeadQuery {
+    /// Filter over each head's indexed metadata.
+    pub filter: Filter,
+    /// Include heads whose latest version is a tombstone.
+    pub include_deleted: bool,
+    /// Order.
+    pub sort: Sort,
+    /// Return only heads strictly after this position.
+    pub after: Option<SortKey>,
+    /// At most this many heads.
+    pub limit: usize,
+}
+
+/// What an index store can do; the engine adapts to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexCapabilities {
+    /// `commit` is one atomic transaction (otherwise an ordered, idempotent sequence whose
+    /// linearisation point is the insert of the unique `(item_id, ov)` version entry).
+    pub atomic_commit: bool,
+}
+
+impl IndexCapabilities {
+    /// Capabilities with the given atomicity.
+    pub fn new(atomic_commit: bool) -> Self {
+        Self { atomic_commit }
+    }
+}
+
+/// Storage for heads, versions and collection-version counters.
+///
+/// # Contract (checked by the conformance suite on every backend)
+/// - Collections are independent namespaces; names are validated by the engine.
+/// - [`IndexStore::commit`] appends version `(item_id, ov)` iff the record's greatest
+///   committed ov is exactly `ov - 1` (no version at all when `ov == 0`); otherwise it returns
+///   [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) and changes nothing. On success the
+///   version is visible to every reader, the head reflects it (or is removed), and the
+///   assigned cv is returned.
+/// - cvs are unique per collection and strictly greater than every cv whose commit completed
+///   before this commit started; consequently a record's cv increases with its ov.
+/// - Reads see only committed state; [`IndexStore::head`] reflects the greatest committed
+///   version even on stores without atomic commits (they repair the head before answering).
+/// - Errors: driver failures map to `Unavailable` (retryable) or `Internal`; nothing else.
+#[async_trait]
+pub trait IndexStore: Send + Sync + Debug {
+    /// What this store can do.
+    fn capabilities(&self) -> IndexCapabilities;
+
+    /// Creates what `collection` needs (tables, indexes; one per indexed prop). Idempotent;
+    /// called once per collection handle, never per write.
+    async fn prepare(&self, collection: &str, indexed_props: &[String]) -> Result<()>;
+
+    /// Atomically commits one version; returns its cv. See the trait contract.
+    async fn commit(&self, collection: &str, commit: Commit) -> Result<u64>;
+
+    /// The head of a record, if any.
+    async fn head(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>>;
+
+    /// Version `ov` of a record.
+    async fn version(&self, collection: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>>;
+
+    /// The record's latest version at `point`: greatest `at <= t` or greatest `cv <= n`.
+    /// Must stay O(log n) in the record's history length.
+    async fn version_at(
+        &self,
+        collection: &str,
+        id: ItemId,
+        point: Point,
+    ) -> Result<Option<VersionEntry>>;
+
+    /// The record's versions in ascending ov, starting after `after_ov`, at most `limit`.
+    async fn versions(
+        &self,
+        collection: &str,
+        id: ItemId,
+        after_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>>;
+
+    /// Heads matching the query, in its order, filtered, sorted and limited by the store.
+    async fn query_heads(&self, collection: &str, query: &HeadQuery) -> Result<Vec<HeadEntry>>;
+
+    /// Distinct ids of records with a version strictly after `since`, ascending, starting
+    /// after `after_id`, at most `limit`.
+    async fn changed_items(
+        &self,
+        collection: &str,
+        since: Point,
+        after_id: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<ItemId>>;
+
+    /// The greatest cv assigned in the collection so far (0 when none).
+    async fn current_cv(&self, collection: &str) -> Result<u64>;
+}

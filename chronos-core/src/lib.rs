@@ -1,0 +1,61 @@
+//! # chronos-core
+//!
+//! The heart of Chronos: the record model, the filter language, the backend traits
+//! ([`IndexStore`], [`BlobStore`], [`Lock`], [`DocumentStore`]) and the versioning
+//! [`Engine`]. This crate depends on no database driver; backends live in their own crates and
+//! the in-memory reference backend lives in `chronos-testkit`.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use chronos_core::{CollectionConfig, CreateOptions, ReadOptions, WriteOptions};
+//! use serde_json::json;
+//!
+//! let engine = chronos_testkit::memory_engine();
+//! let users = engine.collection(CollectionConfig::new("users").indexed_props(["email"])).await?;
+//!
+//! let created = users.create(&json!({"email": "a@example.com", "name": "Ada"}), CreateOptions::new()).await?;
+//! let updated = users
+//!     .update(created.id, &json!({"email": "a@example.com", "name": "Ada L."}), WriteOptions::new().expected_ov(0))
+//!     .await?;
+//! assert_eq!(updated.ov, 1);
+//!
+//! // Time travel: the first version is still there, unchanged.
+//! let v0 = users.get_version(created.id, 0, ReadOptions::new()).await?.unwrap();
+//! assert_eq!(v0.data["name"], "Ada");
+//!
+//! // A stale expected_ov is a conflict and changes nothing.
+//! let err = users.update(created.id, &json!({"email": "x"}), WriteOptions::new().expected_ov(0)).await.unwrap_err();
+//! assert_eq!(err.kind(), chronos_core::ErrorKind::Conflict);
+//! # Ok::<(), chronos_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+pub mod blob;
+pub mod docs;
+pub mod engine;
+pub mod error;
+pub mod filter;
+pub mod id;
+pub mod index;
+pub mod lock;
+pub mod merge;
+pub mod model;
+pub mod time;
+
+pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
+pub use docs::{DocQuery, DocUpdate, Document, DocumentStore};
+pub use engine::{
+    Collection, CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions,
+    Engine, EnrichOptions, HistoryOptions, HistoryPage, ListOptions, Page, PlannedChange,
+    ReadOptions, RestoreAction, RestoreReport, RestoreTarget, Stores, SweepReport, WriteOptions,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use filter::Filter;
+pub use id::ItemId;
+pub use index::{
+    Commit, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, NewVersion, Point,
+    Sort, SortField, SortKey, VersionEntry,
+};
+pub use lock::{Lease, Lock};
+pub use model::{Lineage, Op, Origin, Record, RecordRef, SystemFields, WriteResult};
+pub use time::Timestamp;

@@ -1,0 +1,57 @@
+//! Instants as Chronos stores them: UTC, millisecond precision, ISO-8601 text.
+//!
+//! Millisecond precision matches MongoDB dates and JavaScript, so every backend stores exactly
+//! the value the engine computed and `get_as_of` comparisons agree everywhere.
+
+use crate::error::{Error, Result};
+
+pub use jiff::Timestamp;
+
+/// The current instant truncated to milliseconds.
+pub fn now_ms() -> Timestamp {
+    truncate_ms(Timestamp::now())
+}
+
+/// Drops sub-millisecond precision.
+pub fn truncate_ms(t: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(t.as_millisecond()).expect("a truncated timestamp is in range")
+}
+
+/// One millisecond after `t`.
+pub fn next_ms(t: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(t.as_millisecond() + 1).expect("timestamp in range")
+}
+
+/// Parses an ISO-8601 / RFC 3339 instant (`2024-01-01T00:00:00Z`, offsets allowed).
+pub fn parse_instant(s: &str) -> Result<Timestamp> {
+    s.parse::<Timestamp>().map(truncate_ms).map_err(|e| {
+        Error::validation(format!(
+            "invalid instant '{s}': expected ISO-8601 like 2024-01-01T00:00:00Z ({e})"
+        ))
+    })
+}
+
+/// Formats as ISO-8601 with millisecond precision: `2024-01-01T00:00:00.000Z`.
+pub fn format_instant(t: Timestamp) -> String {
+    format!("{:.3}", t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_millis() {
+        let t = parse_instant("2024-01-01T00:00:00.123456Z").unwrap();
+        assert_eq!(format_instant(t), "2024-01-01T00:00:00.123Z");
+        assert_eq!(format_instant(next_ms(t)), "2024-01-01T00:00:00.124Z");
+        assert_eq!(
+            parse_instant("2024-01-01T02:00:00+02:00")
+                .unwrap()
+                .as_second(),
+            1704067200
+        );
+        let e = parse_instant("yesterday").unwrap_err();
+        assert!(e.to_string().contains("yesterday"));
+    }
+}

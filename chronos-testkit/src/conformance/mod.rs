@@ -1,0 +1,176 @@
+//! The backend conformance suite: one set of cases every backend must pass.
+//!
+//! Each case is a public async function taking a fresh [`Harness`] (the stores under test).
+//! A backend crate runs them all with one line:
+//!
+//! ```ignore
+//! async fn harness() -> chronos_testkit::conformance::Harness { /* build stores */ }
+//! chronos_testkit::conformance_suite!(harness);
+//! ```
+//!
+//! which expands to one `#[test]` per case (each on its own multi-threaded runtime). Cases use
+//! collection names with a random suffix, so a shared server needs no cleanup between them.
+
+mod concurrency;
+mod contracts;
+mod faults;
+mod history;
+mod query;
+mod records;
+mod restore;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chronos_core::{Collection, CollectionConfig, DocumentStore, Engine, ItemId, Stores};
+
+pub use concurrency::*;
+pub use contracts::*;
+pub use faults::*;
+pub use history::*;
+pub use query::*;
+pub use records::*;
+pub use restore::*;
+
+/// The stores a case runs against.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    /// Index, blob and lock stores.
+    pub stores: Stores,
+    /// The document store.
+    pub docs: Arc<dyn DocumentStore>,
+}
+
+impl Harness {
+    /// An engine over the harness's stores.
+    pub fn engine(&self) -> Engine {
+        Engine::new(self.stores.clone())
+    }
+    /// `base` plus a random suffix: a collection name no other case uses.
+    pub fn unique(base: &str) -> String {
+        let id = ItemId::generate().to_string();
+        format!("{base}_{}", &id[16..])
+    }
+    /// Opens a collection with a unique name derived from `config.name`.
+    pub async fn collection(&self, mut config: CollectionConfig) -> Collection {
+        config.name = Self::unique(&config.name);
+        self.engine()
+            .collection(config)
+            .await
+            .expect("open collection")
+    }
+    /// Opens a default collection with a unique name.
+    pub async fn default_collection(&self, base: &str) -> Collection {
+        self.collection(CollectionConfig::new(base)).await
+    }
+}
+
+/// Runs one case: builds a multi-threaded runtime, makes a harness, awaits the case.
+pub fn run<F, FFut, C, CFut>(factory: F, case: C)
+where
+    F: FnOnce() -> FFut,
+    FFut: Future<Output = Harness>,
+    C: FnOnce(Harness) -> CFut,
+    CFut: Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let h = factory().await;
+        case(h).await;
+    });
+}
+
+/// Expands to one `#[test]` per conformance case, each with a fresh harness from `$factory`
+/// (an `async fn() -> Harness`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:path) => {
+        $crate::conformance_suite!(@cases $factory;
+            create_then_get_latest,
+            create_rejects_invalid_payloads,
+            create_with_explicit_id,
+            lineage_from_parent_and_origin,
+            typed_access_roundtrips,
+            update_replaces_data_and_keeps_lineage,
+            writes_to_missing_or_deleted_records_fail,
+            stale_expected_ov_conflicts_and_changes_nothing,
+            logical_delete_reads,
+            hard_delete_keeps_history,
+            enrich_merges_and_tracks_functions,
+            versioning_off_keeps_only_latest,
+            committed_versions_are_immutable,
+            ovs_are_dense_and_at_increases,
+            cvs_are_unique_and_follow_commit_order,
+            get_as_of_returns_version_current_at_instant,
+            history_pages_in_order,
+            corrupted_payload_is_an_error_naming_its_key,
+            sweep_removes_only_unreferenced_blobs,
+            list_filters_sorts_and_pages,
+            list_validates_inputs,
+            list_sees_latest_metadata_only,
+            collections_are_isolated,
+            restore_object_by_ov_and_time,
+            restore_collection_returns_to_target,
+            restore_collection_is_exclusive,
+            concurrent_updates_one_record_lose_nothing,
+            concurrent_enrichments_keep_every_field,
+            concurrent_writers_get_unique_cvs,
+            two_engines_share_one_store,
+            index_commit_contract,
+            blob_store_contract,
+            lock_contract,
+            document_store_contract,
+            injected_faults_never_lose_or_expose_writes,
+        );
+    };
+    (@cases $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::run($factory, $crate::conformance::$case);
+            }
+        )*
+    };
+}
+
+/// Every blob key stored under a collection's prefix.
+pub(crate) async fn blob_keys(h: &Harness, c: &Collection) -> Vec<String> {
+    let prefix = format!("{}/", c.name());
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = h
+            .stores
+            .blob
+            .list(&prefix, after.as_deref(), 100)
+            .await
+            .expect("list blobs");
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        out.extend(page.into_iter().map(|b| b.key));
+    }
+    out
+}
+
+/// The user data of a record as a JSON value.
+pub(crate) fn data(r: &chronos_core::Record) -> serde_json::Value {
+    serde_json::Value::Object(r.data.clone())
+}
+
+/// The record's full history (all pages).
+pub(crate) async fn full_history(c: &Collection, id: ItemId) -> Vec<chronos_core::VersionEntry> {
+    let mut out = Vec::new();
+    let mut opts = chronos_core::HistoryOptions::default();
+    loop {
+        let page = c.history(id, opts.clone()).await.expect("history");
+        out.extend(page.versions);
+        match page.next_after_ov {
+            Some(a) => opts.after_ov = Some(a),
+            None => return out,
+        }
+    }
+}

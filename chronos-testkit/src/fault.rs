@@ -1,0 +1,256 @@
+//! Fault injection: wrappers that make a store fail on the Nth call or on a named operation.
+//!
+//! A [`FaultPlan`] is shared by any number of wrapped stores, so "the 3rd store call of this
+//! write" counts index and blob calls together. A fault either happens *before* the call
+//! (nothing reaches the store) or *after* it (the store did the work but the caller sees an
+//! error: a lost acknowledgement). Injected errors have kind `Unavailable`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chronos_core::{
+    BlobCapabilities, BlobMeta, BlobStore, Commit, Error, HeadEntry, HeadQuery, IndexCapabilities,
+    IndexStore, ItemId, Lease, Lock, Point, Result, Stores, VersionEntry,
+};
+
+/// When an injected fault strikes relative to the real call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultMode {
+    /// Fail without calling the store.
+    Before,
+    /// Call the store, then report failure (the work is done; the acknowledgement is lost).
+    After,
+}
+
+#[derive(Debug, Clone)]
+enum Trigger {
+    Nth(u64),
+    Op(&'static str),
+}
+
+#[derive(Debug, Default)]
+struct PlanState {
+    calls: u64,
+    armed: Option<(Trigger, FaultMode)>,
+    log: Vec<&'static str>,
+    fired: Option<&'static str>,
+}
+
+/// Which calls fail. Cheap to clone (shared state).
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    state: Arc<Mutex<PlanState>>,
+}
+
+impl FaultPlan {
+    /// A plan that fails nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Fails the `n`th call (0-based) counted from now, across every wrapped store.
+    pub fn fail_nth(&self, n: u64, mode: FaultMode) {
+        let mut s = self.lock();
+        s.armed = Some((Trigger::Nth(s.calls + n), mode));
+        s.fired = None;
+    }
+    /// Fails the next call of the named operation (`commit`, `put_if_absent`, `head`, …).
+    pub fn fail_op(&self, op: &'static str, mode: FaultMode) {
+        let mut s = self.lock();
+        s.armed = Some((Trigger::Op(op), mode));
+        s.fired = None;
+    }
+    /// Disarms any pending fault.
+    pub fn clear(&self) {
+        self.lock().armed = None;
+    }
+    /// The operation an armed fault struck, if it did.
+    pub fn fired(&self) -> Option<&'static str> {
+        self.lock().fired
+    }
+    /// Operation names called so far, in order.
+    pub fn log(&self) -> Vec<&'static str> {
+        self.lock().log.clone()
+    }
+    /// Calls counted so far.
+    pub fn calls(&self) -> u64 {
+        self.lock().calls
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, PlanState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Registers a call; returns the fault to apply to it, if any.
+    fn hit(&self, op: &'static str) -> Option<FaultMode> {
+        let mut s = self.lock();
+        let n = s.calls;
+        s.calls += 1;
+        s.log.push(op);
+        let strike = match &s.armed {
+            Some((Trigger::Nth(k), _)) => *k == n,
+            Some((Trigger::Op(o), _)) => *o == op,
+            None => false,
+        };
+        if !strike {
+            return None;
+        }
+        let (_, mode) = s.armed.take().expect("armed");
+        s.fired = Some(op);
+        Some(mode)
+    }
+}
+
+fn injected(op: &str) -> Error {
+    Error::unavailable(format!("injected fault in {op}"))
+}
+
+/// Runs `call` under the plan's fault for `op`.
+async fn guarded<T, F>(plan: &FaultPlan, op: &'static str, call: F) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    match plan.hit(op) {
+        None => call.await,
+        Some(FaultMode::Before) => Err(injected(op)),
+        Some(FaultMode::After) => {
+            let _ = call.await;
+            Err(injected(op))
+        }
+    }
+}
+
+/// An [`IndexStore`] that fails where its [`FaultPlan`] says.
+#[derive(Debug)]
+pub struct FaultyIndexStore {
+    inner: Arc<dyn IndexStore>,
+    plan: FaultPlan,
+}
+
+impl FaultyIndexStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn IndexStore>, plan: FaultPlan) -> Self {
+        Self { inner, plan }
+    }
+}
+
+#[async_trait]
+impl IndexStore for FaultyIndexStore {
+    fn capabilities(&self) -> IndexCapabilities {
+        self.inner.capabilities()
+    }
+    async fn prepare(&self, c: &str, p: &[String]) -> Result<()> {
+        guarded(&self.plan, "prepare", self.inner.prepare(c, p)).await
+    }
+    async fn commit(&self, c: &str, commit: Commit) -> Result<u64> {
+        guarded(&self.plan, "commit", self.inner.commit(c, commit)).await
+    }
+    async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
+        guarded(&self.plan, "head", self.inner.head(c, id)).await
+    }
+    async fn version(&self, c: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>> {
+        guarded(&self.plan, "version", self.inner.version(c, id, ov)).await
+    }
+    async fn version_at(&self, c: &str, id: ItemId, p: Point) -> Result<Option<VersionEntry>> {
+        guarded(&self.plan, "version_at", self.inner.version_at(c, id, p)).await
+    }
+    async fn versions(
+        &self,
+        c: &str,
+        id: ItemId,
+        a: Option<u64>,
+        l: usize,
+    ) -> Result<Vec<VersionEntry>> {
+        guarded(&self.plan, "versions", self.inner.versions(c, id, a, l)).await
+    }
+    async fn query_heads(&self, c: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
+        guarded(&self.plan, "query_heads", self.inner.query_heads(c, q)).await
+    }
+    async fn changed_items(
+        &self,
+        c: &str,
+        s: Point,
+        a: Option<ItemId>,
+        l: usize,
+    ) -> Result<Vec<ItemId>> {
+        guarded(
+            &self.plan,
+            "changed_items",
+            self.inner.changed_items(c, s, a, l),
+        )
+        .await
+    }
+    async fn current_cv(&self, c: &str) -> Result<u64> {
+        guarded(&self.plan, "current_cv", self.inner.current_cv(c)).await
+    }
+}
+
+/// A [`BlobStore`] that fails where its [`FaultPlan`] says.
+#[derive(Debug)]
+pub struct FaultyBlobStore {
+    inner: Arc<dyn BlobStore>,
+    plan: FaultPlan,
+}
+
+impl FaultyBlobStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn BlobStore>, plan: FaultPlan) -> Self {
+        Self { inner, plan }
+    }
+}
+
+#[async_trait]
+impl BlobStore for FaultyBlobStore {
+    fn capabilities(&self) -> BlobCapabilities {
+        self.inner.capabilities()
+    }
+    async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<()> {
+        guarded(
+            &self.plan,
+            "put_if_absent",
+            self.inner.put_if_absent(key, bytes),
+        )
+        .await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        guarded(&self.plan, "get", self.inner.get(key)).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        guarded(&self.plan, "delete", self.inner.delete(key)).await
+    }
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<BlobMeta>> {
+        guarded(&self.plan, "list", self.inner.list(prefix, after, limit)).await
+    }
+}
+
+/// A [`Lock`] that fails where its [`FaultPlan`] says.
+#[derive(Debug)]
+pub struct FaultyLock {
+    inner: Arc<dyn Lock>,
+    plan: FaultPlan,
+}
+
+impl FaultyLock {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Lock>, plan: FaultPlan) -> Self {
+        Self { inner, plan }
+    }
+}
+
+#[async_trait]
+impl Lock for FaultyLock {
+    async fn try_acquire(&self, key: &str, ttl: Duration) -> Result<Option<Lease>> {
+        guarded(&self.plan, "try_acquire", self.inner.try_acquire(key, ttl)).await
+    }
+    async fn release(&self, lease: &Lease) -> Result<bool> {
+        guarded(&self.plan, "release", self.inner.release(lease)).await
+    }
+}
+
+/// Wraps every store of `stores` with one shared plan.
+pub fn faulty(stores: &Stores, plan: &FaultPlan) -> Stores {
+    Stores {
+        index: Arc::new(FaultyIndexStore::new(stores.index.clone(), plan.clone())),
+        blob: Arc::new(FaultyBlobStore::new(stores.blob.clone(), plan.clone())),
+        lock: Arc::new(FaultyLock::new(stores.lock.clone(), plan.clone())),
+    }
+}

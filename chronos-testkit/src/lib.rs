@@ -1,0 +1,59 @@
+//! # chronos-testkit
+//!
+//! Everything needed to test code that uses Chronos, and to test Chronos backends:
+//!
+//! - [`memory`]: in-memory [`IndexStore`](chronos_core::IndexStore),
+//!   [`BlobStore`](chronos_core::BlobStore), [`Lock`](chronos_core::Lock) and
+//!   [`DocumentStore`](chronos_core::DocumentStore) — the reference implementation, and a
+//!   product: unit-test your own code against it;
+//! - [`conformance`]: the suite every backend passes (`conformance_suite!`);
+//! - [`fault`]: wrappers that fail the Nth store call or a named operation;
+//! - [`model`]: the pure model and operation strategies of the property test.
+//!
+//! # Unit-testing your own code
+//!
+//! ```
+//! use chronos_core::{Collection, CollectionConfig, CreateOptions, ListOptions, Result};
+//! use serde_json::json;
+//!
+//! // Your application code, written against a `Collection`.
+//! async fn register(users: &Collection, email: &str) -> Result<chronos_core::ItemId> {
+//!     let taken = users.list_by_meta(ListOptions::new().filter(json!({"email": email})).limit(1)).await?;
+//!     if !taken.items.is_empty() {
+//!         return Err(chronos_core::Error::already_exists(format!("{email} is registered")));
+//!     }
+//!     Ok(users.create(&json!({"email": email}), CreateOptions::new().actor("signup")).await?.id)
+//! }
+//!
+//! // Its unit test, against the in-memory engine: no server, no files.
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let engine = chronos_testkit::memory_engine();
+//! let users = engine.collection(CollectionConfig::new("users").indexed_props(["email"])).await?;
+//! register(&users, "ada@example.com").await?;
+//! let again = register(&users, "ada@example.com").await.unwrap_err();
+//! assert_eq!(again.kind(), chronos_core::ErrorKind::AlreadyExists);
+//! # Ok::<(), chronos_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+pub mod conformance;
+pub mod fault;
+pub mod memory;
+pub mod model;
+
+pub use memory::{
+    memory_stores, MemoryBlobStore, MemoryDocumentStore, MemoryIndexStore, MemoryLock,
+};
+
+/// An engine over fresh in-memory stores.
+pub fn memory_engine() -> chronos_core::Engine {
+    chronos_core::Engine::new(memory_stores())
+}
+
+/// A conformance harness over fresh in-memory stores.
+pub async fn memory_harness() -> conformance::Harness {
+    conformance::Harness {
+        stores: memory_stores(),
+        docs: std::sync::Arc::new(MemoryDocumentStore::new()),
+    }
+}
