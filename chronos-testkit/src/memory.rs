@@ -303,10 +303,13 @@ impl Lock for MemoryLock {
     }
 }
 
+/// One document collection: bodies by id.
+type DocColl = BTreeMap<String, Map<String, Value>>;
+
 /// The in-memory [`DocumentStore`].
 #[derive(Debug, Default)]
 pub struct MemoryDocumentStore {
-    colls: Mutex<HashMap<String, BTreeMap<String, Map<String, Value>>>>,
+    colls: Mutex<HashMap<String, DocColl>>,
 }
 
 impl MemoryDocumentStore {

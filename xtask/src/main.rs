@@ -20,10 +20,11 @@ fn main() -> ExitCode {
         Some("test") => {
             tidy::check(&root).and_then(|_| run(&root, "cargo", &["test", "--workspace"]))
         }
-        _ => Err(format!(
+        _ => Err(
             "usage: cargo xtask <tidy|lint|test>\n  tidy  architecture and hygiene checks\n  \
-             lint  rustfmt + clippy (warnings denied)\n  test  tidy, then every test"
-        )),
+                  lint  rustfmt + clippy (warnings denied)\n  test  tidy, then every test"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
