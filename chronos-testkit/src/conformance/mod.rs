@@ -3,9 +3,13 @@
 //! Each case is a public async function taking a fresh [`Harness`] (the stores under test).
 //! A backend crate runs them all with one line:
 //!
-//! ```ignore
-//! async fn harness() -> chronos_testkit::conformance::Harness { /* build stores */ }
+//! ```
+//! async fn harness() -> chronos_testkit::conformance::Harness {
+//!     // Build the stores under test here; this example uses the in-memory ones.
+//!     chronos_testkit::memory_harness().await
+//! }
 //! chronos_testkit::conformance_suite!(harness);
+//! # fn main() {}
 //! ```
 //!
 //! which expands to one `#[test]` per case (each on its own multi-threaded runtime). Cases use
