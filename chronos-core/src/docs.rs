@@ -5,9 +5,10 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::error::Result;
-use crate::filter::Filter;
+use crate::error::{Error, Result};
+use crate::filter::{get_path, Filter};
 use crate::index::SortField;
+use crate::model::json_type_name;
 
 /// A stored document: its id and body (the body never contains `_id`).
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +27,62 @@ pub struct DocUpdate {
     pub set: Vec<(String, Value)>,
     /// Paths to increment by a number (a missing path counts from 0).
     pub inc: Vec<(String, serde_json::Number)>,
+}
+
+impl DocUpdate {
+    /// Applies the update to a body: assignments first, then increments. Fails, naming the
+    /// path, when a path crosses a non-object or an increment meets a non-number.
+    pub fn apply(&self, doc: &mut Map<String, Value>) -> Result<()> {
+        for (p, v) in &self.set {
+            set_path(doc, p, v.clone())?;
+        }
+        for (p, by) in &self.inc {
+            let next = add_numbers(get_path(doc, p), by, p)?;
+            set_path(doc, p, next)?;
+        }
+        Ok(())
+    }
+}
+
+fn set_path(doc: &mut Map<String, Value>, path: &str, v: Value) -> Result<()> {
+    match path.split_once('.') {
+        None => {
+            doc.insert(path.to_string(), v);
+            Ok(())
+        }
+        Some((head, rest)) => {
+            let slot = doc
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            match slot {
+                Value::Object(m) => set_path(m, rest, v),
+                _ => Err(Error::validation(format!(
+                    "cannot set '{path}': '{head}' is not an object"
+                ))
+                .with("field", path)),
+            }
+        }
+    }
+}
+
+fn add_numbers(a: Option<&Value>, by: &serde_json::Number, path: &str) -> Result<Value> {
+    let base = match a {
+        None | Some(Value::Null) => serde_json::Number::from(0),
+        Some(Value::Number(n)) => n.clone(),
+        Some(other) => {
+            return Err(Error::validation(format!(
+                "cannot increment '{path}': it holds {}",
+                json_type_name(other)
+            ))
+            .with("field", path))
+        }
+    };
+    let sum = match (base.as_i64(), by.as_i64()) {
+        (Some(x), Some(y)) => x.checked_add(y).map(Value::from),
+        _ => None,
+    };
+    Ok(sum
+        .unwrap_or_else(|| Value::from(base.as_f64().unwrap_or(0.0) + by.as_f64().unwrap_or(0.0))))
 }
 
 /// A query over documents.

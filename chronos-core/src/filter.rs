@@ -198,10 +198,14 @@ fn parse_doc(m: &Map<String, Value>) -> Result<Filter> {
     })
 }
 
-fn check_path(path: &str) -> Result<()> {
-    if path.is_empty() || path.split('.').any(|s| s.is_empty() || s.starts_with('$')) {
+/// Checks a dotted path: non-empty segments, none starting with `$`, no `"` anywhere.
+pub fn check_path(path: &str) -> Result<()> {
+    if path.is_empty()
+        || path.contains('"')
+        || path.split('.').any(|s| s.is_empty() || s.starts_with('$'))
+    {
         return Err(Error::validation(format!(
-            "invalid field path '{path}' in filter: segments must be non-empty and not start with '$'"
+            "invalid field path '{path}': segments must be non-empty, not start with '$' and not contain '\"'"
         ))
         .with("path", path));
     }
@@ -464,20 +468,44 @@ pub fn canonical_cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
         (Some(Value::Number(x)), Some(Value::Number(y))) => num_cmp(x, y),
         (Some(Value::String(x)), Some(Value::String(y))) => x.as_str().cmp(y.as_str()),
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
-        (Some(Value::Array(x)), Some(Value::Array(y))) => {
-            for (p, q) in x.iter().zip(y) {
-                let o = canonical_cmp(Some(p), Some(q));
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
-            x.len().cmp(&y.len())
+        // Containers order by their canonical JSON text: cheap, total, and reproducible in SQL.
+        (Some(x @ (Value::Array(_) | Value::Object(_))), Some(y)) => {
+            canonical_text(x).cmp(&canonical_text(y))
         }
-        (Some(Value::Object(x)), Some(Value::Object(y))) => serde_json::to_string(x)
-            .unwrap_or_default()
-            .cmp(&serde_json::to_string(y).unwrap_or_default()),
         _ => Ordering::Equal,
     }
+}
+
+/// The canonical form of a JSON value: object keys sorted, integral floats within ±2^53 as
+/// integers. Indexed metadata is stored canonical so that every backend can compare
+/// containers by their text and numbers by value.
+pub fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                Value::from(f as i64)
+            } else {
+                v.clone()
+            }
+        }
+        _ => v.clone(),
+    }
+}
+
+/// The compact JSON text of [`canonical`].
+pub fn canonical_text(v: &Value) -> String {
+    canonical(v).to_string()
 }
 
 #[cfg(test)]
@@ -586,5 +614,12 @@ mod tests {
             );
         }
         assert_eq!(canonical_cmp(None, Some(&json!(null))), Ordering::Equal);
+    }
+
+    #[test]
+    fn canonical_form_sorts_keys_and_integralises_floats() {
+        let v = json!({"b": [2.0, {"z": 1, "a": 1.5}], "a": -0.0});
+        assert_eq!(canonical_text(&v), r#"{"a":0,"b":[2,{"a":1.5,"z":1}]}"#);
+        assert!(json_eq(&canonical(&v), &v));
     }
 }

@@ -19,7 +19,7 @@ use chronos_core::{
     IndexCapabilities, IndexStore, ItemId, Lease, Lock, Point, Result, SortField, Timestamp,
     VersionEntry,
 };
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a half-applied commit (each mutation
@@ -319,58 +319,6 @@ impl MemoryDocumentStore {
     }
 }
 
-fn set_path(doc: &mut Map<String, Value>, path: &str, v: Value) -> Result<()> {
-    match path.split_once('.') {
-        None => {
-            doc.insert(path.to_string(), v);
-            Ok(())
-        }
-        Some((head, rest)) => {
-            let slot = doc
-                .entry(head.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            match slot {
-                Value::Object(m) => set_path(m, rest, v),
-                _ => Err(Error::validation(format!(
-                    "cannot set '{path}': '{head}' is not an object"
-                ))
-                .with("field", path)),
-            }
-        }
-    }
-}
-
-fn add_numbers(a: Option<&Value>, by: &Number, path: &str) -> Result<Value> {
-    let base = match a {
-        None | Some(Value::Null) => Number::from(0),
-        Some(Value::Number(n)) => n.clone(),
-        Some(other) => {
-            return Err(Error::validation(format!(
-                "cannot increment '{path}': it holds {}",
-                chronos_core::model::json_type_name(other)
-            ))
-            .with("field", path))
-        }
-    };
-    let sum = match (base.as_i64(), by.as_i64()) {
-        (Some(x), Some(y)) => x.checked_add(y).map(Value::from),
-        _ => None,
-    };
-    Ok(sum
-        .unwrap_or_else(|| Value::from(base.as_f64().unwrap_or(0.0) + by.as_f64().unwrap_or(0.0))))
-}
-
-fn apply_update(doc: &mut Map<String, Value>, u: &DocUpdate) -> Result<()> {
-    for (p, v) in &u.set {
-        set_path(doc, p, v.clone())?;
-    }
-    for (p, by) in &u.inc {
-        let next = add_numbers(get_path(doc, p), by, p)?;
-        set_path(doc, p, next)?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl DocumentStore for MemoryDocumentStore {
     async fn insert(&self, collection: &str, doc: Document) -> Result<()> {
@@ -419,7 +367,8 @@ impl DocumentStore for MemoryDocumentStore {
             None if upsert => Map::new(),
             None => return Ok(None),
         };
-        apply_update(&mut body, &update)
+        update
+            .apply(&mut body)
             .map_err(|e| e.with("collection", collection).with("id", id))?;
         c.insert(id.to_string(), body.clone());
         Ok(Some(Document {

@@ -100,12 +100,18 @@ pub(crate) fn parse_blob_key(collection: &str, key: &str) -> Option<(ItemId, u64
     Some((id, ov))
 }
 
-/// The indexed metadata of a document: the indexed props, or everything when none are set.
+/// The indexed metadata of a document: the indexed props, or everything when none are set,
+/// in canonical form (see [`crate::filter::canonical`]).
 pub(crate) fn extract_meta(data: &Map<String, Value>, indexed: &[String]) -> Map<String, Value> {
-    if indexed.is_empty() {
-        return data.clone();
+    let meta = if indexed.is_empty() {
+        data.clone()
+    } else {
+        project(data, indexed)
+    };
+    match crate::filter::canonical(&Value::Object(meta)) {
+        Value::Object(m) => m,
+        _ => unreachable!("canonical keeps objects objects"),
     }
-    project(data, indexed)
 }
 
 /// Copies the given dotted paths (those present) into a new nested object.
@@ -178,5 +184,10 @@ mod tests {
         let meta = extract_meta(&data, &["a.b".into(), "missing".into()]);
         assert_eq!(Value::Object(meta), json!({"a": {"b": 1}}));
         assert_eq!(extract_meta(&data, &[]), data);
+        let floats = json!({"b": 1.0, "a": 2}).as_object().cloned().unwrap();
+        assert_eq!(
+            serde_json::to_string(&extract_meta(&floats, &[])).unwrap(),
+            r#"{"a":2,"b":1}"#
+        );
     }
 }
