@@ -1,0 +1,78 @@
+//! Opening a database from a `sqlite://` URI, and mapping sqlx errors to Chronos errors.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chronos_core::{Error, ErrorKind};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens (creating if needed) the database at `uri`: `sqlite://path/to/file.db`,
+/// `sqlite:relative.db` or `sqlite::memory:`. Files use WAL mode so readers never block the
+/// writer and several processes can share one file.
+pub(crate) async fn open_pool(uri: &str) -> Result<SqlitePool, Error> {
+    let memory = uri == "sqlite::memory:" || uri == "sqlite://:memory:";
+    let opts = SqliteConnectOptions::from_str(uri)
+        .map_err(|e| Error::invalid_config(format!("invalid SQLite URI '{uri}': {e}")))?
+        .create_if_missing(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(false)
+        .with_regexp();
+    let opts = if memory {
+        opts
+    } else {
+        opts.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    };
+    // An in-memory database lives in one connection: keep exactly that one forever.
+    let pool = if memory {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(8)
+    };
+    pool.acquire_timeout(Duration::from_secs(30))
+        .connect_with(opts)
+        .await
+        .map_err(|e| map_err(e, "open database").with("uri", uri))
+}
+
+/// Maps a sqlx error: busy/locked/pool/IO failures are retryable (`Unavailable`), a unique
+/// violation is `AlreadyExists`, the rest `Internal`.
+pub(crate) fn map_err(e: sqlx::Error, op: &str) -> Error {
+    let kind = match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => ErrorKind::AlreadyExists,
+        sqlx::Error::Database(db) => {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), including extended codes.
+            let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            if matches!(code & 0xff, 5 | 6) {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Internal
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    };
+    Error::new(kind, format!("SQLite {op} failed: {e}")).with_source(e)
+}
+
+/// Quotes an identifier built from a validated collection name.
+pub(crate) fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A SQL string literal.
+pub(crate) fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

@@ -1,0 +1,444 @@
+//! [`IndexStore`] on SQLite: one `<coll>_head` and one `<coll>_ver` table per collection and a
+//! shared `chronos_counters` table. A commit is one `BEGIN IMMEDIATE` transaction.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chronos_core::{
+    Commit, Error, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, ItemId, Op,
+    Point, Result, SortField, Timestamp, VersionEntry,
+};
+use serde_json::{Map, Value};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Acquire, Arguments, Connection, Row, SqlitePool};
+
+use crate::conn::{ident, literal, map_err};
+use crate::sql_filter::{self, json_path, Bind, Sql};
+
+const VER_COLS: &str =
+    "item_id, ov, cv, op, at, actor, reason, blob_key, meta, size, checksum, prev_ov";
+const HEAD_COLS: &str =
+    "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at";
+
+/// The SQLite index store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct SqliteIndexStore {
+    pool: SqlitePool,
+    /// Collections whose tables exist (created once per process, not per call).
+    ready: Mutex<HashSet<String>>,
+}
+
+fn tables(coll: &str) -> (String, String) {
+    (
+        ident(&format!("{coll}_head")),
+        ident(&format!("{coll}_ver")),
+    )
+}
+
+fn ts(ms: i64) -> Result<Timestamp> {
+    Timestamp::from_millisecond(ms)
+        .map_err(|e| Error::internal(format!("stored instant out of range: {e}")))
+}
+
+fn parse_meta(s: &str) -> Result<Map<String, Value>> {
+    serde_json::from_str(s)
+        .map_err(|e| Error::internal(format!("stored metadata is not a JSON object: {e}")))
+}
+
+fn parse_id(s: &str) -> Result<ItemId> {
+    ItemId::parse(s).map_err(|e| Error::internal(format!("stored id is malformed: {e}")))
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    col: &str,
+) -> Result<T> {
+    row.try_get(col).map_err(|e| map_err(e, "decode row"))
+}
+
+fn version_from_row(row: &SqliteRow) -> Result<VersionEntry> {
+    Ok(VersionEntry {
+        item_id: parse_id(&get::<String>(row, "item_id")?)?,
+        ov: get::<i64>(row, "ov")? as u64,
+        cv: get::<i64>(row, "cv")? as u64,
+        op: Op::parse(&get::<String>(row, "op")?)?,
+        at: ts(get(row, "at")?)?,
+        actor: get(row, "actor")?,
+        reason: get(row, "reason")?,
+        blob_key: get(row, "blob_key")?,
+        meta: parse_meta(&get::<String>(row, "meta")?)?,
+        size: get::<i64>(row, "size")? as u64,
+        checksum: get(row, "checksum")?,
+        prev_ov: get::<Option<i64>>(row, "prev_ov")?.map(|v| v as u64),
+    })
+}
+
+fn head_from_row(row: &SqliteRow) -> Result<HeadEntry> {
+    Ok(HeadEntry {
+        item_id: parse_id(&get::<String>(row, "item_id")?)?,
+        ov: get::<i64>(row, "ov")? as u64,
+        cv: get::<i64>(row, "cv")? as u64,
+        blob_key: get(row, "blob_key")?,
+        meta: parse_meta(&get::<String>(row, "meta")?)?,
+        size: get::<i64>(row, "size")? as u64,
+        checksum: get(row, "checksum")?,
+        created_at: ts(get(row, "created_at")?)?,
+        updated_at: ts(get(row, "updated_at")?)?,
+        deleted_at: get::<Option<i64>>(row, "deleted_at")?.map(ts).transpose()?,
+    })
+}
+
+pub(crate) fn bind_all(binds: &[Bind]) -> Result<SqliteArguments<'static>> {
+    let mut args = SqliteArguments::default();
+    for b in binds {
+        let r = match b {
+            Bind::Int(i) => args.add(*i),
+            Bind::Real(f) => args.add(*f),
+            Bind::Text(s) => args.add(s.clone()),
+        };
+        r.map_err(|e| Error::internal(format!("cannot bind query argument: {e}")))?;
+    }
+    Ok(args)
+}
+
+impl SqliteIndexStore {
+    pub(crate) fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            ready: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn is_ready(&self, coll: &str) -> bool {
+        self.ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(coll)
+    }
+
+    async fn ensure(&self, coll: &str) -> Result<()> {
+        if self.is_ready(coll) {
+            return Ok(());
+        }
+        chronos_core::engine::validate_collection_name(coll)?;
+        let (head, ver) = tables(coll);
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS chronos_counters (coll TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS {ver} (item_id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL,
+               op TEXT NOT NULL, at INTEGER NOT NULL, actor TEXT, reason TEXT, blob_key TEXT NOT NULL,
+               meta TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT NOT NULL, prev_ov INTEGER,
+               PRIMARY KEY (item_id, ov)) WITHOUT ROWID;
+             CREATE UNIQUE INDEX IF NOT EXISTS {} ON {ver} (cv);
+             CREATE INDEX IF NOT EXISTS {} ON {ver} (item_id, at);
+             CREATE INDEX IF NOT EXISTS {} ON {ver} (item_id, cv);
+             CREATE INDEX IF NOT EXISTS {} ON {ver} (at);
+             CREATE TABLE IF NOT EXISTS {head} (item_id TEXT PRIMARY KEY, ov INTEGER NOT NULL, cv INTEGER NOT NULL,
+               blob_key TEXT NOT NULL, meta TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT NOT NULL,
+               created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS {} ON {head} (updated_at);
+             CREATE INDEX IF NOT EXISTS {} ON {head} (created_at);",
+            ident(&format!("{coll}_ver_cv")),
+            ident(&format!("{coll}_ver_item_at")),
+            ident(&format!("{coll}_ver_item_cv")),
+            ident(&format!("{coll}_ver_at")),
+            ident(&format!("{coll}_head_updated")),
+            ident(&format!("{coll}_head_created")),
+        );
+        sqlx::raw_sql(&ddl)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "create tables").with("collection", coll))?;
+        self.ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(coll.to_string());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IndexStore for SqliteIndexStore {
+    fn capabilities(&self) -> IndexCapabilities {
+        IndexCapabilities::new(true)
+    }
+
+    async fn prepare(&self, coll: &str, indexed_props: &[String]) -> Result<()> {
+        self.ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(coll);
+        self.ensure(coll).await?;
+        let (head, _) = tables(coll);
+        for (i, prop) in indexed_props.iter().enumerate() {
+            chronos_core::filter::check_path(prop)?;
+            let ddl = format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {head} (json_extract(meta, {}))",
+                ident(&format!("{coll}_head_meta_{i}_{}", prop.replace('.', "_"))),
+                literal(&json_path(prop))
+            );
+            sqlx::raw_sql(&ddl)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| map_err(e, "create index").with("collection", coll))?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, coll: &str, c: Commit) -> Result<u64> {
+        self.ensure(coll).await?;
+        let (head, ver) = tables(coll);
+        let v = &c.version;
+        let id = v.item_id.to_string();
+        let ctx = |e: Error| e.with("collection", coll).with("id", v.item_id);
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| ctx(map_err(e, "acquire connection")))?;
+        // IMMEDIATE takes the write lock first, so concurrent writers queue (busy timeout)
+        // instead of failing on a read-to-write lock upgrade.
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| ctx(map_err(e, "begin")))?;
+        let db = tx.acquire().await.map_err(|e| ctx(map_err(e, "begin")))?;
+        let cv: i64 = sqlx::query_scalar(
+            "INSERT INTO chronos_counters (coll, cv) VALUES (?, 1) ON CONFLICT(coll) DO UPDATE SET cv = cv + 1 RETURNING cv",
+        )
+        .bind(coll)
+        .fetch_one(&mut *db)
+        .await
+        .map_err(|e| ctx(map_err(e, "bump cv")))?;
+        let latest: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT MAX(ov) FROM {ver} WHERE item_id = ?"))
+                .bind(&id)
+                .fetch_one(&mut *db)
+                .await
+                .map_err(|e| ctx(map_err(e, "read latest ov")))?;
+        let ok = match latest {
+            None => v.ov == 0,
+            Some(l) => v.ov == l as u64 + 1,
+        };
+        if !ok {
+            // Dropping the transaction rolls it back, counter bump included.
+            return Err(ctx(Error::conflict(format!(
+                "cannot commit ov {} of {}: latest committed ov is {latest:?}",
+                v.ov, v.item_id
+            ))));
+        }
+        let meta = Value::Object(v.meta.clone()).to_string();
+        sqlx::query(&format!(
+            "INSERT INTO {ver} ({VER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&id)
+        .bind(v.ov as i64)
+        .bind(cv)
+        .bind(v.op.as_str())
+        .bind(v.at.as_millisecond())
+        .bind(&v.actor)
+        .bind(&v.reason)
+        .bind(&v.blob_key)
+        .bind(&meta)
+        .bind(v.size as i64)
+        .bind(&v.checksum)
+        .bind(v.prev_ov.map(|p| p as i64))
+        .execute(&mut *db)
+        .await
+        .map_err(|e| ctx(map_err(e, "insert version")))?;
+        match c.head {
+            HeadAction::Upsert => {
+                let deleted_at = (v.op == Op::Delete).then(|| v.at.as_millisecond());
+                sqlx::query(&format!(
+                    "INSERT INTO {head} ({HEAD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT(item_id) DO UPDATE SET ov = excluded.ov, cv = excluded.cv, blob_key = excluded.blob_key,
+                       meta = excluded.meta, size = excluded.size, checksum = excluded.checksum,
+                       created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at"
+                ))
+                .bind(&id)
+                .bind(v.ov as i64)
+                .bind(cv)
+                .bind(&v.blob_key)
+                .bind(&meta)
+                .bind(v.size as i64)
+                .bind(&v.checksum)
+                .bind(c.created_at.as_millisecond())
+                .bind(v.at.as_millisecond())
+                .bind(deleted_at)
+                .execute(&mut *db)
+                .await
+                .map_err(|e| ctx(map_err(e, "upsert head")))?;
+            }
+            HeadAction::Remove => {
+                sqlx::query(&format!("DELETE FROM {head} WHERE item_id = ?"))
+                    .bind(&id)
+                    .execute(&mut *db)
+                    .await
+                    .map_err(|e| ctx(map_err(e, "remove head")))?;
+            }
+        }
+        if let Some(below) = c.prune_below_ov {
+            sqlx::query(&format!("DELETE FROM {ver} WHERE item_id = ? AND ov < ?"))
+                .bind(&id)
+                .bind(below as i64)
+                .execute(&mut *db)
+                .await
+                .map_err(|e| ctx(map_err(e, "prune versions")))?;
+        }
+        tx.commit().await.map_err(|e| ctx(map_err(e, "commit")))?;
+        Ok(cv as u64)
+    }
+
+    async fn head(&self, coll: &str, id: ItemId) -> Result<Option<HeadEntry>> {
+        self.ensure(coll).await?;
+        let (head, _) = tables(coll);
+        let row = sqlx::query(&format!("SELECT {HEAD_COLS} FROM {head} WHERE item_id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "read head").with("collection", coll))?;
+        row.as_ref().map(head_from_row).transpose()
+    }
+
+    async fn version(&self, coll: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>> {
+        self.ensure(coll).await?;
+        let (_, ver) = tables(coll);
+        let row = sqlx::query(&format!(
+            "SELECT {VER_COLS} FROM {ver} WHERE item_id = ? AND ov = ?"
+        ))
+        .bind(id.to_string())
+        .bind(ov as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "read version").with("collection", coll))?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    async fn version_at(
+        &self,
+        coll: &str,
+        id: ItemId,
+        point: Point,
+    ) -> Result<Option<VersionEntry>> {
+        self.ensure(coll).await?;
+        let (_, ver) = tables(coll);
+        let (col, bound) = match point {
+            Point::At(t) => ("at", t.as_millisecond()),
+            Point::Cv(n) => ("cv", n.min(i64::MAX as u64) as i64),
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {VER_COLS} FROM {ver} WHERE item_id = ? AND {col} <= ? ORDER BY {col} DESC LIMIT 1"
+        ))
+        .bind(id.to_string())
+        .bind(bound)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "read version as of").with("collection", coll))?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    async fn versions(
+        &self,
+        coll: &str,
+        id: ItemId,
+        after_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>> {
+        self.ensure(coll).await?;
+        let (_, ver) = tables(coll);
+        let rows = sqlx::query(&format!(
+            "SELECT {VER_COLS} FROM {ver} WHERE item_id = ? AND ov > ? ORDER BY ov LIMIT ?"
+        ))
+        .bind(id.to_string())
+        .bind(after_ov.map_or(-1, |a| a as i64))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "read history").with("collection", coll))?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    async fn query_heads(&self, coll: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
+        self.ensure(coll).await?;
+        let (head, _) = tables(coll);
+        let mut sql = Sql::default();
+        let cond = sql_filter::translate(&q.filter, "h.meta", &mut sql);
+        let mut text = format!("SELECT {HEAD_COLS} FROM {head} h WHERE {cond}");
+        if !q.include_deleted {
+            text.push_str(" AND h.deleted_at IS NULL");
+        }
+        let keys: Vec<String> = match &q.sort.field {
+            SortField::Id => vec!["h.item_id".into()],
+            SortField::CreatedAt => vec!["h.created_at".into(), "h.item_id".into()],
+            SortField::UpdatedAt => vec!["h.updated_at".into(), "h.item_id".into()],
+            SortField::Meta(p) => {
+                let (rank, val) = sql_filter::sort_exprs("h.meta", p);
+                vec![rank, val, "h.item_id".into()]
+            }
+        };
+        if let Some(after) = &q.after {
+            let mut vals = match &q.sort.field {
+                SortField::Id => vec![],
+                SortField::CreatedAt | SortField::UpdatedAt => {
+                    vec![Bind::Int(after.value.as_i64().ok_or_else(|| {
+                        Error::validation("invalid cursor: bad instant")
+                    })?)]
+                }
+                SortField::Meta(_) => {
+                    let (r, v) = sql_filter::sort_binds(&after.value);
+                    vec![r, v]
+                }
+            };
+            vals.push(Bind::Text(after.id.to_string()));
+            let op = if q.sort.descending { "<" } else { ">" };
+            let placeholders = vec!["?"; vals.len()].join(", ");
+            text.push_str(&format!(" AND ({}) {op} ({placeholders})", keys.join(", ")));
+            sql.binds.extend(vals);
+        }
+        let dir = if q.sort.descending { " DESC" } else { "" };
+        let order: Vec<String> = keys.iter().map(|k| format!("{k}{dir}")).collect();
+        text.push_str(&format!(" ORDER BY {} LIMIT ?", order.join(", ")));
+        sql.binds
+            .push(Bind::Int(q.limit.min(i64::MAX as usize) as i64));
+        let rows = sqlx::query_with(&text, bind_all(&sql.binds)?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "query heads").with("collection", coll))?;
+        rows.iter().map(head_from_row).collect()
+    }
+
+    async fn changed_items(
+        &self,
+        coll: &str,
+        since: Point,
+        after_id: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<ItemId>> {
+        self.ensure(coll).await?;
+        let (_, ver) = tables(coll);
+        let (col, bound) = match since {
+            Point::At(t) => ("at", t.as_millisecond()),
+            Point::Cv(n) => ("cv", n.min(i64::MAX as u64) as i64),
+        };
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT item_id FROM {ver} WHERE {col} > ? AND item_id > ? ORDER BY item_id LIMIT ?"
+        ))
+        .bind(bound)
+        .bind(after_id.map(|a| a.to_string()).unwrap_or_default())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "list changed items").with("collection", coll))?;
+        rows.iter().map(|s| parse_id(s)).collect()
+    }
+
+    async fn current_cv(&self, coll: &str) -> Result<u64> {
+        self.ensure(coll).await?;
+        let cv: Option<i64> = sqlx::query_scalar("SELECT cv FROM chronos_counters WHERE coll = ?")
+            .bind(coll)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "read cv").with("collection", coll))?;
+        Ok(cv.unwrap_or(0) as u64)
+    }
+}
