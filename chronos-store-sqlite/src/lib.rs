@@ -39,6 +39,9 @@ pub use lock::SqliteLock;
 use chronos_core::{DocumentStore, IndexStore, Lock, Result};
 use sqlx::SqlitePool;
 
+/// How long [`SqliteBackend::open`] keeps retrying a database that another process holds.
+pub const OPEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// One SQLite database and the stores on it (sharing one connection pool).
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
@@ -51,7 +54,25 @@ pub struct SqliteBackend {
 impl SqliteBackend {
     /// Opens (creating if needed) the database at `uri` (`sqlite://path.db`,
     /// `sqlite::memory:`) and its shared tables.
+    ///
+    /// Opening races with other processes (switching a new file to WAL needs an exclusive
+    /// lock that SQLite does not wait for), so a busy database is retried for up to
+    /// [`OPEN_PATIENCE`] before the error is returned.
     pub async fn open(uri: &str) -> Result<Self> {
+        let deadline = std::time::Instant::now() + OPEN_PATIENCE;
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match Self::open_once(uri).await {
+                Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(uri: &str) -> Result<Self> {
         let pool = conn::open_pool(uri).await?;
         Ok(Self {
             index: Arc::new(SqliteIndexStore::new(pool.clone())),
