@@ -44,6 +44,7 @@ pub struct ReadmeDoctests;
 pub mod conformance;
 pub mod fault;
 pub mod memory;
+#[cfg(feature = "proptest")]
 pub mod model;
 
 pub use memory::{

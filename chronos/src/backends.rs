@@ -1,0 +1,141 @@
+//! The backend registry: one index backend per distinct connection URI and database, one blob
+//! store per distinct location, created on first use (concurrent first uses create one) and
+//! closed by `shutdown`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chronos_blob::ObjectBlobStore;
+use chronos_core::{BlobStore, Error, IndexStore, Lock, Result};
+use chronos_store_sqlite::SqliteBackend;
+use tokio::sync::Mutex;
+
+use crate::config::{redact_uri, ChronosConfig, DatabaseTarget};
+
+/// The index side of one database.
+#[derive(Debug, Clone)]
+pub(crate) enum IndexBackend {
+    Sqlite(SqliteBackend),
+    Memory {
+        index: Arc<dyn IndexStore>,
+        lock: Arc<dyn Lock>,
+    },
+}
+
+impl IndexBackend {
+    pub(crate) fn index(&self) -> Arc<dyn IndexStore> {
+        match self {
+            Self::Sqlite(b) => b.index(),
+            Self::Memory { index, .. } => index.clone(),
+        }
+    }
+    pub(crate) fn lock(&self) -> Arc<dyn Lock> {
+        match self {
+            Self::Sqlite(b) => b.lock(),
+            Self::Memory { lock, .. } => lock.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    indexes: Mutex<HashMap<(String, String), IndexBackend>>,
+    blobs: Mutex<HashMap<String, Arc<dyn BlobStore>>>,
+}
+
+/// Where a SQLite URI puts database `db`: `sqlite://DIR` holds one file per database.
+fn sqlite_uri(uri: &str, db: &str) -> Result<String> {
+    if uri == "sqlite::memory:" || uri == "sqlite://:memory:" {
+        return Ok("sqlite::memory:".into());
+    }
+    let dir = uri
+        .strip_prefix("sqlite://")
+        .or_else(|| uri.strip_prefix("sqlite:"))
+        .unwrap_or(uri);
+    let dir = if dir.is_empty() { "." } else { dir };
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::invalid_config(format!("cannot create SQLite directory '{dir}': {e}"))
+    })?;
+    Ok(format!(
+        "sqlite://{}",
+        Path::new(dir).join(format!("{db}.db")).display()
+    ))
+}
+
+impl Registry {
+    pub(crate) async fn index(
+        &self,
+        cfg: &ChronosConfig,
+        t: &DatabaseTarget,
+    ) -> Result<IndexBackend> {
+        let conn = &cfg.db_connections[&t.db_conn_ref];
+        let uri = conn.mongo_uri.clone();
+        let key = (uri.clone(), t.db_name.clone());
+        // Held across the open so that concurrent first uses create one backend.
+        let mut map = self.indexes.lock().await;
+        if let Some(b) = map.get(&key) {
+            return Ok(b.clone());
+        }
+        let backend = if uri.starts_with("sqlite:") {
+            IndexBackend::Sqlite(SqliteBackend::open(&sqlite_uri(&uri, &t.db_name)?).await?)
+        } else if uri.starts_with("memory://") {
+            IndexBackend::Memory {
+                index: Arc::new(chronos_testkit::MemoryIndexStore::new()),
+                lock: Arc::new(chronos_testkit::MemoryLock::new()),
+            }
+        } else {
+            return Err(Error::unsupported(format!(
+                "dbConnections.{}: the MongoDB backend is not built yet ({}); use sqlite:// or memory://",
+                t.db_conn_ref,
+                redact_uri(&uri)
+            )));
+        };
+        map.insert(key, backend.clone());
+        Ok(backend)
+    }
+
+    pub(crate) async fn blob(
+        &self,
+        cfg: &ChronosConfig,
+        t: &DatabaseTarget,
+    ) -> Result<Arc<dyn BlobStore>> {
+        if let Some(space) = &t.space_conn_ref {
+            return Err(Error::unsupported(format!(
+                "spacesConnections.{space}: S3 and Azure blob storage are not built yet; use localStorage"
+            )));
+        }
+        let local = cfg
+            .local_storage
+            .as_ref()
+            .filter(|l| l.enabled)
+            .ok_or_else(|| {
+                Error::invalid_config("no blob storage: set spaceConnRef or enable localStorage")
+            })?;
+        let dir: PathBuf =
+            Path::new(&local.base_path).join(t.bucket.as_deref().unwrap_or(&t.db_name));
+        let key = dir.display().to_string();
+        let mut map = self.blobs.lock().await;
+        if let Some(b) = map.get(&key) {
+            return Ok(b.clone());
+        }
+        let store: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::local(&dir)?);
+        map.insert(key, store.clone());
+        Ok(store)
+    }
+
+    /// How many index backends exist (one per distinct URI and database).
+    pub(crate) async fn index_count(&self) -> usize {
+        self.indexes.lock().await.len()
+    }
+
+    pub(crate) async fn close(&self) {
+        let mut map = self.indexes.lock().await;
+        for (_, b) in map.drain() {
+            if let IndexBackend::Sqlite(s) = b {
+                s.close().await;
+            }
+        }
+        self.blobs.lock().await.clear();
+    }
+}

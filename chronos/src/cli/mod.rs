@@ -1,0 +1,475 @@
+//! Argument definitions and command dispatch of the `chronos` CLI.
+
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+
+use chronos::{Chronos, DatabaseType, Route, Tier};
+use chronos_core::time::parse_instant;
+use chronos_core::{
+    CollectionRestoreOptions, CreateOptions, EnrichOptions, Error, HistoryOptions, ItemId,
+    ListOptions, Point, ReadOptions, RestoreTarget, Result, SortField, WriteOptions,
+};
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use serde_json::Value;
+
+use output::Out;
+
+/// Versioned, multi-tenant persistence: every write is a version you can read back, travel
+/// through and restore.
+#[derive(Debug, Parser)]
+#[command(name = "chronos", version, about)]
+pub(crate) struct Args {
+    /// JSON configuration file (the spec's ChronosConfig). Without it: the embedded default.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded default store.
+    #[arg(
+        long,
+        global = true,
+        default_value = "chronos-data",
+        value_name = "DIR"
+    )]
+    data_dir: PathBuf,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which database and collection a command works on.
+#[derive(Debug, Clone, ClapArgs)]
+struct Target {
+    /// Collection name.
+    #[arg(short, long)]
+    collection: String,
+    /// Database type: runtime, metadata, knowledge or logs.
+    #[arg(long, default_value = "runtime")]
+    db_type: String,
+    /// Tier: generic, domain or tenant (default: tenant for runtime, generic otherwise).
+    #[arg(long)]
+    tier: Option<String>,
+    /// Tenant id (tenant tier). The embedded default has the tenant `default`.
+    #[arg(long, default_value = "default")]
+    tenant: String,
+    /// Domain (domain tier).
+    #[arg(long)]
+    domain: Option<String>,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+struct Audit {
+    /// Who makes the change.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Why.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A guided tour: create, update, enrich, time travel, delete, restore, history,
+    /// restore-collection — each step explained.
+    Demo,
+    /// Create a record from a JSON object.
+    Create {
+        #[command(flatten)]
+        target: Target,
+        /// The record, as a JSON object.
+        #[arg(long)]
+        data: String,
+        #[command(flatten)]
+        audit: Audit,
+    },
+    /// Replace a record's data (a new version).
+    Update {
+        #[command(flatten)]
+        target: Target,
+        /// Record id.
+        id: String,
+        /// The new data, as a JSON object.
+        #[arg(long)]
+        data: String,
+        /// Fail unless the record is at this version.
+        #[arg(long)]
+        expected_ov: Option<u64>,
+        #[command(flatten)]
+        audit: Audit,
+    },
+    /// Deep-merge a patch (object, or array of objects) into a record.
+    Enrich {
+        #[command(flatten)]
+        target: Target,
+        /// Record id.
+        id: String,
+        /// The patch: a JSON object or an array of objects.
+        #[arg(long)]
+        data: String,
+        /// Enrichment function id (recorded in functionIds).
+        #[arg(long)]
+        function_id: Option<String>,
+        /// Fail unless the record is at this version.
+        #[arg(long)]
+        expected_ov: Option<u64>,
+        #[command(flatten)]
+        audit: Audit,
+    },
+    /// Delete a record (logically: history stays).
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// Record id.
+        id: String,
+        /// Fail unless the record is at this version.
+        #[arg(long)]
+        expected_ov: Option<u64>,
+        #[command(flatten)]
+        audit: Audit,
+    },
+    /// Read a record: latest, one version, or as of an instant.
+    Get {
+        #[command(flatten)]
+        target: Target,
+        /// Record id.
+        id: String,
+        /// A specific object version.
+        #[arg(long, conflicts_with = "as_of")]
+        ov: Option<u64>,
+        /// The version current at this ISO-8601 instant.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Show tombstones too.
+        #[arg(long)]
+        include_deleted: bool,
+    },
+    /// A record's version history.
+    History {
+        #[command(flatten)]
+        target: Target,
+        /// Record id.
+        id: String,
+    },
+    /// List records whose indexed metadata matches a filter.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Mongo-style filter, e.g. '{"status": {"$in": ["a", "b"]}}'.
+        #[arg(long, default_value = "{}")]
+        filter: String,
+        /// Page size.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Sort by `_id`, `createdAt`, `updatedAt` or an indexed property.
+        #[arg(long, default_value = "_id")]
+        sort: String,
+        /// Descending order.
+        #[arg(long)]
+        desc: bool,
+        /// Continue after a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Include deleted records.
+        #[arg(long)]
+        include_deleted: bool,
+    },
+    /// Restore a record to an earlier version (appends a version).
+    Restore {
+        #[command(flatten)]
+        target: Target,
+        /// Record id.
+        id: String,
+        /// Target version.
+        #[arg(long, conflicts_with = "as_of", required_unless_present = "as_of")]
+        ov: Option<u64>,
+        /// Target instant (ISO-8601).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Fail unless the record is at this version.
+        #[arg(long)]
+        expected_ov: Option<u64>,
+        #[command(flatten)]
+        audit: Audit,
+    },
+    /// Restore a whole collection to a collection version or instant (append-only).
+    RestoreCollection {
+        #[command(flatten)]
+        target: Target,
+        /// Target collection version.
+        #[arg(long, conflicts_with = "as_of", required_unless_present = "as_of")]
+        cv: Option<u64>,
+        /// Target instant (ISO-8601).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Only show the plan.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        audit: Audit,
+    },
+}
+
+fn parse_json(what: &str, s: &str) -> Result<Value> {
+    serde_json::from_str(s)
+        .map_err(|e| Error::validation(format!("--{what} is not valid JSON: {e}")))
+}
+
+fn parse_id(s: &str) -> Result<ItemId> {
+    ItemId::parse(s)
+}
+
+impl Target {
+    fn route(&self) -> Result<Route> {
+        let db: DatabaseType = self.db_type.parse()?;
+        let tier = match &self.tier {
+            Some(t) => t.parse()?,
+            None if db == DatabaseType::Runtime => Tier::Tenant,
+            None => Tier::Generic,
+        };
+        Ok(Route {
+            database_type: db,
+            tier,
+            tenant_id: (tier == Tier::Tenant).then(|| self.tenant.clone()),
+            domain: self.domain.clone().filter(|_| tier == Tier::Domain),
+            collection: self.collection.clone(),
+        })
+    }
+}
+
+async fn open(args: &Args) -> Result<Chronos> {
+    match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid_config(format!("cannot read {}: {e}", path.display()))
+            })?;
+            let c = Chronos::from_json(&text)?;
+            for opt in c.unsupported_options() {
+                eprintln!("warning: {opt} is configured but not implemented yet; it has no effect");
+            }
+            Ok(c)
+        }
+        None => Chronos::embedded(&args.data_dir),
+    }
+}
+
+fn write_opts(expected_ov: Option<u64>, a: &Audit) -> WriteOptions {
+    WriteOptions {
+        expected_ov,
+        actor: a.actor.clone(),
+        reason: a.reason.clone(),
+    }
+}
+
+fn sort_field(s: &str) -> SortField {
+    match s {
+        "_id" | "id" => SortField::Id,
+        "createdAt" => SortField::CreatedAt,
+        "updatedAt" => SortField::UpdatedAt,
+        other => SortField::Meta(other.to_string()),
+    }
+}
+
+pub(crate) async fn run(args: Args) -> Result<()> {
+    let out = Out::new(args.json);
+    if let Command::Demo = args.command {
+        return demo::run(&args.data_dir, &out).await;
+    }
+    let chronos = open(&args).await?;
+    let result = dispatch(&chronos, &args.command, &out).await;
+    chronos.shutdown().await;
+    result
+}
+
+async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
+    match cmd {
+        Command::Demo => unreachable!("handled before opening a store"),
+        Command::Create {
+            target,
+            data,
+            audit,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            let opts = CreateOptions {
+                actor: audit.actor.clone(),
+                reason: audit.reason.clone(),
+                ..Default::default()
+            };
+            out.write(
+                "created",
+                &c.create(&parse_json("data", data)?, opts).await?,
+            );
+        }
+        Command::Update {
+            target,
+            id,
+            data,
+            expected_ov,
+            audit,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            let w = c
+                .update(
+                    parse_id(id)?,
+                    &parse_json("data", data)?,
+                    write_opts(*expected_ov, audit),
+                )
+                .await?;
+            out.write("updated", &w);
+        }
+        Command::Enrich {
+            target,
+            id,
+            data,
+            function_id,
+            expected_ov,
+            audit,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            let opts = EnrichOptions {
+                expected_ov: *expected_ov,
+                function_id: function_id.clone(),
+                actor: audit.actor.clone(),
+                reason: audit.reason.clone(),
+            };
+            out.write(
+                "enriched",
+                &c.enrich(parse_id(id)?, &parse_json("data", data)?, opts)
+                    .await?,
+            );
+        }
+        Command::Delete {
+            target,
+            id,
+            expected_ov,
+            audit,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            out.write(
+                "deleted",
+                &c.delete(parse_id(id)?, write_opts(*expected_ov, audit))
+                    .await?,
+            );
+        }
+        Command::Get {
+            target,
+            id,
+            ov,
+            as_of,
+            include_deleted,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            let id = parse_id(id)?;
+            let ro = ReadOptions::new().include_deleted(*include_deleted);
+            let (rec, what) = match (ov, as_of) {
+                (Some(ov), _) => (
+                    c.get_version(id, *ov, ro).await?,
+                    format!("version {ov} of record {id}"),
+                ),
+                (_, Some(t)) => {
+                    let t = parse_instant(t)?;
+                    (
+                        c.get_as_of(id, t, ro).await?,
+                        format!("record {id} as of {t}"),
+                    )
+                }
+                _ => (c.get_latest(id, ro).await?, format!("record {id}")),
+            };
+            let rec = rec.ok_or_else(|| {
+                Error::not_found(format!(
+                    "{what} not found (deleted records need --include-deleted)"
+                ))
+                .with("collection", c.name())
+            })?;
+            out.record(&rec);
+        }
+        Command::History { target, id } => {
+            let c = chronos.with(&target.route()?).await?;
+            let id = parse_id(id)?;
+            let mut all = Vec::new();
+            let mut opts = HistoryOptions::default();
+            loop {
+                let page = c.history(id, opts.clone()).await?;
+                all.extend(page.versions);
+                match page.next_after_ov {
+                    Some(a) => opts.after_ov = Some(a),
+                    None => break,
+                }
+            }
+            out.history(id, &all);
+        }
+        Command::List {
+            target,
+            filter,
+            limit,
+            sort,
+            desc,
+            cursor,
+            include_deleted,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            let opts = ListOptions::new()
+                .filter(parse_json("filter", filter)?)
+                .limit(*limit)
+                .sort(sort_field(sort), *desc)
+                .cursor(cursor.clone())
+                .include_deleted(*include_deleted);
+            let spinner = output::spinner("listing");
+            let page = c.list_by_meta(opts).await;
+            spinner.finish_and_clear();
+            out.page(&page?);
+        }
+        Command::Restore {
+            target,
+            id,
+            ov,
+            as_of,
+            expected_ov,
+            audit,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            let t = match (ov, as_of) {
+                (Some(ov), _) => RestoreTarget::Ov(*ov),
+                (_, Some(t)) => RestoreTarget::At(parse_instant(t)?),
+                _ => return Err(Error::validation("give --ov or --as-of")),
+            };
+            out.write(
+                "restored",
+                &c.restore_object(parse_id(id)?, t, write_opts(*expected_ov, audit))
+                    .await?,
+            );
+        }
+        Command::RestoreCollection {
+            target,
+            cv,
+            as_of,
+            dry_run,
+            audit,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            let point = match (cv, as_of) {
+                (Some(cv), _) => Point::Cv(*cv),
+                (_, Some(t)) => Point::At(parse_instant(t)?),
+                _ => return Err(Error::validation("give --cv or --as-of")),
+            };
+            let opts = CollectionRestoreOptions {
+                dry_run: *dry_run,
+                actor: audit.actor.clone(),
+                reason: audit.reason.clone(),
+            };
+            let spinner = output::spinner("restoring collection");
+            let report = c.restore_collection(point, opts).await;
+            spinner.finish_and_clear();
+            let report = report?;
+            out.restore_report(&report);
+            if !report.failed.is_empty() {
+                return Err(Error::conflict(format!(
+                    "{} record(s) changed concurrently and were not restored; run again",
+                    report.failed.len()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! Human-readable and `--json` output.
+
+use std::time::Duration;
+
+use chronos_core::time::format_instant;
+use chronos_core::{ItemId, Page, Record, RestoreAction, RestoreReport, VersionEntry, WriteResult};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+/// Where results go: plain text for people, one JSON document per command with `--json`.
+pub(crate) struct Out {
+    json: bool,
+    silent: bool,
+}
+
+/// A spinner on stderr for operations that may take a while (hidden when not a terminal).
+pub(crate) fn spinner(what: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        pb.set_style(style);
+    }
+    pb.set_message(what.to_string());
+    pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
+
+fn version_json(v: &VersionEntry) -> Value {
+    json!({
+        "ov": v.ov, "cv": v.cv, "op": v.op.as_str(), "at": format_instant(v.at),
+        "actor": v.actor, "reason": v.reason, "size": v.size, "checksum": v.checksum,
+    })
+}
+
+impl Out {
+    pub(crate) fn new(json: bool) -> Self {
+        Self {
+            json,
+            silent: false,
+        }
+    }
+
+    /// For commands that print one JSON summary at the end: their narration is human text,
+    /// or nothing at all under `--json`.
+    pub(crate) fn narration(&self) -> Self {
+        Self {
+            json: false,
+            silent: self.json,
+        }
+    }
+
+    pub(crate) fn is_json(&self) -> bool {
+        self.json
+    }
+
+    pub(crate) fn say(&self, text: &str) {
+        if !self.json && !self.silent {
+            println!("{text}");
+        }
+    }
+
+    pub(crate) fn write(&self, verb: &str, w: &WriteResult) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            println!(
+                "{}",
+                json!({"id": w.id.to_string(), "ov": w.ov, "cv": w.cv, "at": format_instant(w.at), "op": w.op.as_str()})
+            );
+        } else {
+            println!(
+                "{verb} {} -> ov {} (cv {}, {}, at {})",
+                w.id,
+                w.ov,
+                w.cv,
+                w.op,
+                format_instant(w.at)
+            );
+        }
+    }
+
+    pub(crate) fn record(&self, r: &Record) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            println!("{}", r.to_json());
+        } else {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&r.to_json()).unwrap_or_default()
+            );
+        }
+    }
+
+    pub(crate) fn history(&self, id: ItemId, versions: &[VersionEntry]) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            println!(
+                "{}",
+                Value::Array(versions.iter().map(version_json).collect())
+            );
+            return;
+        }
+        println!("history of {id}: {} version(s)", versions.len());
+        println!(
+            "{:>4}  {:>6}  {:<8} {:<25} {:<12} reason",
+            "ov", "cv", "op", "at", "actor"
+        );
+        for v in versions {
+            println!(
+                "{:>4}  {:>6}  {:<8} {:<25} {:<12} {}",
+                v.ov,
+                v.cv,
+                v.op.as_str(),
+                format_instant(v.at),
+                v.actor.as_deref().unwrap_or("-"),
+                v.reason.as_deref().unwrap_or("-")
+            );
+        }
+    }
+
+    pub(crate) fn page(&self, p: &Page) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            let items: Vec<Value> = p.items.iter().map(Record::to_json).collect();
+            println!("{}", json!({"items": items, "nextCursor": p.next_cursor}));
+            return;
+        }
+        for r in &p.items {
+            let deleted = if r.system.deleted { " (deleted)" } else { "" };
+            println!(
+                "{}  ov {}{deleted}  {}",
+                r.id,
+                r.system.ov,
+                Value::Object(r.data.clone())
+            );
+        }
+        println!("{} record(s)", p.items.len());
+        if let Some(c) = &p.next_cursor {
+            println!("more: --cursor {c}");
+        }
+    }
+
+    pub(crate) fn restore_report(&self, r: &RestoreReport) {
+        if self.silent {
+            return;
+        }
+        let action = |a: &RestoreAction| match a {
+            RestoreAction::Restore { to_ov } => format!("restore to ov {to_ov}"),
+            RestoreAction::Delete => "delete".to_string(),
+        };
+        if self.json {
+            let planned: Vec<Value> = r
+                .planned
+                .iter()
+                .map(|p| json!({"id": p.id.to_string(), "fromOv": p.from_ov, "action": action(&p.action)}))
+                .collect();
+            let applied: Vec<Value> =
+                r.applied.iter().map(|w| json!({"id": w.id.to_string(), "ov": w.ov, "cv": w.cv, "op": w.op.as_str()})).collect();
+            let failed: Vec<Value> = r
+                .failed
+                .iter()
+                .map(|(id, e)| json!({"id": id.to_string(), "error": e.to_string()}))
+                .collect();
+            println!(
+                "{}",
+                json!({"dryRun": r.dry_run, "planned": planned, "applied": applied, "failed": failed})
+            );
+            return;
+        }
+        println!(
+            "{} change(s) planned{}",
+            r.planned.len(),
+            if r.dry_run {
+                " (dry run: nothing written)"
+            } else {
+                ""
+            }
+        );
+        for p in &r.planned {
+            println!("  {}  ov {} -> {}", p.id, p.from_ov, action(&p.action));
+        }
+        if !r.dry_run {
+            println!("{} applied, {} failed", r.applied.len(), r.failed.len());
+            for (id, e) in &r.failed {
+                println!("  failed {id}: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! `ChronosConfig`: the spec's JSON configuration, typed with serde.
+//!
+//! Parsing is strict: an unknown key is an error naming its JSON path, and so is a wrong type.
+//! [`ChronosConfig::validate`] then checks every reference (`dbConnRef`, `spaceConnRef`),
+//! required combinations and duplicates, again naming the exact path, e.g.
+//! `databases.runtime.tenantDatabases[1].dbConnRef: no connection named 'mongo-x'`.
+//! Secrets never appear in errors or `Debug` output.
+//!
+//! Sections whose features are not built yet (routing, retention, counter rules, analytics,
+//! devShadow, writeOptimization, fallback, transactions, base64Props) are accepted as JSON and
+//! reported by [`ChronosConfig::unsupported_options`], never silently ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chronos_core::{Error, Result};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChronosConfig {
+    /// Index-store connections by name (`mongoUri` holds any supported URI).
+    #[serde(default)]
+    pub db_connections: BTreeMap<String, DbConnection>,
+    /// Blob-store connections by name.
+    #[serde(default)]
+    pub spaces_connections: BTreeMap<String, SpacesConnection>,
+    /// The tiered databases.
+    pub databases: Databases,
+    /// Local filesystem blobs (development, embedded use).
+    #[serde(default)]
+    pub local_storage: Option<LocalStorage>,
+    /// Per-collection settings.
+    #[serde(default)]
+    pub collection_maps: BTreeMap<String, CollectionMap>,
+    /// Logical delete switch (default on).
+    #[serde(default)]
+    pub logical_delete: Option<Toggle>,
+    /// Versioning switch (default on).
+    #[serde(default)]
+    pub versioning: Option<Toggle>,
+    /// Not implemented yet: reported by `unsupported_options`.
+    #[serde(default)]
+    pub routing: Option<Value>,
+    /// Not implemented yet.
+    #[serde(default)]
+    pub retention: Option<Value>,
+    /// Not implemented yet.
+    #[serde(default)]
+    pub counter_rules: Option<Value>,
+    /// Not implemented yet.
+    #[serde(default)]
+    pub analytics: Option<Value>,
+    /// Not implemented yet.
+    #[serde(default)]
+    pub dev_shadow: Option<Value>,
+    /// Not implemented yet.
+    #[serde(default)]
+    pub write_optimization: Option<Value>,
+    /// Not implemented yet.
+    #[serde(default)]
+    pub fallback: Option<Value>,
+    /// Not implemented yet.
+    #[serde(default)]
+    pub transactions: Option<Value>,
+}
+
+/// An index-store connection. The field keeps the spec's name; its scheme picks the backend.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DbConnection {
+    /// `sqlite://DIR`, `sqlite::memory:`, `memory://`, or (later) `mongodb://…`.
+    pub mongo_uri: String,
+}
+
+impl fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbConnection")
+            .field("uri", &redact_uri(&self.mongo_uri))
+            .finish()
+    }
+}
+
+/// A blob-store connection (S3-compatible or Azure).
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpacesConnection {
+    /// Service endpoint.
+    pub endpoint: String,
+    /// Region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Access key / account name.
+    #[serde(default)]
+    pub access_key: Option<String>,
+    /// Secret key / account key. Never printed.
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    /// Path-style addressing.
+    #[serde(default)]
+    pub force_path_style: Option<bool>,
+}
+
+impl fmt::Debug for SpacesConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpacesConnection")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field(
+                "access_key",
+                &self.access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("force_path_style", &self.force_path_style)
+            .finish()
+    }
+}
+
+/// Replaces a URI's password (`scheme://user:pass@host`) with `***`.
+pub fn redact_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return uri.to_string();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => uri.to_string(),
+    }
+}
+
+/// The database types.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Databases {
+    /// Metadata: generic, domain and tenant tiers.
+    #[serde(default)]
+    pub metadata: Option<TieredDatabases>,
+    /// Knowledge: generic, domain and tenant tiers.
+    #[serde(default)]
+    pub knowledge: Option<TieredDatabases>,
+    /// Runtime: tenant tier only.
+    #[serde(default)]
+    pub runtime: Option<RuntimeDatabases>,
+    /// Logs: one database.
+    #[serde(default)]
+    pub logs: Option<DatabaseTarget>,
+    /// Messaging: not implemented yet.
+    #[serde(default)]
+    pub messaging: Option<Value>,
+    /// Identities: not implemented yet.
+    #[serde(default)]
+    pub identities: Option<Value>,
+}
+
+/// Generic / domain / tenant databases.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TieredDatabases {
+    /// Shared by everyone.
+    #[serde(default)]
+    pub generic_database: Option<DatabaseTarget>,
+    /// Per domain.
+    #[serde(default)]
+    pub domains_databases: Vec<DomainDatabase>,
+    /// Per tenant.
+    #[serde(default)]
+    pub tenant_databases: Vec<TenantDatabase>,
+}
+
+/// Runtime databases.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeDatabases {
+    /// Per tenant.
+    #[serde(default)]
+    pub tenant_databases: Vec<TenantDatabase>,
+}
+
+/// Where one database lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatabaseTarget {
+    /// Name in `dbConnections`.
+    pub db_conn_ref: String,
+    /// Name in `spacesConnections`; optional when `localStorage` is enabled.
+    #[serde(default)]
+    pub space_conn_ref: Option<String>,
+    /// Bucket (or local sub-directory); defaults to `dbName` with local storage.
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// Database name.
+    pub db_name: String,
+}
+
+/// A domain's database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DomainDatabase {
+    /// The domain.
+    pub domain: String,
+    /// See [`DatabaseTarget::db_conn_ref`].
+    pub db_conn_ref: String,
+    /// See [`DatabaseTarget::space_conn_ref`].
+    #[serde(default)]
+    pub space_conn_ref: Option<String>,
+    /// See [`DatabaseTarget::bucket`].
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// See [`DatabaseTarget::db_name`].
+    pub db_name: String,
+}
+
+/// A tenant's database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantDatabase {
+    /// The tenant.
+    pub tenant_id: String,
+    /// See [`DatabaseTarget::db_conn_ref`].
+    pub db_conn_ref: String,
+    /// See [`DatabaseTarget::space_conn_ref`].
+    #[serde(default)]
+    pub space_conn_ref: Option<String>,
+    /// See [`DatabaseTarget::bucket`].
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// See [`DatabaseTarget::db_name`].
+    pub db_name: String,
+    /// Analytics database (runtime tier); analytics are not implemented yet.
+    #[serde(default)]
+    pub analytics_db_name: Option<String>,
+}
+
+impl DomainDatabase {
+    /// As a plain target.
+    pub fn target(&self) -> DatabaseTarget {
+        DatabaseTarget {
+            db_conn_ref: self.db_conn_ref.clone(),
+            space_conn_ref: self.space_conn_ref.clone(),
+            bucket: self.bucket.clone(),
+            db_name: self.db_name.clone(),
+        }
+    }
+}
+
+impl TenantDatabase {
+    /// As a plain target.
+    pub fn target(&self) -> DatabaseTarget {
+        DatabaseTarget {
+            db_conn_ref: self.db_conn_ref.clone(),
+            space_conn_ref: self.space_conn_ref.clone(),
+            bucket: self.bucket.clone(),
+            db_name: self.db_name.clone(),
+        }
+    }
+}
+
+/// Local filesystem storage for blobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalStorage {
+    /// Root directory.
+    pub base_path: String,
+    /// Whether it is used.
+    pub enabled: bool,
+}
+
+/// A collection's settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CollectionMap {
+    /// Indexed properties (empty: all).
+    #[serde(default)]
+    pub indexed_props: Vec<String>,
+    /// Not implemented yet (externalised base64 properties).
+    #[serde(default)]
+    pub base64_props: Option<Value>,
+    /// Validation.
+    #[serde(default)]
+    pub validation: Option<CollectionValidation>,
+}
+
+/// `collectionMaps.*.validation`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CollectionValidation {
+    /// Indexed properties every write must carry.
+    #[serde(default)]
+    pub required_indexed: Vec<String>,
+}
+
+/// `{ "enabled": bool }`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Toggle {
+    /// On or off.
+    pub enabled: bool,
+}
+
+fn at(path: impl fmt::Display, msg: impl fmt::Display) -> Error {
+    Error::invalid_config(format!("{path}: {msg}"))
+}
+
+impl ChronosConfig {
+    /// Parses JSON text. Errors name the JSON path of the problem.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let cfg: ChronosConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // serde_json's own message may quote the offending input; keep only its
+            // description so a secret in a mistyped field is never echoed.
+            let msg = inner.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            if path == "." {
+                at("config", msg)
+            } else {
+                at(path, msg)
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses an already-built JSON value.
+    pub fn from_value(v: &Value) -> Result<Self> {
+        Self::from_json(&v.to_string())
+    }
+
+    /// Checks references, duplicates and required combinations.
+    pub fn validate(&self) -> Result<()> {
+        let local = self.local_storage.as_ref().is_some_and(|l| l.enabled);
+        if let Some(l) = &self.local_storage {
+            if l.enabled && l.base_path.trim().is_empty() {
+                return Err(at("localStorage.basePath", "must not be empty"));
+            }
+        }
+        for (name, c) in &self.db_connections {
+            let scheme_ok = ["mongodb://", "mongodb+srv://", "sqlite:", "memory://"]
+                .iter()
+                .any(|s| c.mongo_uri.starts_with(s));
+            if !scheme_ok {
+                return Err(at(
+                    format!("dbConnections.{name}.mongoUri"),
+                    format!(
+                        "unsupported URI '{}': use mongodb://, mongodb+srv://, sqlite:// or memory://",
+                        redact_uri(&c.mongo_uri)
+                    ),
+                ));
+            }
+        }
+        for (name, s) in &self.spaces_connections {
+            if s.endpoint.trim().is_empty() {
+                return Err(at(
+                    format!("spacesConnections.{name}.endpoint"),
+                    "must not be empty",
+                ));
+            }
+        }
+        let check = |path: String, t: &DatabaseTarget| -> Result<()> {
+            if !self.db_connections.contains_key(&t.db_conn_ref) {
+                return Err(at(
+                    format!("{path}.dbConnRef"),
+                    format!("no connection named '{}'", t.db_conn_ref),
+                ));
+            }
+            match &t.space_conn_ref {
+                Some(s) if !self.spaces_connections.contains_key(s) => {
+                    return Err(at(
+                        format!("{path}.spaceConnRef"),
+                        format!("no spaces connection named '{s}'"),
+                    ));
+                }
+                Some(_) if t.bucket.as_deref().is_none_or(|b| b.trim().is_empty()) => {
+                    return Err(at(format!("{path}.bucket"), "required with spaceConnRef"));
+                }
+                None if !local => {
+                    return Err(at(
+                        format!("{path}.spaceConnRef"),
+                        "required unless localStorage is enabled",
+                    ));
+                }
+                _ => {}
+            }
+            if t.db_name.trim().is_empty() {
+                return Err(at(format!("{path}.dbName"), "must not be empty"));
+            }
+            if !t
+                .db_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                return Err(at(
+                    format!("{path}.dbName"),
+                    format!("'{}' may only use A-Z a-z 0-9 _ - .", t.db_name),
+                ));
+            }
+            if let Some(b) = &t.bucket {
+                if b.is_empty() || b.contains("..") || b.starts_with('/') {
+                    return Err(at(
+                        format!("{path}.bucket"),
+                        format!("'{b}' is not a valid bucket name"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let tiered = |name: &str, t: &TieredDatabases| -> Result<()> {
+            if let Some(g) = &t.generic_database {
+                check(format!("databases.{name}.genericDatabase"), g)?;
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (i, d) in t.domains_databases.iter().enumerate() {
+                let p = format!("databases.{name}.domainsDatabases[{i}]");
+                if d.domain.trim().is_empty() || !seen.insert(&d.domain) {
+                    return Err(at(
+                        format!("{p}.domain"),
+                        format!("'{}' is empty or listed twice", d.domain),
+                    ));
+                }
+                check(p, &d.target())?;
+            }
+            tenants(name, &t.tenant_databases, &check)
+        };
+        if let Some(m) = &self.databases.metadata {
+            tiered("metadata", m)?;
+        }
+        if let Some(k) = &self.databases.knowledge {
+            tiered("knowledge", k)?;
+        }
+        if let Some(r) = &self.databases.runtime {
+            tenants("runtime", &r.tenant_databases, &check)?;
+        }
+        if let Some(l) = &self.databases.logs {
+            check("databases.logs".into(), l)?;
+        }
+        for (name, m) in &self.collection_maps {
+            let p = format!("collectionMaps.{name}");
+            chronos_core::engine::validate_collection_name(name)
+                .map_err(|e| at(&p, e.message()))?;
+            if let Some(v) = &m.validation {
+                for (i, r) in v.required_indexed.iter().enumerate() {
+                    if !m.indexed_props.is_empty() && !m.indexed_props.contains(r) {
+                        return Err(at(
+                            format!("{p}.validation.requiredIndexed[{i}]"),
+                            format!("'{r}' is not in indexedProps"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Options present in this config that Chronos does not implement yet (each a JSON path).
+    pub fn unsupported_options(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let top = [
+            ("routing", &self.routing),
+            ("retention", &self.retention),
+            ("counterRules", &self.counter_rules),
+            ("analytics", &self.analytics),
+            ("devShadow", &self.dev_shadow),
+            ("writeOptimization", &self.write_optimization),
+            ("fallback", &self.fallback),
+            ("transactions", &self.transactions),
+            ("databases.messaging", &self.databases.messaging),
+            ("databases.identities", &self.databases.identities),
+        ];
+        out.extend(
+            top.iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k.to_string()),
+        );
+        for (name, m) in &self.collection_maps {
+            if m.base64_props.is_some() {
+                out.push(format!("collectionMaps.{name}.base64Props"));
+            }
+        }
+        for name in self.spaces_connections.keys() {
+            out.push(format!("spacesConnections.{name}"));
+        }
+        for (name, c) in &self.db_connections {
+            if c.mongo_uri.starts_with("mongodb") {
+                out.push(format!("dbConnections.{name} (MongoDB)"));
+            }
+        }
+        out
+    }
+}
+
+fn tenants(
+    name: &str,
+    list: &[TenantDatabase],
+    check: &dyn Fn(String, &DatabaseTarget) -> Result<()>,
+) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, t) in list.iter().enumerate() {
+        let p = format!("databases.{name}.tenantDatabases[{i}]");
+        if t.tenant_id.trim().is_empty() || !seen.insert(&t.tenant_id) {
+            return Err(at(
+                format!("{p}.tenantId"),
+                format!("'{}' is empty or listed twice", t.tenant_id),
+            ));
+        }
+        check(p, &t.target())?;
+    }
+    Ok(())
+}

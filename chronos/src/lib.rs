@@ -1,0 +1,183 @@
+//! # chronos
+//!
+//! Versioned, multi-tenant, tiered persistence. [`Chronos`] is built from the spec's JSON
+//! configuration and hands out collections bound to one database (`with`): every write is an
+//! immutable version, every read can travel in time.
+//!
+//! This facade wires the backends chosen by URI scheme: `sqlite://DIR` (the embedded default,
+//! one file per database), `memory://`; blobs on the local filesystem (`localStorage`).
+//! MongoDB and S3/Azure come with their own crates.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use chronos::{Chronos, Route};
+//! use chronos_core::{CreateOptions, ReadOptions};
+//! use serde_json::json;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let chronos = Chronos::from_json(&json!({
+//!     "dbConnections": { "local": { "mongoUri": format!("sqlite://{}", dir.path().join("db").display()) } },
+//!     "spacesConnections": {},
+//!     "databases": { "runtime": { "tenantDatabases": [
+//!         { "tenantId": "tenant-a", "dbConnRef": "local", "dbName": "runtime_a" }
+//!     ] } },
+//!     "localStorage": { "enabled": true, "basePath": dir.path().join("blobs").display().to_string() }
+//! }).to_string())?;
+//!
+//! let users = chronos.with(&Route::runtime("tenant-a", "users")).await?;
+//! let w = users.create(&json!({"email": "a@example.com"}), CreateOptions::new()).await?;
+//! assert_eq!(users.get_latest(w.id, ReadOptions::new()).await?.unwrap().data["email"], "a@example.com");
+//!
+//! // A tenant that is not configured is an error, never another tenant's database.
+//! let err = chronos.with(&Route::runtime("tenant-b", "users")).await.unwrap_err();
+//! assert_eq!(err.kind(), chronos_core::ErrorKind::TenantNotConfigured);
+//! chronos.shutdown().await;
+//! # Ok::<(), chronos_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod backends;
+pub mod config;
+mod route;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub use chronos_core::{self as core, Collection, Error, ErrorKind, Result};
+pub use config::ChronosConfig;
+pub use route::{DatabaseType, Route, Tier};
+
+use chronos_core::{CollectionConfig, Engine, Stores};
+use tokio::sync::Mutex;
+
+/// The entry point: configuration plus lazily opened, shared backends.
+#[derive(Debug, Clone)]
+pub struct Chronos {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ChronosConfig,
+    registry: backends::Registry,
+    collections: Mutex<HashMap<(String, String, String, String), Collection>>,
+    closed: AtomicBool,
+}
+
+impl Chronos {
+    /// Builds from JSON text. Validates everything; opens nothing yet.
+    pub fn from_json(text: &str) -> Result<Self> {
+        Ok(Self::from_config(ChronosConfig::from_json(text)?))
+    }
+
+    /// Builds from a parsed configuration. Options not implemented yet are logged as a warning
+    /// (see [`Chronos::unsupported_options`]).
+    pub fn from_config(config: ChronosConfig) -> Self {
+        let unsupported = config.unsupported_options();
+        if !unsupported.is_empty() {
+            tracing::warn!(options = ?unsupported, "configuration options not implemented yet are ignored");
+        }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                registry: Default::default(),
+                collections: Mutex::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The embedded default: SQLite files and blobs under `dir`, one tenant named `default`
+    /// for runtime data plus generic metadata, knowledge and logs databases.
+    pub fn embedded(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let target = |db: &str| serde_json::json!({ "dbConnRef": "local", "dbName": db });
+        let mut tenant = target("runtime_default");
+        tenant["tenantId"] = "default".into();
+        Self::from_json(
+            &serde_json::json!({
+                "dbConnections": { "local": { "mongoUri": format!("sqlite://{}", dir.join("db").display()) } },
+                "spacesConnections": {},
+                "databases": {
+                    "metadata": { "genericDatabase": target("metadata") },
+                    "knowledge": { "genericDatabase": target("knowledge") },
+                    "runtime": { "tenantDatabases": [tenant] },
+                    "logs": target("logs")
+                },
+                "localStorage": { "enabled": true, "basePath": dir.join("blobs").display().to_string() }
+            })
+            .to_string(),
+        )
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ChronosConfig {
+        &self.inner.config
+    }
+
+    /// Configured options that are not implemented yet, as JSON paths.
+    pub fn unsupported_options(&self) -> Vec<String> {
+        self.inner.config.unsupported_options()
+    }
+
+    /// A collection bound to the database the route resolves to. Handles are cached: the
+    /// collection's tables and indexes are prepared once per process.
+    pub async fn with(&self, route: &Route) -> Result<Collection> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::unavailable("Chronos has been shut down"));
+        }
+        let cfg = &self.inner.config;
+        let target = route.resolve(cfg)?;
+        let key = (
+            target.db_conn_ref.clone(),
+            target.db_name.clone(),
+            target.bucket.clone().unwrap_or_default(),
+            route.collection.clone(),
+        );
+        let mut cache = self.inner.collections.lock().await;
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let index = self.inner.registry.index(cfg, &target).await?;
+        let blob = self.inner.registry.blob(cfg, &target).await?;
+        let engine = Engine::new(Stores {
+            index: index.index(),
+            blob,
+            lock: index.lock(),
+        });
+        let map = cfg
+            .collection_maps
+            .get(&route.collection)
+            .cloned()
+            .unwrap_or_default();
+        let cc = CollectionConfig::new(&route.collection)
+            .indexed_props(map.indexed_props)
+            .required_indexed(
+                map.validation
+                    .map(|v| v.required_indexed)
+                    .unwrap_or_default(),
+            )
+            .versioning(cfg.versioning.is_none_or(|t| t.enabled))
+            .logical_delete(cfg.logical_delete.is_none_or(|t| t.enabled));
+        let coll = engine
+            .collection(cc)
+            .await
+            .map_err(|e| e.with("database", &target.db_name))?;
+        cache.insert(key, coll.clone());
+        Ok(coll)
+    }
+
+    /// How many index backends are open (one per distinct connection URI and database).
+    pub async fn open_backends(&self) -> usize {
+        self.inner.registry.index_count().await
+    }
+
+    /// Closes every connection. Later calls to `with` fail with `Unavailable`.
+    pub async fn shutdown(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.collections.lock().await.clear();
+        self.inner.registry.close().await;
+    }
+}

@@ -1,0 +1,37 @@
+//! The `chronos` command-line tool: versioned records from the shell.
+//!
+//! Without `--config` it uses the embedded default (SQLite + files) in `./chronos-data`.
+//! Run `chronos demo` for a guided tour, `chronos --help` for every command.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    let json = args.json;
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(cli::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                let v = serde_json::json!({"error": {"kind": e.kind().code(), "message": e.to_string()}});
+                println!("{v}");
+            }
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

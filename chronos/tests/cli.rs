@@ -1,0 +1,224 @@
+//! Drives the real `chronos` binary: create → update → get --as-of → delete → restore →
+//! history, in human and `--json` output, plus bad inputs that must exit non-zero.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn chronos(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run chronos")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = chronos(dir, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(ok(dir, &a).trim()).expect("--json prints one JSON document")
+}
+
+#[test]
+fn record_lifecycle_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let c = ["-c", "customers"];
+
+    let created = json(
+        dir,
+        &[
+            &["create"][..],
+            &c,
+            &[
+                "--data",
+                r#"{"name":"Ada","plan":"free"}"#,
+                "--actor",
+                "cli",
+            ],
+        ]
+        .concat(),
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        (created["ov"].as_u64(), created["op"].as_str()),
+        (Some(0), Some("CREATE"))
+    );
+    let at0 = created["at"].as_str().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+
+    let human = ok(
+        dir,
+        &[
+            &["update"][..],
+            &c,
+            &[
+                &id,
+                "--data",
+                r#"{"name":"Ada","plan":"pro"}"#,
+                "--expected-ov",
+                "0",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        human.starts_with(&format!("updated {id} -> ov 1 ")),
+        "{human}"
+    );
+
+    let then = json(dir, &[&["get"][..], &c, &[&id, "--as-of", &at0]].concat());
+    assert_eq!(then["plan"], "free");
+    assert_eq!(then["_system"]["ov"], 0);
+    let latest = ok(dir, &[&["get"][..], &c, &[&id]].concat());
+    assert!(
+        latest.contains("\"plan\": \"pro\""),
+        "human get pretty-prints the record: {latest}"
+    );
+
+    let deleted = json(
+        dir,
+        &[&["delete"][..], &c, &[&id, "--reason", "gdpr"]].concat(),
+    );
+    assert_eq!(deleted["op"], "DELETE");
+    let missing = chronos(dir, &[&["get"][..], &c, &[&id]].concat());
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+
+    let restored = json(dir, &[&["restore"][..], &c, &[&id, "--ov", "1"]].concat());
+    assert_eq!(
+        (restored["ov"].as_u64(), restored["op"].as_str()),
+        (Some(3), Some("RESTORE"))
+    );
+    assert_eq!(
+        json(dir, &[&["get"][..], &c, &[&id]].concat())["plan"],
+        "pro"
+    );
+
+    let hist = json(dir, &[&["history"][..], &c, &[&id]].concat());
+    let ops: Vec<&str> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["CREATE", "UPDATE", "DELETE", "RESTORE"]);
+    assert_eq!(hist[2]["reason"], "gdpr");
+    let table = ok(dir, &[&["history"][..], &c, &[&id]].concat());
+    assert!(
+        table.contains("4 version(s)") && table.contains("RESTORE"),
+        "{table}"
+    );
+
+    let listed = json(
+        dir,
+        &[&["list"][..], &c, &["--filter", r#"{"plan":"pro"}"#]].concat(),
+    );
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["items"][0]["_id"], id.as_str());
+
+    let plan = json(
+        dir,
+        &[&["restore-collection"][..], &c, &["--cv", "1", "--dry-run"]].concat(),
+    );
+    assert_eq!(plan["planned"][0]["action"], "restore to ov 0");
+    assert!(plan["applied"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["create", "-c", "x", "--data", "{not json"],
+            "--data is not valid JSON",
+        ),
+        (
+            &["create", "-c", "x", "--data", "[1,2]"],
+            "must be a JSON object",
+        ),
+        (
+            &["get", "-c", "x", "not-an-id"],
+            "invalid record id 'not-an-id'",
+        ),
+        (
+            &[
+                "get",
+                "-c",
+                "x",
+                "507f1f77bcf86cd799439011",
+                "--as-of",
+                "yesterday",
+            ],
+            "invalid instant 'yesterday'",
+        ),
+        (
+            &["list", "-c", "x", "--filter", r#"{"a":{"$bogus":1}}"#],
+            "unknown filter operator '$bogus'",
+        ),
+        (
+            &["create", "-c", "x", "--tenant", "nobody", "--data", "{}"],
+            "tenant 'nobody' is not configured",
+        ),
+        (
+            &["create", "-c", "bad/name", "--data", "{}"],
+            "invalid collection name",
+        ),
+        (
+            &[
+                "update",
+                "-c",
+                "x",
+                "507f1f77bcf86cd799439011",
+                "--data",
+                "{}",
+            ],
+            "does not exist",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = chronos(dir, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(err.contains(needle), "{args:?}: stderr was {err}");
+    }
+    let out = chronos(dir, &["get", "-c", "x", "nope", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("--json errors are JSON");
+    assert_eq!(v["error"]["kind"], "VALIDATION_ERROR");
+    let usage = chronos(dir, &["frobnicate"]);
+    assert_eq!(usage.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn demo_runs_and_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = json(tmp.path(), &["demo"]);
+    assert_eq!(v["versions"], 6);
+    assert_eq!(v["liveRecords"], 1);
+    assert_eq!(v["latest"]["name"], "Ada");
+    let human = ok(tmp.path(), &["demo"]);
+    for needle in [
+        "1. create",
+        "refused",
+        "4. time travel",
+        "restore a whole collection",
+        "nothing was removed",
+    ] {
+        assert!(human.contains(needle), "demo output lacks {needle:?}");
+    }
+}
