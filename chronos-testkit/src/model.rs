@@ -475,11 +475,22 @@ impl Runner {
 
 /// Runs `steps` against a fresh collection on `stores`, checking every read after every step.
 pub fn run(stores: Stores, steps: Vec<Step>) {
+    run_on(|| async move { stores }, steps)
+}
+
+/// Like [`run`], with the stores made inside the test's runtime (for drivers whose clients
+/// belong to the runtime that created them).
+pub fn run_on<F, Fut>(make: F, steps: Vec<Step>)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Stores>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async move {
+        let stores = make().await;
         let c = Engine::new(stores)
             .collection(CollectionConfig::new(crate::conformance::Harness::unique(
                 "model",

@@ -2,10 +2,13 @@
 //!
 //! - `cargo xtask tidy`  — architecture and hygiene checks (also run as a unit test);
 //! - `cargo xtask lint`  — `cargo fmt --check` and clippy with warnings denied;
-//! - `cargo xtask test`  — tidy, then the whole workspace test suite (what CI runs).
+//! - `cargo xtask test`  — tidy, start the real services (installing them on first use), then
+//!   the whole workspace test suite against them (what CI runs);
+//! - `cargo xtask services` — start the services and print their URIs, until interrupted.
 //!
 //! Dependencies: std only, so the xtask builds in seconds.
 
+mod services;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -17,14 +20,14 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("tidy") => tidy::check(&root).map(|n| println!("tidy: {n} files checked, all clean")),
         Some("lint") => lint(&root),
-        Some("test") => {
-            tidy::check(&root).and_then(|_| run(&root, "cargo", &["test", "--workspace"]))
-        }
-        _ => Err(
-            "usage: cargo xtask <tidy|lint|test>\n  tidy  architecture and hygiene checks\n  \
-                  lint  rustfmt + clippy (warnings denied)\n  test  tidy, then every test"
-                .to_string(),
-        ),
+        Some("test") => tidy::check(&root).and_then(|_| test(&root)),
+        Some("services") => services(&root),
+        _ => Err("usage: cargo xtask <tidy|lint|test|services>\n  \
+                  tidy      architecture and hygiene checks\n  \
+                  lint      rustfmt + clippy (warnings denied)\n  \
+                  test      tidy, start the services, then every test\n  \
+                  services  start the test services and print their URIs"
+            .to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,6 +43,33 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
+}
+
+/// Starts the services (unless the caller points at its own with `CHRONOS_TEST_MONGODB_URI`)
+/// and runs every test against them.
+fn test(root: &Path) -> Result<(), String> {
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let _mongo = match std::env::var("CHRONOS_TEST_MONGODB_URI") {
+        Ok(uri) if !uri.is_empty() => {
+            eprintln!("xtask: using the MongoDB server at CHRONOS_TEST_MONGODB_URI");
+            None
+        }
+        _ => {
+            let s = services::start_mongo(root)?;
+            env.push(("CHRONOS_TEST_MONGODB_URI", s.uri.clone()));
+            Some(s)
+        }
+    };
+    run_with_env(root, "cargo", &["test", "--workspace"], &env)
+}
+
+fn services(root: &Path) -> Result<(), String> {
+    let mongo = services::start_mongo(root)?;
+    println!("export CHRONOS_TEST_MONGODB_URI='{}'", mongo.uri);
+    eprintln!("xtask: services are running; press Ctrl-C to stop them");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }
 
 fn lint(root: &Path) -> Result<(), String> {
@@ -59,9 +89,19 @@ fn lint(root: &Path) -> Result<(), String> {
 }
 
 fn run(root: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+    run_with_env(root, program, args, &[])
+}
+
+fn run_with_env(
+    root: &Path,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Result<(), String> {
     eprintln!("xtask: running {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(root)
         .status()
         .map_err(|e| format!("cannot start {program}: {e}"))?;

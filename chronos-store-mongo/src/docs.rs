@@ -1,0 +1,197 @@
+//! [`DocumentStore`] on MongoDB: one MongoDB collection per document collection; the body's
+//! fields at top level as given, plus `_c`, a canonical copy that filters and sorts use.
+
+use async_trait::async_trait;
+use chronos_core::docs::{DocQuery, DocUpdate, Document, DocumentStore};
+use chronos_core::filter::canonical;
+use chronos_core::{Error, Filter, Result, SortField};
+use futures::TryStreamExt;
+use mongodb::bson::{self, doc, Bson};
+use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Database};
+use serde_json::{Map, Value};
+
+use crate::conv;
+use crate::error::{is_duplicate_key, map_err};
+use crate::filter;
+
+/// The MongoDB document store of one database.
+#[derive(Debug)]
+pub struct MongoDocumentStore {
+    db: Database,
+}
+
+const CANON: &str = "_c";
+
+fn check_name(coll: &str) -> Result<()> {
+    chronos_core::engine::validate_collection_name(coll)
+}
+
+fn encode(doc: &Document) -> Result<bson::Document> {
+    if doc.body.contains_key(CANON) || doc.body.contains_key("_id") {
+        return Err(Error::validation(
+            "document bodies may not use the reserved fields _id and _c",
+        )
+        .with("id", &doc.id));
+    }
+    let mut d = conv::to_doc(&doc.body);
+    d.insert("_id", &doc.id);
+    d.insert(
+        CANON,
+        conv::to_bson(&canonical(&Value::Object(doc.body.clone()))),
+    );
+    Ok(d)
+}
+
+fn decode(mut d: bson::Document) -> Result<Document> {
+    let id = match d.remove("_id") {
+        Some(Bson::String(s)) => s,
+        Some(other) => other.to_string(),
+        None => return Err(Error::internal("stored document lacks _id")),
+    };
+    d.remove(CANON);
+    Ok(Document {
+        id,
+        body: conv::from_doc(&d),
+    })
+}
+
+impl MongoDocumentStore {
+    pub(crate) fn new(db: Database) -> Self {
+        Self { db }
+    }
+    fn coll(&self, name: &str) -> Result<Collection<bson::Document>> {
+        check_name(name)?;
+        Ok(self.db.collection(name))
+    }
+}
+
+#[async_trait]
+impl DocumentStore for MongoDocumentStore {
+    async fn insert(&self, coll: &str, doc: Document) -> Result<()> {
+        match self.coll(coll)?.insert_one(encode(&doc)?).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(Error::already_exists(format!(
+                "document '{}' already exists",
+                doc.id
+            ))
+            .with("collection", coll)
+            .with("id", &doc.id)),
+            Err(e) => Err(map_err(e, "insert document").with("collection", coll)),
+        }
+    }
+
+    async fn get(&self, coll: &str, id: &str) -> Result<Option<Document>> {
+        let d = self
+            .coll(coll)?
+            .find_one(doc! {"_id": id})
+            .await
+            .map_err(|e| map_err(e, "read document"))?;
+        d.map(decode).transpose()
+    }
+
+    async fn replace(&self, coll: &str, doc: Document, upsert: bool) -> Result<bool> {
+        let r = self
+            .coll(coll)?
+            .replace_one(doc! {"_id": &doc.id}, encode(&doc)?)
+            .upsert(upsert)
+            .await
+            .map_err(|e| map_err(e, "replace document").with("collection", coll))?;
+        Ok(r.matched_count == 1 || r.upserted_id.is_some())
+    }
+
+    async fn update(
+        &self,
+        coll: &str,
+        id: &str,
+        update: DocUpdate,
+        upsert: bool,
+    ) -> Result<Option<Document>> {
+        // Read, apply, then replace only if unchanged (compare-and-swap on the canonical copy);
+        // retried on a lost race so concurrent increments are never lost.
+        let c = self.coll(coll)?;
+        for _ in 0..100 {
+            let current = c
+                .find_one(doc! {"_id": id})
+                .await
+                .map_err(|e| map_err(e, "read document"))?;
+            let (mut body, guard) = match current {
+                Some(d) => {
+                    let guard = d.get(CANON).cloned().unwrap_or(Bson::Null);
+                    (decode(d)?.body, Some(guard))
+                }
+                None if upsert => (Map::new(), None),
+                None => return Ok(None),
+            };
+            update
+                .apply(&mut body)
+                .map_err(|e| e.with("collection", coll).with("id", id))?;
+            let next = Document {
+                id: id.to_string(),
+                body,
+            };
+            let encoded = encode(&next)?;
+            let ok = match guard {
+                Some(g) => c
+                    .find_one_and_replace(doc! {"_id": id, CANON: g}, encoded)
+                    .return_document(ReturnDocument::After)
+                    .await
+                    .map_err(|e| map_err(e, "update document"))?
+                    .is_some(),
+                None => match c.insert_one(encoded).await {
+                    Ok(_) => true,
+                    Err(e) if is_duplicate_key(&e) => false,
+                    Err(e) => return Err(map_err(e, "update document")),
+                },
+            };
+            if ok {
+                return Ok(Some(next));
+            }
+        }
+        Err(Error::unavailable("document update kept conflicting")
+            .with("collection", coll)
+            .with("id", id))
+    }
+
+    async fn delete(&self, coll: &str, id: &str) -> Result<bool> {
+        let r = self
+            .coll(coll)?
+            .delete_one(doc! {"_id": id})
+            .await
+            .map_err(|e| map_err(e, "delete document"))?;
+        Ok(r.deleted_count == 1)
+    }
+
+    async fn find(&self, coll: &str, q: &DocQuery) -> Result<Vec<Document>> {
+        let sort = match &q.sort {
+            Some((SortField::Meta(p), desc)) => {
+                let dir = if *desc { -1 } else { 1 };
+                let mut s = bson::Document::new();
+                s.insert(format!("{CANON}.{p}"), dir);
+                s.insert("_id", dir);
+                s
+            }
+            Some((_, true)) => doc! {"_id": -1},
+            _ => doc! {"_id": 1},
+        };
+        let docs: Vec<bson::Document> = self
+            .coll(coll)?
+            .find(filter::translate(&q.filter, &format!("{CANON}.")))
+            .sort(sort)
+            .skip(q.skip as u64)
+            .limit(q.limit.min(i64::MAX as usize) as i64)
+            .await
+            .map_err(|e| map_err(e, "find documents"))?
+            .try_collect()
+            .await
+            .map_err(|e| map_err(e, "find documents").with("collection", coll))?;
+        docs.into_iter().map(decode).collect()
+    }
+
+    async fn count(&self, coll: &str, f: &Filter) -> Result<u64> {
+        self.coll(coll)?
+            .count_documents(filter::translate(f, &format!("{CANON}.")))
+            .await
+            .map_err(|e| map_err(e, "count documents").with("collection", coll))
+    }
+}

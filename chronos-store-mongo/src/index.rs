@@ -1,0 +1,726 @@
+//! [`IndexStore`] on MongoDB in upstream's layout: `<c>_head`, `<c>_ver`, `<c>_counter`.
+//!
+//! Two commit paths, chosen once per client:
+//! - *transactional* (replica set or mongos): counter bump, ov check, version insert and head
+//!   write in one transaction, retried on `TransientTransactionError` and
+//!   `UnknownTransactionCommitResult`;
+//! - *ordered* (standalone, or transactions disabled): bump the counter, check the latest ov,
+//!   insert the version — the unique `(itemId, ov)` insert is the linearisation point — then
+//!   write the head only if it is older (idempotent). A head left behind by a crash is
+//!   repaired from the version log by the next `head` read.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chronos_core::{
+    Commit, Error, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, ItemId, Op,
+    Point, Result, SortField, VersionEntry,
+};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+
+use crate::conv::{self, date, get, oid, opt_str, u64_of};
+use crate::error::{is_duplicate_key, is_transient, is_unknown_commit, map_err};
+use crate::filter;
+
+/// The MongoDB index store for one database.
+#[derive(Debug)]
+pub struct MongoIndexStore {
+    client: Client,
+    db: Database,
+    transactions: bool,
+    prepared: Mutex<HashSet<String>>,
+}
+
+struct Colls {
+    head: Collection<Document>,
+    ver: Collection<Document>,
+    counter: Collection<Document>,
+}
+
+/// Why a commit attempt stopped.
+enum Stop {
+    Conflict(Error),
+    Driver(mongodb::error::Error, &'static str),
+}
+
+impl From<(mongodb::error::Error, &'static str)> for Stop {
+    fn from((e, op): (mongodb::error::Error, &'static str)) -> Self {
+        Stop::Driver(e, op)
+    }
+}
+
+macro_rules! exec {
+    ($sess:expr, $action:expr) => {
+        match $sess.as_deref_mut() {
+            Some(s) => $action.session(s).await,
+            None => $action.await,
+        }
+    };
+}
+
+fn version_doc(c: &Commit, cv: u64) -> Document {
+    let v = &c.version;
+    let mut d = doc! {
+        "_id": ObjectId::new(),
+        "itemId": oid(v.item_id),
+        "ov": v.ov as i64,
+        "cv": cv as i64,
+        "op": v.op.as_str(),
+        "at": date(v.at),
+        "jsonKey": &v.blob_key,
+        "metaIndexed": conv::to_doc(&v.meta),
+        "size": v.size as i64,
+        "checksum": &v.checksum,
+    };
+    if let Some(a) = &v.actor {
+        d.insert("actor", a);
+    }
+    if let Some(r) = &v.reason {
+        d.insert("reason", r);
+    }
+    if let Some(p) = v.prev_ov {
+        d.insert("prevOv", p as i64);
+    }
+    if c.head == HeadAction::Remove {
+        d.insert("headRemoved", true);
+    }
+    d
+}
+
+fn head_doc(v: &VersionEntry, created_at: chronos_core::Timestamp) -> Document {
+    let mut d = doc! {
+        "_id": oid(v.item_id),
+        "itemId": oid(v.item_id),
+        "ov": v.ov as i64,
+        "cv": v.cv as i64,
+        "jsonKey": &v.blob_key,
+        "metaIndexed": conv::to_doc(&v.meta),
+        "size": v.size as i64,
+        "checksum": &v.checksum,
+        "createdAt": date(created_at),
+        "updatedAt": date(v.at),
+    };
+    if v.op == Op::Delete {
+        d.insert("deletedAt", date(v.at));
+    }
+    d
+}
+
+fn version_from(d: &Document) -> Result<VersionEntry> {
+    Ok(VersionEntry {
+        item_id: conv::item_id(get(d, "itemId")?)?,
+        ov: u64_of(get(d, "ov")?)?,
+        cv: u64_of(get(d, "cv")?)?,
+        op: Op::parse(
+            d.get_str("op")
+                .map_err(|_| Error::internal("stored version lacks 'op'"))?,
+        )?,
+        at: conv::ts(get(d, "at")?)?,
+        actor: opt_str(d, "actor"),
+        reason: opt_str(d, "reason"),
+        blob_key: d
+            .get_str("jsonKey")
+            .map_err(|_| Error::internal("stored version lacks 'jsonKey'"))?
+            .to_string(),
+        meta: d
+            .get_document("metaIndexed")
+            .map(conv::from_doc)
+            .unwrap_or_default(),
+        size: d.get("size").map(u64_of).transpose()?.unwrap_or(0),
+        checksum: opt_str(d, "checksum").unwrap_or_default(),
+        prev_ov: d.get("prevOv").map(u64_of).transpose()?,
+    })
+}
+
+fn head_from(d: &Document) -> Result<HeadEntry> {
+    let id = match d.get("itemId") {
+        Some(b) => conv::item_id(b)?,
+        None => conv::item_id(get(d, "_id")?)?,
+    };
+    Ok(HeadEntry {
+        item_id: id,
+        ov: u64_of(get(d, "ov")?)?,
+        cv: u64_of(get(d, "cv")?)?,
+        blob_key: d
+            .get_str("jsonKey")
+            .map_err(|_| Error::internal("stored head lacks 'jsonKey'"))?
+            .to_string(),
+        meta: d
+            .get_document("metaIndexed")
+            .map(conv::from_doc)
+            .unwrap_or_default(),
+        size: d.get("size").map(u64_of).transpose()?.unwrap_or(0),
+        checksum: opt_str(d, "checksum").unwrap_or_default(),
+        created_at: conv::ts(get(d, "createdAt")?)?,
+        updated_at: conv::ts(get(d, "updatedAt")?)?,
+        deleted_at: d
+            .get("deletedAt")
+            .filter(|b| !matches!(b, Bson::Null))
+            .map(conv::ts)
+            .transpose()?,
+    })
+}
+
+/// MongoDB `$type` names per canonical sort rank (1 numbers … 5 booleans).
+const RANK_TYPES: [&[&str]; 6] = [
+    &[],
+    &["double", "int", "long", "decimal"],
+    &["string"],
+    &["object"],
+    &["array"],
+    &["bool"],
+];
+
+fn rank_of(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Null => 0,
+        serde_json::Value::Number(_) => 1,
+        serde_json::Value::String(_) => 2,
+        serde_json::Value::Object(_) => 3,
+        serde_json::Value::Array(_) => 4,
+        serde_json::Value::Bool(_) => 5,
+    }
+}
+
+/// "Strictly after `(value, id)`" for a metadata sort, type order included.
+fn keyset_meta(field: &str, value: &serde_json::Value, id: ObjectId, desc: bool) -> Document {
+    let (cmp, idcmp) = if desc { ("$lt", "$lt") } else { ("$gt", "$gt") };
+    let r = rank_of(value);
+    let v = conv::to_bson(&chronos_core::filter::canonical(value));
+    let mut branches: Vec<Bson> = Vec::new();
+    let mut same = Document::new();
+    if r == 0 {
+        same.insert(field, Bson::Null);
+    } else {
+        same.insert(field, doc! { "$eq": v.clone() });
+        let mut beyond = Document::new();
+        beyond.insert(field, doc! { cmp: v });
+        branches.push(Bson::Document(beyond));
+    }
+    same.insert("_id", doc! { idcmp: id });
+    branches.push(Bson::Document(same));
+    let others: Vec<usize> = if desc {
+        (1..r).collect()
+    } else {
+        (r + 1..=5).collect()
+    };
+    let types: Vec<Bson> = others
+        .iter()
+        .flat_map(|i| RANK_TYPES[*i].iter().map(|t| Bson::String(t.to_string())))
+        .collect();
+    if !types.is_empty() {
+        let mut d = Document::new();
+        d.insert(field, doc! { "$type": types });
+        branches.push(Bson::Document(d));
+    }
+    if desc && r > 0 {
+        let mut d = Document::new();
+        d.insert(field, Bson::Null);
+        branches.push(Bson::Document(d));
+    }
+    doc! { "$or": branches }
+}
+
+impl MongoIndexStore {
+    pub(crate) fn new(client: Client, db: Database, transactions: bool) -> Self {
+        Self {
+            client,
+            db,
+            transactions,
+            prepared: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn colls(&self, c: &str) -> Colls {
+        Colls {
+            head: self.db.collection(&format!("{c}_head")),
+            ver: self.db.collection(&format!("{c}_ver")),
+            counter: self.db.collection(&format!("{c}_counter")),
+        }
+    }
+
+    fn is_prepared(&self, c: &str) -> bool {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(c)
+    }
+
+    async fn ensure(&self, c: &str) -> Result<()> {
+        if self.is_prepared(c) {
+            return Ok(());
+        }
+        chronos_core::engine::validate_collection_name(c)?;
+        let cs = self.colls(c);
+        let idx = |keys: Document, name: &str, unique: bool| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .name(name.to_string())
+                        .unique(unique)
+                        .build(),
+                )
+                .build()
+        };
+        cs.ver
+            .create_indexes([
+                idx(doc! {"itemId": 1, "ov": 1}, "itemId_ov", true),
+                idx(doc! {"itemId": 1, "at": 1}, "itemId_at", false),
+                idx(doc! {"itemId": 1, "cv": 1}, "itemId_cv", false),
+                idx(doc! {"cv": 1}, "cv", false),
+                idx(doc! {"at": 1}, "at", false),
+            ])
+            .await
+            .map_err(|e| map_err(e, "create version indexes").with("collection", c))?;
+        cs.head
+            .create_indexes([
+                idx(doc! {"itemId": 1}, "itemId", true),
+                idx(doc! {"updatedAt": 1}, "updatedAt", false),
+                idx(doc! {"createdAt": 1}, "createdAt", false),
+            ])
+            .await
+            .map_err(|e| map_err(e, "create head indexes").with("collection", c))?;
+        // Transactions cannot create collections on every server version: make sure the
+        // counter collection exists beforehand.
+        if let Err(e) = self.db.create_collection(format!("{c}_counter")).await {
+            let exists =
+                matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(ce) if ce.code == 48);
+            if !exists {
+                return Err(map_err(e, "create counter collection").with("collection", c));
+            }
+        }
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(c.to_string());
+        Ok(())
+    }
+
+    async fn attempt(
+        &self,
+        cs: &Colls,
+        c: &Commit,
+        mut sess: Option<&mut ClientSession>,
+    ) -> std::result::Result<u64, Stop> {
+        let v = &c.version;
+        // Check before taking a cv, so a plain conflict consumes none.
+        let latest = exec!(
+            sess,
+            cs.ver
+                .find_one(doc! {"itemId": oid(v.item_id)})
+                .sort(doc! {"ov": -1})
+        )
+        .map_err(|e| Stop::Driver(e, "read latest ov"))?;
+        let latest_ov = latest
+            .as_ref()
+            .map(|d| get(d, "ov").and_then(u64_of))
+            .transpose()
+            .map_err(Stop::Conflict)?;
+        let ok = match latest_ov {
+            None => v.ov == 0,
+            Some(l) => v.ov == l + 1,
+        };
+        let conflict = || {
+            Stop::Conflict(Error::conflict(format!(
+                "cannot commit ov {} of {}: latest committed ov is {latest_ov:?}",
+                v.ov, v.item_id
+            )))
+        };
+        if !ok {
+            return Err(conflict());
+        }
+        let mut cv = None;
+        for _ in 0..20 {
+            let bumped = exec!(
+                sess,
+                cs.counter
+                    .find_one_and_update(doc! {"_id": "cv"}, doc! {"$inc": {"value": 1_i64}})
+                    .upsert(true)
+                    .return_document(ReturnDocument::After)
+            );
+            match bumped {
+                Ok(Some(d)) => {
+                    cv = Some(get(&d, "value").and_then(u64_of).map_err(Stop::Conflict)?);
+                    break;
+                }
+                // Two first-ever upserts can race: one inserts, the other sees a duplicate
+                // key (MongoDB) or no document (some compatible servers). Retry either.
+                Ok(None) if !self.transactions => continue,
+                Err(e) if is_duplicate_key(&e) && !self.transactions => continue,
+                Ok(None) => {
+                    return Err(Stop::Conflict(Error::unavailable(
+                        "counter upsert returned nothing",
+                    )))
+                }
+                Err(e) => return Err(Stop::Driver(e, "bump cv")),
+            }
+        }
+        let cv = cv.ok_or_else(|| {
+            Stop::Conflict(Error::unavailable("could not take a collection version"))
+        })?;
+        match exec!(sess, cs.ver.insert_one(version_doc(c, cv))) {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => return Err(conflict()),
+            Err(e) => return Err(Stop::Driver(e, "insert version")),
+        }
+        let entry = c.version.clone().into_entry(cv);
+        let id = oid(v.item_id);
+        match c.head {
+            HeadAction::Upsert => {
+                let filter = if self.transactions {
+                    doc! {"_id": id}
+                } else {
+                    doc! {"_id": id, "ov": {"$lt": v.ov as i64}}
+                };
+                match exec!(
+                    sess,
+                    cs.head
+                        .replace_one(filter, head_doc(&entry, c.created_at))
+                        .upsert(true)
+                ) {
+                    Ok(_) => {}
+                    // Ordered path: a newer head already exists; ours is history now.
+                    Err(e) if is_duplicate_key(&e) && !self.transactions => {}
+                    Err(e) => return Err(Stop::Driver(e, "write head")),
+                }
+            }
+            HeadAction::Remove => {
+                exec!(
+                    sess,
+                    cs.head
+                        .delete_one(doc! {"_id": id, "ov": {"$lt": v.ov as i64}})
+                )
+                .map_err(|e| Stop::Driver(e, "remove head"))?;
+            }
+        }
+        if let Some(below) = c.prune_below_ov {
+            exec!(
+                sess,
+                cs.ver
+                    .delete_many(doc! {"itemId": id, "ov": {"$lt": below as i64}})
+            )
+            .map_err(|e| Stop::Driver(e, "prune versions"))?;
+        }
+        Ok(cv)
+    }
+
+    async fn commit_txn(&self, cs: &Colls, c: &Commit) -> Result<u64> {
+        let mut pause = Duration::from_millis(2);
+        for _ in 0..60 {
+            let mut s = self
+                .client
+                .start_session()
+                .await
+                .map_err(|e| map_err(e, "start session"))?;
+            s.start_transaction()
+                .await
+                .map_err(|e| map_err(e, "start transaction"))?;
+            match self.attempt(cs, c, Some(&mut s)).await {
+                Ok(cv) => loop {
+                    match s.commit_transaction().await {
+                        Ok(()) => return Ok(cv),
+                        Err(e) if is_unknown_commit(&e) => continue,
+                        Err(e) if is_transient(&e) => break,
+                        Err(e) => return Err(map_err(e, "commit transaction")),
+                    }
+                },
+                Err(Stop::Conflict(e)) => {
+                    let _ = s.abort_transaction().await;
+                    return Err(e);
+                }
+                Err(Stop::Driver(e, _)) if is_transient(&e) => {
+                    let _ = s.abort_transaction().await;
+                }
+                Err(Stop::Driver(e, op)) => {
+                    let _ = s.abort_transaction().await;
+                    return Err(map_err(e, op));
+                }
+            }
+            // Another writer won the counter or the head: back off briefly and retry.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+        Err(Error::unavailable(
+            "transaction kept conflicting; giving up after 60 attempts",
+        ))
+    }
+
+    /// Ordered path: brings a head that lags the version log up to date.
+    async fn repair(
+        &self,
+        c: &str,
+        id: ItemId,
+        head: Option<HeadEntry>,
+    ) -> Result<Option<HeadEntry>> {
+        let cs = self.colls(c);
+        let latest = cs
+            .ver
+            .find_one(doc! {"itemId": oid(id)})
+            .sort(doc! {"ov": -1})
+            .await
+            .map_err(|e| map_err(e, "read latest version"))?;
+        let Some(latest_doc) = latest else {
+            return Ok(head);
+        };
+        let v = version_from(&latest_doc)?;
+        if head.as_ref().is_some_and(|h| h.ov >= v.ov) {
+            return Ok(head);
+        }
+        tracing::warn!(collection = c, id = %id, ov = v.ov, "repairing a head that lags its version log");
+        if latest_doc.get_bool("headRemoved").unwrap_or(false) {
+            cs.head
+                .delete_one(doc! {"_id": oid(id), "ov": {"$lt": v.ov as i64}})
+                .await
+                .map_err(|e| map_err(e, "repair head"))?;
+            return Ok(None);
+        }
+        let created_at = match &head {
+            Some(h) => h.created_at,
+            None => match self.version(c, id, 0).await? {
+                Some(first) => first.at,
+                None => v.at,
+            },
+        };
+        match cs
+            .head
+            .replace_one(
+                doc! {"_id": oid(id), "ov": {"$lt": v.ov as i64}},
+                head_doc(&v, created_at),
+            )
+            .upsert(true)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(map_err(e, "repair head")),
+        }
+        Ok(Some(HeadEntry::from_version(&v, created_at)))
+    }
+}
+
+#[async_trait]
+impl IndexStore for MongoIndexStore {
+    fn capabilities(&self) -> IndexCapabilities {
+        IndexCapabilities::new(self.transactions)
+    }
+
+    async fn prepare(&self, c: &str, indexed_props: &[String]) -> Result<()> {
+        self.ensure(c).await?;
+        if indexed_props.is_empty() {
+            return Ok(());
+        }
+        let models: Vec<IndexModel> = indexed_props
+            .iter()
+            .map(|p| {
+                let mut keys = Document::new();
+                keys.insert(format!("metaIndexed.{p}"), 1);
+                IndexModel::builder()
+                    .keys(keys)
+                    .options(IndexOptions::builder().name(format!("meta_{p}")).build())
+                    .build()
+            })
+            .collect();
+        self.colls(c)
+            .head
+            .create_indexes(models)
+            .await
+            .map_err(|e| map_err(e, "create metadata indexes").with("collection", c))?;
+        Ok(())
+    }
+
+    async fn commit(&self, c: &str, commit: Commit) -> Result<u64> {
+        self.ensure(c).await?;
+        let cs = self.colls(c);
+        let id = commit.version.item_id;
+        let r = if self.transactions {
+            self.commit_txn(&cs, &commit).await
+        } else {
+            self.attempt(&cs, &commit, None).await.map_err(|s| match s {
+                Stop::Conflict(e) => e,
+                Stop::Driver(e, op) => map_err(e, op),
+            })
+        };
+        r.map_err(|e| e.with("collection", c).with("id", id))
+    }
+
+    async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
+        self.ensure(c).await?;
+        let d = self
+            .colls(c)
+            .head
+            .find_one(doc! {"_id": oid(id)})
+            .await
+            .map_err(|e| map_err(e, "read head").with("collection", c))?;
+        let head = d.as_ref().map(head_from).transpose()?;
+        if self.transactions {
+            Ok(head)
+        } else {
+            self.repair(c, id, head).await
+        }
+    }
+
+    async fn version(&self, c: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>> {
+        self.ensure(c).await?;
+        let d = self
+            .colls(c)
+            .ver
+            .find_one(doc! {"itemId": oid(id), "ov": ov as i64})
+            .await
+            .map_err(|e| map_err(e, "read version").with("collection", c))?;
+        d.as_ref().map(version_from).transpose()
+    }
+
+    async fn version_at(&self, c: &str, id: ItemId, point: Point) -> Result<Option<VersionEntry>> {
+        self.ensure(c).await?;
+        let (filter, sort) = match point {
+            Point::At(t) => (
+                doc! {"itemId": oid(id), "at": {"$lte": date(t)}},
+                doc! {"at": -1},
+            ),
+            Point::Cv(n) => (
+                doc! {"itemId": oid(id), "cv": {"$lte": n.min(i64::MAX as u64) as i64}},
+                doc! {"cv": -1},
+            ),
+        };
+        let d = self
+            .colls(c)
+            .ver
+            .find_one(filter)
+            .sort(sort)
+            .await
+            .map_err(|e| map_err(e, "read version as of").with("collection", c))?;
+        d.as_ref().map(version_from).transpose()
+    }
+
+    async fn versions(
+        &self,
+        c: &str,
+        id: ItemId,
+        after_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>> {
+        self.ensure(c).await?;
+        let filter = doc! {"itemId": oid(id), "ov": {"$gt": after_ov.map_or(-1, |a| a as i64)}};
+        let docs: Vec<Document> = self
+            .colls(c)
+            .ver
+            .find(filter)
+            .sort(doc! {"ov": 1})
+            .limit(limit as i64)
+            .await
+            .map_err(|e| map_err(e, "read history"))?
+            .try_collect()
+            .await
+            .map_err(|e| map_err(e, "read history").with("collection", c))?;
+        docs.iter().map(version_from).collect()
+    }
+
+    async fn query_heads(&self, c: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
+        self.ensure(c).await?;
+        let mut clauses: Vec<Bson> =
+            vec![Bson::Document(filter::translate(&q.filter, "metaIndexed."))];
+        if !q.include_deleted {
+            clauses.push(Bson::Document(doc! {"deletedAt": null}));
+        }
+        let dir = if q.sort.descending { -1 } else { 1 };
+        let (sort_field, sort) = match &q.sort.field {
+            SortField::Id => ("_id".to_string(), doc! {"_id": dir}),
+            SortField::CreatedAt => ("createdAt".to_string(), doc! {"createdAt": dir, "_id": dir}),
+            SortField::UpdatedAt => ("updatedAt".to_string(), doc! {"updatedAt": dir, "_id": dir}),
+            SortField::Meta(p) => {
+                let f = format!("metaIndexed.{p}");
+                let mut s = Document::new();
+                s.insert(&f, dir);
+                s.insert("_id", dir);
+                (f, s)
+            }
+        };
+        if let Some(after) = &q.after {
+            let id = oid(after.id);
+            let cmp = if q.sort.descending { "$lt" } else { "$gt" };
+            let cond = match &q.sort.field {
+                SortField::Id => doc! {"_id": {cmp: id}},
+                SortField::CreatedAt | SortField::UpdatedAt => {
+                    let ms = after
+                        .value
+                        .as_i64()
+                        .ok_or_else(|| Error::validation("invalid cursor: bad instant"))?;
+                    let d = mongodb::bson::DateTime::from_millis(ms);
+                    let mut beyond = Document::new();
+                    beyond.insert(&sort_field, doc! {cmp: d});
+                    let mut same = Document::new();
+                    same.insert(&sort_field, d);
+                    same.insert("_id", doc! {cmp: id});
+                    doc! {"$or": [beyond, same]}
+                }
+                SortField::Meta(_) => keyset_meta(&sort_field, &after.value, id, q.sort.descending),
+            };
+            clauses.push(Bson::Document(cond));
+        }
+        let docs: Vec<Document> = self
+            .colls(c)
+            .head
+            .find(doc! {"$and": clauses})
+            .sort(sort)
+            .limit(q.limit.min(i64::MAX as usize) as i64)
+            .await
+            .map_err(|e| map_err(e, "query heads"))?
+            .try_collect()
+            .await
+            .map_err(|e| map_err(e, "query heads").with("collection", c))?;
+        docs.iter().map(head_from).collect()
+    }
+
+    async fn changed_items(
+        &self,
+        c: &str,
+        since: Point,
+        after_id: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<ItemId>> {
+        self.ensure(c).await?;
+        let mut m = match since {
+            Point::At(t) => doc! {"at": {"$gt": date(t)}},
+            Point::Cv(n) => doc! {"cv": {"$gt": n.min(i64::MAX as u64) as i64}},
+        };
+        if let Some(a) = after_id {
+            m.insert("itemId", doc! {"$gt": oid(a)});
+        }
+        let pipeline = [
+            doc! {"$match": m},
+            doc! {"$group": {"_id": "$itemId"}},
+            doc! {"$sort": {"_id": 1}},
+            doc! {"$limit": limit.min(i64::MAX as usize) as i64},
+        ];
+        let docs: Vec<Document> = self
+            .colls(c)
+            .ver
+            .aggregate(pipeline)
+            .await
+            .map_err(|e| map_err(e, "list changed items"))?
+            .try_collect()
+            .await
+            .map_err(|e| map_err(e, "list changed items").with("collection", c))?;
+        docs.iter().map(|d| conv::item_id(get(d, "_id")?)).collect()
+    }
+
+    async fn current_cv(&self, c: &str) -> Result<u64> {
+        self.ensure(c).await?;
+        let d = self
+            .colls(c)
+            .counter
+            .find_one(doc! {"_id": "cv"})
+            .await
+            .map_err(|e| map_err(e, "read cv").with("collection", c))?;
+        match d {
+            Some(d) => u64_of(get(&d, "value")?),
+            None => Ok(0),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! # chronos-store-mongo
+//!
+//! Chronos's [`IndexStore`](chronos_core::IndexStore), [`Lock`](chronos_core::Lock) and
+//! [`DocumentStore`](chronos_core::DocumentStore) on MongoDB (official driver 3.x), in the
+//! storage layout of the TypeScript library: `<c>_head`, `<c>_ver` (unique `(itemId, ov)`),
+//! `<c>_counter`, plus `chronos_locks` with a TTL index. Data written by that library reads
+//! back unchanged.
+//!
+//! One [`MongoConnection`] per distinct URI: it owns the driver client (its own pool), detects
+//! once whether the deployment supports transactions (replica set or mongos) and hands out
+//! per-database stores. Without transactions the ordered, idempotent commit path keeps every
+//! invariant (see `index`). URIs with credentials never appear in errors or `Debug`.
+
+mod conv;
+mod docs;
+mod error;
+mod filter;
+mod index;
+mod lock;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use docs::MongoDocumentStore;
+pub use index::MongoIndexStore;
+pub use lock::MongoLock;
+
+use chronos_core::{DocumentStore, Error, IndexStore, Lock, Result};
+use mongodb::bson::doc;
+use mongodb::Client;
+
+/// Whether to use multi-document transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transactions {
+    /// Use them when the deployment supports them (detected once per connection).
+    #[default]
+    Auto,
+    /// Never: the ordered, idempotent path.
+    Off,
+}
+
+/// One client for one URI, shared by every database and tenant that references it.
+#[derive(Clone)]
+pub struct MongoConnection {
+    client: Client,
+    redacted: String,
+    transactions: bool,
+}
+
+impl fmt::Debug for MongoConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoConnection")
+            .field("uri", &self.redacted)
+            .field("transactions", &self.transactions)
+            .finish()
+    }
+}
+
+fn redact(uri: &str) -> String {
+    match uri
+        .split_once("://")
+        .and_then(|(s, rest)| rest.split_once('@').map(|(auth, host)| (s, auth, host)))
+    {
+        Some((s, auth, host)) => {
+            let user = auth.split(':').next().unwrap_or("");
+            format!("{s}://{user}:***@{host}")
+        }
+        None => uri.to_string(),
+    }
+}
+
+impl MongoConnection {
+    /// Connects and asks the server (`hello`) whether it supports transactions.
+    pub async fn connect(uri: &str, mode: Transactions) -> Result<Self> {
+        let redacted = redact(uri);
+        let client = Client::with_uri_str(uri).await.map_err(|e| {
+            // The driver's message can quote the URI: report only the kind of problem.
+            let kind = error::map_err(e, "connect").kind();
+            Error::new(kind, format!("cannot connect to MongoDB at {redacted}"))
+        })?;
+        let hello = client
+            .database("admin")
+            .run_command(doc! {"hello": 1})
+            .await
+            .map_err(|e| {
+                Error::new(
+                    error::map_err(e, "hello").kind(),
+                    format!("MongoDB at {redacted} did not answer hello"),
+                )
+            })?;
+        let supports =
+            hello.get_str("setName").is_ok() || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
+        let transactions = mode == Transactions::Auto && supports;
+        tracing::debug!(uri = %redacted, transactions, "connected to MongoDB");
+        Ok(Self {
+            client,
+            redacted,
+            transactions,
+        })
+    }
+
+    /// Whether commits use transactions.
+    pub fn uses_transactions(&self) -> bool {
+        self.transactions
+    }
+
+    /// Whether index commits are single atomic transactions (the same as
+    /// [`MongoConnection::uses_transactions`]).
+    pub fn index_capabilities_atomic(&self) -> bool {
+        self.transactions
+    }
+
+    /// The stores of database `name`.
+    pub async fn database(&self, name: &str) -> Result<MongoStores> {
+        let db = self.client.database(name);
+        Ok(MongoStores {
+            index: Arc::new(MongoIndexStore::new(
+                self.client.clone(),
+                db.clone(),
+                self.transactions,
+            )),
+            lock: Arc::new(MongoLock::new(db.collection("chronos_locks")).await?),
+            docs: Arc::new(MongoDocumentStore::new(db)),
+        })
+    }
+
+    /// Closes the client's connections.
+    pub async fn shutdown(&self) {
+        self.client.clone().shutdown().await;
+    }
+}
+
+/// The stores of one MongoDB database.
+#[derive(Debug, Clone)]
+pub struct MongoStores {
+    index: Arc<MongoIndexStore>,
+    lock: Arc<MongoLock>,
+    docs: Arc<MongoDocumentStore>,
+}
+
+impl MongoStores {
+    /// The index store.
+    pub fn index(&self) -> Arc<dyn IndexStore> {
+        self.index.clone()
+    }
+    /// The lease store.
+    pub fn lock(&self) -> Arc<dyn Lock> {
+        self.lock.clone()
+    }
+    /// The document store.
+    pub fn docs(&self) -> Arc<dyn DocumentStore> {
+        self.docs.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("mongodb://u:secret@h:1/db"),
+            "mongodb://u:***@h:1/db"
+        );
+        assert_eq!(super::redact("mongodb://h:1"), "mongodb://h:1");
+    }
+}
