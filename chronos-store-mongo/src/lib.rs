@@ -37,6 +37,8 @@ pub enum Transactions {
     Auto,
     /// Never: the ordered, idempotent path.
     Off,
+    /// Always: connecting fails if the deployment cannot do transactions.
+    Required,
 }
 
 /// One client for one URI, shared by every database and tenant that references it.
@@ -90,7 +92,12 @@ impl MongoConnection {
             })?;
         let supports =
             hello.get_str("setName").is_ok() || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
-        let transactions = mode == Transactions::Auto && supports;
+        if mode == Transactions::Required && !supports {
+            return Err(Error::invalid_config(format!(
+                "transactions are required (transactions.autoDetect is false) but MongoDB at {redacted} is not a replica set or mongos"
+            )));
+        }
+        let transactions = mode != Transactions::Off && supports;
         tracing::debug!(uri = %redacted, transactions, "connected to MongoDB");
         Ok(Self {
             client,

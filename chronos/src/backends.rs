@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chronos_blob::ObjectBlobStore;
 use chronos_core::{BlobStore, Error, IndexStore, Lock, Result};
+use chronos_store_mongo::{MongoConnection, MongoStores, Transactions};
 use chronos_store_sqlite::SqliteBackend;
 use tokio::sync::Mutex;
 
@@ -21,6 +22,7 @@ pub(crate) enum IndexBackend {
         index: Arc<dyn IndexStore>,
         lock: Arc<dyn Lock>,
     },
+    Mongo(MongoStores),
 }
 
 impl IndexBackend {
@@ -28,12 +30,14 @@ impl IndexBackend {
         match self {
             Self::Sqlite(b) => b.index(),
             Self::Memory { index, .. } => index.clone(),
+            Self::Mongo(m) => m.index(),
         }
     }
     pub(crate) fn lock(&self) -> Arc<dyn Lock> {
         match self {
             Self::Sqlite(b) => b.lock(),
             Self::Memory { lock, .. } => lock.clone(),
+            Self::Mongo(m) => m.lock(),
         }
     }
 }
@@ -41,6 +45,8 @@ impl IndexBackend {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     indexes: Mutex<HashMap<(String, String), IndexBackend>>,
+    /// One driver client per distinct MongoDB URI.
+    mongo: Mutex<HashMap<String, MongoConnection>>,
     blobs: Mutex<HashMap<String, Arc<dyn BlobStore>>>,
 }
 
@@ -85,11 +91,11 @@ impl Registry {
                 lock: Arc::new(chronos_testkit::MemoryLock::new()),
             }
         } else {
-            return Err(Error::unsupported(format!(
-                "dbConnections.{}: the MongoDB backend is not built yet ({}); use sqlite:// or memory://",
-                t.db_conn_ref,
-                redact_uri(&uri)
-            )));
+            let conn = self
+                .mongo_client(cfg, &uri)
+                .await
+                .map_err(|e| e.with("connection", &t.db_conn_ref))?;
+            IndexBackend::Mongo(conn.database(&t.db_name).await?)
         };
         map.insert(key, backend.clone());
         Ok(backend)
@@ -124,6 +130,28 @@ impl Registry {
         Ok(store)
     }
 
+    async fn mongo_client(&self, cfg: &ChronosConfig, uri: &str) -> Result<MongoConnection> {
+        let mut map = self.mongo.lock().await;
+        if let Some(c) = map.get(uri) {
+            return Ok(c.clone());
+        }
+        let t = cfg.transactions.unwrap_or_default();
+        let mode = match (t.enabled, t.auto_detect) {
+            (Some(false), _) => Transactions::Off,
+            (_, Some(false)) => Transactions::Required,
+            _ => Transactions::Auto,
+        };
+        let conn = MongoConnection::connect(uri, mode).await?;
+        tracing::info!(uri = %redact_uri(uri), transactions = conn.uses_transactions(), "MongoDB client created");
+        map.insert(uri.to_string(), conn.clone());
+        Ok(conn)
+    }
+
+    /// How many MongoDB driver clients exist (one per distinct URI).
+    pub(crate) async fn mongo_client_count(&self) -> usize {
+        self.mongo.lock().await.len()
+    }
+
     /// How many index backends exist (one per distinct URI and database).
     pub(crate) async fn index_count(&self) -> usize {
         self.indexes.lock().await.len()
@@ -135,6 +163,9 @@ impl Registry {
             if let IndexBackend::Sqlite(s) = b {
                 s.close().await;
             }
+        }
+        for (_, c) in self.mongo.lock().await.drain() {
+            c.shutdown().await;
         }
         self.blobs.lock().await.clear();
     }

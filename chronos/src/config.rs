@@ -62,9 +62,23 @@ pub struct ChronosConfig {
     /// Not implemented yet.
     #[serde(default)]
     pub fallback: Option<Value>,
-    /// Not implemented yet.
+    /// Transaction use on MongoDB.
     #[serde(default)]
-    pub transactions: Option<Value>,
+    pub transactions: Option<TransactionsConfig>,
+}
+
+/// `transactions`: `enabled: false` forces the ordered, non-transactional path; with
+/// `autoDetect: false` transactions are required (connecting fails without them); by default
+/// they are used when the deployment supports them (detected once per connection).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransactionsConfig {
+    /// Use transactions at all (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Detect support per connection (default true).
+    #[serde(default)]
+    pub auto_detect: Option<bool>,
 }
 
 /// An index-store connection. The field keeps the spec's name; its scheme picks the backend.
@@ -470,7 +484,6 @@ impl ChronosConfig {
             ("devShadow", &self.dev_shadow),
             ("writeOptimization", &self.write_optimization),
             ("fallback", &self.fallback),
-            ("transactions", &self.transactions),
             ("databases.messaging", &self.databases.messaging),
             ("databases.identities", &self.databases.identities),
         ];
@@ -486,11 +499,6 @@ impl ChronosConfig {
         }
         for name in self.spaces_connections.keys() {
             out.push(format!("spacesConnections.{name}"));
-        }
-        for (name, c) in &self.db_connections {
-            if c.mongo_uri.starts_with("mongodb") {
-                out.push(format!("dbConnections.{name} (MongoDB)"));
-            }
         }
         out
     }

@@ -4,9 +4,10 @@
 //! configuration and hands out collections bound to one database (`with`): every write is an
 //! immutable version, every read can travel in time.
 //!
-//! This facade wires the backends chosen by URI scheme: `sqlite://DIR` (the embedded default,
-//! one file per database), `memory://`; blobs on the local filesystem (`localStorage`).
-//! MongoDB and S3/Azure come with their own crates.
+//! This facade wires the backends chosen by URI scheme: `mongodb://` / `mongodb+srv://`
+//! (one driver client per distinct URI), `sqlite://DIR` (the embedded default, one file per
+//! database), `memory://`; blobs on the local filesystem (`localStorage`). S3/Azure come with
+//! their own issue.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -167,6 +168,12 @@ impl Chronos {
             .map_err(|e| e.with("database", &target.db_name))?;
         cache.insert(key, coll.clone());
         Ok(coll)
+    }
+
+    /// How many MongoDB driver clients are open: one per distinct URI, however many connection
+    /// names, tenants and tiers reference it.
+    pub async fn open_clients(&self) -> usize {
+        self.inner.registry.mongo_client_count().await
     }
 
     /// How many index backends are open (one per distinct connection URI and database).
