@@ -4,7 +4,9 @@
 //! - `cargo xtask lint`  — `cargo fmt --check` and clippy with warnings denied;
 //! - `cargo xtask test`  — tidy, start the real services (installing them on first use), then
 //!   the whole workspace test suite against them (what CI runs);
-//! - `cargo xtask services` — start the services and print their URIs, until interrupted.
+//! - `cargo xtask services` — start the services and print their URIs, until interrupted;
+//! - `cargo xtask bench [--backend sqlite|mongo|all] [--quick] [--json FILE]` — benchmarks
+//!   beside raw baselines (servers started as for tests; `--quick` only checks the harness).
 //!
 //! Dependencies: std only, so the xtask builds in seconds.
 
@@ -22,11 +24,13 @@ fn main() -> ExitCode {
         Some("lint") => lint(&root),
         Some("test") => tidy::check(&root).and_then(|_| test(&root)),
         Some("services") => services(&root),
+        Some("bench") => bench(&root, &args[1..]),
         _ => Err("usage: cargo xtask <tidy|lint|test|services>\n  \
                   tidy      architecture and hygiene checks\n  \
                   lint      rustfmt + clippy (warnings denied)\n  \
                   test      tidy, start the services, then every test\n  \
-                  services  start the test services and print their URIs"
+                  services  start the test services and print their URIs\n  \
+                  bench     [--backend sqlite|mongo|all] [--quick] [--json FILE]"
             .to_string()),
     };
     match result {
@@ -61,6 +65,33 @@ fn test(root: &Path) -> Result<(), String> {
         }
     };
     run_with_env(root, "cargo", &["test", "--workspace"], &env)
+}
+
+fn bench(root: &Path, args: &[String]) -> Result<(), String> {
+    let backend = args
+        .iter()
+        .position(|a| a == "--backend")
+        .and_then(|i| args.get(i + 1))
+        .map_or("sqlite", String::as_str);
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let _mongo = if matches!(backend, "mongo" | "all")
+        && std::env::var("CHRONOS_TEST_MONGODB_URI").is_err()
+    {
+        let s = services::start_mongo(root)?;
+        env.push(("CHRONOS_TEST_MONGODB_URI", s.uri.clone()));
+        Some(s)
+    } else {
+        None
+    };
+    // Quick mode only checks the harness: the debug build the tests already made will do.
+    let mut cargo: Vec<&str> = vec!["run", "-q", "-p", "chronos-bench"];
+    if !quick {
+        cargo.push("--release");
+    }
+    cargo.push("--");
+    cargo.extend(args.iter().map(String::as_str));
+    run_with_env(root, "cargo", &cargo, &env)
 }
 
 fn services(root: &Path) -> Result<(), String> {

@@ -1,0 +1,554 @@
+//! `chronos-bench`: throughput and latency of each Chronos operation beside a raw baseline
+//! measured in the same run on the same servers (one raw index write + one raw blob put for a
+//! write; one raw read by key + one raw blob get for a read; the raw query for a list), the
+//! ratio chronos/raw as the headline. Run it through `cargo xtask bench`, which starts the
+//! servers. `--quick` only checks that the harness works (well under a minute).
+
+mod raw;
+mod stats;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chronos_core::{
+    BlobStore, Collection, CollectionConfig, CreateOptions, Engine, EnrichOptions, ItemId,
+    ListOptions, ReadOptions, Stores, WriteOptions,
+};
+use clap::Parser;
+use serde_json::{json, Value};
+use stats::{timed, Row, Stat};
+
+#[derive(Debug, Parser)]
+#[command(about = "Chronos benchmarks against raw baselines")]
+struct Args {
+    /// sqlite (SQLite + local files), mongo (MongoDB + local files), or all.
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// Small sizes: checks the harness, not the numbers.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// MongoDB URI (default: CHRONOS_TEST_MONGODB_URI).
+    #[arg(long)]
+    mongo_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    ops: usize,
+    versions_large: usize,
+    list_small: usize,
+    list_large: usize,
+    stream: usize,
+    per_writer: usize,
+}
+
+const QUICK: Sizes = Sizes {
+    ops: 200,
+    versions_large: 300,
+    list_small: 500,
+    list_large: 2_000,
+    stream: 3_000,
+    per_writer: 20,
+};
+const FULL: Sizes = Sizes {
+    ops: 2_000,
+    versions_large: 10_000,
+    list_small: 10_000,
+    list_large: 100_000,
+    stream: 100_000,
+    per_writer: 100,
+};
+
+fn doc(i: usize) -> Value {
+    json!({"status": format!("s{}", i % 10), "n": i, "email": format!("user{i}@example.com"), "bio": "x".repeat(200)})
+}
+
+struct Setup {
+    name: &'static str,
+    engine: Engine,
+    raw: raw::RawIndex,
+    raw_blob: raw::RawBlob,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let blob: Arc<dyn BlobStore> = Arc::new(
+        chronos_blob::ObjectBlobStore::local(dir.path().join("blobs"))
+            .map_err(|e| e.to_string())?,
+    );
+    let raw_blob = raw::RawBlob::local(&dir.path().join("raw-blobs"))?;
+    let (name, stores, raw) = match backend {
+        "sqlite" => {
+            let db = chronos_store_sqlite::SqliteBackend::open(&format!(
+                "sqlite://{}",
+                dir.path().join("chronos.db").display()
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+            let raw = raw::RawIndex::sqlite(&dir.path().join("raw.db")).await?;
+            (
+                "sqlite+fs",
+                Stores {
+                    index: db.index(),
+                    blob,
+                    lock: db.lock(),
+                },
+                raw,
+            )
+        }
+        "mongo" => {
+            let uri = mongo_uri.ok_or("the mongo backend needs --mongo-uri or CHRONOS_TEST_MONGODB_URI (cargo xtask bench starts a server)")?;
+            let conn = chronos_store_mongo::MongoConnection::connect(
+                uri,
+                chronos_store_mongo::Transactions::Auto,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let db_name = format!("bench_{}", &ItemId::generate().to_string()[14..]);
+            let db = conn.database(&db_name).await.map_err(|e| e.to_string())?;
+            let raw = raw::RawIndex::mongo(uri, &format!("{db_name}_raw")).await?;
+            (
+                "mongo+fs",
+                Stores {
+                    index: db.index(),
+                    blob,
+                    lock: db.lock(),
+                },
+                raw,
+            )
+        }
+        other => return Err(format!("unknown backend '{other}' (sqlite, mongo, all)")),
+    };
+    Ok(Setup {
+        name,
+        engine: Engine::new(stores),
+        raw,
+        raw_blob,
+        _dir: dir,
+    })
+}
+
+async fn coll(s: &Setup, name: &str, indexed: &[&str]) -> Collection {
+    s.engine
+        .collection(CollectionConfig::new(name).indexed_props(indexed.iter().copied()))
+        .await
+        .expect("open collection")
+}
+
+fn payload_bytes(i: usize) -> Vec<u8> {
+    serde_json::to_vec(&doc(i)).expect("json")
+}
+
+/// Runs `per_writer` updates in each of `writers` tasks; returns ops per second.
+async fn concurrent(c: &Collection, writers: usize, per_writer: usize, same_record: bool) -> Stat {
+    let shared = c
+        .create(&doc(0), CreateOptions::new())
+        .await
+        .expect("create");
+    let mut ids = Vec::new();
+    for w in 0..writers {
+        ids.push(if same_record {
+            shared.id
+        } else {
+            c.create(&doc(w), CreateOptions::new())
+                .await
+                .expect("create")
+                .id
+        });
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per_writer);
+                for i in 0..per_writer {
+                    let t = Instant::now();
+                    c.update(id, &doc(i), WriteOptions::new())
+                        .await
+                        .expect("update");
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("writer task"));
+    }
+    let label = format!(
+        "{writers} writer(s), {}",
+        if same_record {
+            "one record"
+        } else {
+            "distinct records"
+        }
+    );
+    Stat::from_samples(&label, all, start.elapsed())
+}
+
+fn peak_rss_reset() {
+    // Linux: writing 5 resets the peak-RSS watermark (VmHWM) of this process.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn fill(c: &Collection, n: usize) {
+    let c2 = c.clone();
+    let workers = 8;
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let c = c2.clone();
+            tokio::spawn(async move {
+                let mut i = w;
+                while i < n {
+                    c.create(&doc(i), CreateOptions::new())
+                        .await
+                        .expect("create");
+                    i += workers;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("fill task");
+    }
+}
+
+async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let c = &coll(s, "bench", &["status", "n"]).await;
+    let n = z.ops;
+
+    // Writes.
+    let created = std::sync::Mutex::new(Vec::with_capacity(n));
+    let create = timed("create", n, |i| {
+        let (c, created) = (c.clone(), &created);
+        async move {
+            let w = c
+                .create(&doc(i), CreateOptions::new())
+                .await
+                .expect("create");
+            created.lock().expect("ids").push(w.id);
+        }
+    })
+    .await;
+    let ids = &created.into_inner().expect("ids");
+    let raw_write = timed("raw insert + blob put", n, |i| async move {
+        let id = ItemId::generate().to_string();
+        s.raw.insert(&id, &doc(i)).await;
+        s.raw_blob
+            .put(&format!("raw/{id}/v0.json"), payload_bytes(i))
+            .await;
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: create,
+        raw: raw_write.clone(),
+        target: 0.5,
+    });
+    let update = timed("update", n, |i| async move {
+        c.update(ids[i % ids.len()], &doc(i + 1), WriteOptions::new())
+            .await
+            .expect("update");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: update,
+        raw: raw_write.clone(),
+        target: 0.5,
+    });
+    let enrich = timed("enrich", n, |i| async move {
+        c.enrich(
+            ids[i % ids.len()],
+            &json!({"tags": [format!("t{}", i % 7)]}),
+            EnrichOptions::new(),
+        )
+        .await
+        .expect("enrich");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: enrich,
+        raw: raw_write.clone(),
+        target: 0.5,
+    });
+
+    // Reads (before deletes, on records with 3 versions).
+    let ro = ReadOptions::new;
+    let raw_ids: Vec<String> = s.raw.ids(n).await;
+    let raw_read = timed("raw read + blob get", n, |i| {
+        let id = raw_ids[i % raw_ids.len()].clone();
+        async move {
+            s.raw.get(&id).await;
+            s.raw_blob.get(&format!("raw/{id}/v0.json")).await;
+        }
+    })
+    .await;
+    let latest = timed("get_latest", n, |i| async move {
+        c.get_latest(ids[i % ids.len()], ro())
+            .await
+            .expect("get")
+            .expect("exists");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: latest,
+        raw: raw_read.clone(),
+        target: 0.7,
+    });
+    let version = timed("get_version", n, |i| async move {
+        c.get_version(ids[i % ids.len()], 1, ro())
+            .await
+            .expect("get")
+            .expect("exists");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: version,
+        raw: raw_read.clone(),
+        target: 0.7,
+    });
+    let now = chronos_core::time::now_ms();
+    let as_of = timed("get_as_of", n, |i| async move {
+        c.get_as_of(ids[i % ids.len()], now, ro())
+            .await
+            .expect("get")
+            .expect("exists");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: as_of,
+        raw: raw_read.clone(),
+        target: 0.7,
+    });
+
+    // A page of 100 filtered on an indexed property.
+    let pages = (n / 20).max(10);
+    let list = timed("list_by_meta (100, indexed)", pages, |i| async move {
+        let p = c
+            .list_by_meta(
+                ListOptions::new()
+                    .filter(json!({"status": format!("s{}", i % 10)}))
+                    .limit(100),
+            )
+            .await
+            .expect("list");
+        assert!(!p.items.is_empty());
+    })
+    .await;
+    let raw_list = timed("raw query (100)", pages, |i| async move {
+        s.raw.list(&format!("s{}", i % 10), 100).await;
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: list,
+        raw: raw_list,
+        target: 0.7,
+    });
+
+    let delete = timed("delete", ids.len().min(n), |i| async move {
+        c.delete(ids[i], WriteOptions::new()).await.expect("delete");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: delete,
+        raw: raw_write,
+        target: 0.5,
+    });
+
+    // get_as_of scaling with history length.
+    let hist = &coll(s, "history", &[]).await;
+    let few = hist
+        .create(&doc(0), CreateOptions::new())
+        .await
+        .expect("create")
+        .id;
+    let many = hist
+        .create(&doc(0), CreateOptions::new())
+        .await
+        .expect("create")
+        .id;
+    for i in 0..9 {
+        hist.update(few, &doc(i), WriteOptions::new())
+            .await
+            .expect("update");
+    }
+    for i in 0..z.versions_large - 1 {
+        hist.update(many, &doc(i), WriteOptions::new())
+            .await
+            .expect("update");
+    }
+    let mid = chronos_core::time::now_ms();
+    let small = timed("10 versions", 200, |_| async move {
+        hist.get_as_of(few, mid, ro()).await.expect("as of");
+    })
+    .await;
+    let large = timed(
+        &format!("{} versions", z.versions_large),
+        200,
+        |_| async move {
+            hist.get_as_of(many, mid, ro()).await.expect("as of");
+        },
+    )
+    .await;
+    let ratio = large.p50.as_secs_f64() / small.p50.as_secs_f64().max(1e-9);
+    rows.push(Row::Scaling {
+        name: "get_as_of vs history length".into(),
+        small,
+        large,
+        note: format!("{ratio:.2}x slower (target ≤ 2x)"),
+        pass: ratio <= 2.0,
+    });
+
+    // list scaling with collection size.
+    let ls = coll(s, "list_small", &["status"]).await;
+    let ll = coll(s, "list_large", &["status"]).await;
+    fill(&ls, z.list_small).await;
+    fill(&ll, z.list_large).await;
+    let q = |c: Collection| async move {
+        c.list_by_meta(
+            ListOptions::new()
+                .filter(json!({"status": "s3"}))
+                .limit(100),
+        )
+        .await
+        .expect("list");
+    };
+    let small = timed(&format!("{} records", z.list_small), 50, |_| q(ls.clone())).await;
+    let large = timed(&format!("{} records", z.list_large), 50, |_| q(ll.clone())).await;
+    let ratio = large.p50.as_secs_f64() / small.p50.as_secs_f64().max(1e-9);
+    rows.push(Row::Scaling {
+        name: "list page of 100 vs collection size".into(),
+        small,
+        large,
+        note: format!("{ratio:.2}x"),
+        pass: ratio <= 2.0,
+    });
+
+    // Concurrency.
+    let cc = coll(s, "concurrency", &[]).await;
+    let one = concurrent(&cc, 1, z.per_writer * 4, false).await;
+    let mut conc = Vec::new();
+    for writers in [4, 16] {
+        conc.push(concurrent(&cc, writers, z.per_writer, false).await);
+    }
+    let speedup = conc[1].per_sec / one.per_sec;
+    rows.push(Row::Value {
+        name: "writers on distinct records".into(),
+        value: format!("1: {:.0}/s, 4: {:.0}/s, 16: {:.0}/s → 16/1 = {speedup:.2}x (target ≥ 3x on network backends)", one.per_sec, conc[0].per_sec, conc[1].per_sec),
+        pass: (s.name != "sqlite+fs").then_some(speedup >= 3.0),
+        json: json!({"1": one.per_sec, "4": conc[0].per_sec, "16": conc[1].per_sec, "speedup16": speedup}),
+    });
+    let mut same = Vec::new();
+    for writers in [1, 4, 16] {
+        same.push(concurrent(&cc, writers, z.per_writer, true).await);
+    }
+    rows.push(Row::Value {
+        name: "writers on one record".into(),
+        value: format!(
+            "1: {:.0}/s, 4: {:.0}/s, 16: {:.0}/s (no update lost: each waits its turn)",
+            same[0].per_sec, same[1].per_sec, same[2].per_sec
+        ),
+        pass: None,
+        json: json!({"1": same[0].per_sec, "4": same[1].per_sec, "16": same[2].per_sec}),
+    });
+
+    // Peak RSS while streaming a large collection through list pages.
+    let st = if z.stream <= z.list_large {
+        ll.clone()
+    } else {
+        coll(s, "stream", &["status"]).await
+    };
+    if z.stream > z.list_large {
+        fill(&st, z.stream).await;
+    }
+    peak_rss_reset();
+    let start = Instant::now();
+    let mut seen = 0usize;
+    let mut cursor = None;
+    loop {
+        let p = st
+            .list_by_meta(ListOptions::new().limit(1000).cursor(cursor))
+            .await
+            .expect("list");
+        seen += p.items.len();
+        cursor = p.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let rss = peak_rss_mb();
+    rows.push(Row::Value {
+        name: format!("peak RSS streaming {seen} records"),
+        value: format!(
+            "{} MB in {:.1}s (target < 100 MB)",
+            rss.map_or("n/a".into(), |m| format!("{m:.1}")),
+            start.elapsed().as_secs_f64()
+        ),
+        pass: rss.map(|m| m < 100.0),
+        json: json!({"records": seen, "peakRssMb": rss, "seconds": start.elapsed().as_secs_f64()}),
+    });
+    rows
+}
+
+fn main() {
+    let args = Args::parse();
+    let z = if args.quick { QUICK } else { FULL };
+    let mongo = args
+        .mongo_uri
+        .clone()
+        .or_else(|| std::env::var("CHRONOS_TEST_MONGODB_URI").ok());
+    let backends: Vec<&str> = if args.backend == "all" {
+        vec!["sqlite", "mongo"]
+    } else {
+        vec![args.backend.as_str()]
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut report = serde_json::Map::new();
+    let mut failed = false;
+    for b in backends {
+        match rt.block_on(async { setup(b, mongo.as_deref()).await }) {
+            Ok(s) => {
+                let t = Instant::now();
+                let rows = rt.block_on(bench(&s, z));
+                stats::print(s.name, &rows);
+                println!(
+                    "({} mode, {:.1}s)",
+                    if args.quick { "quick" } else { "full" },
+                    t.elapsed().as_secs_f64()
+                );
+                report.insert(s.name.to_string(), stats::to_json(&rows));
+            }
+            Err(e) => {
+                eprintln!("bench: {b}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if let Some(path) = &args.json {
+        let v = json!({"mode": if args.quick { "quick" } else { "full" }, "backends": report});
+        std::fs::write(path, serde_json::to_string_pretty(&v).expect("json"))
+            .expect("write --json file");
+        println!("wrote {}", path.display());
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,184 @@
+//! The raw baselines: what one record costs without Chronos — one index write in its own
+//! transaction (SQLite) or one `insert_one` (MongoDB), one blob put of the same payload; one
+//! read by key and one blob get; the raw filtered query.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mongodb::bson::{doc, Document};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde_json::Value;
+use sqlx::{Connection, SqlitePool};
+
+pub(crate) enum RawIndex {
+    Sqlite(SqlitePool),
+    Mongo(mongodb::Collection<Document>),
+}
+
+impl RawIndex {
+    pub(crate) async fn sqlite(path: &Path) -> Result<Self, String> {
+        use std::str::FromStr;
+        let opts =
+            sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+                .map_err(|e| e.to_string())?
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::raw_sql(
+            "CREATE TABLE raw (id TEXT PRIMARY KEY, meta TEXT NOT NULL) WITHOUT ROWID;
+             CREATE INDEX raw_status ON raw (json_extract(meta, '$.status'));",
+        )
+        .execute(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    pub(crate) async fn mongo(uri: &str, db: &str) -> Result<Self, String> {
+        let client = mongodb::Client::with_uri_str(uri)
+            .await
+            .map_err(|e| e.to_string())?;
+        let coll = client.database(db).collection::<Document>("raw");
+        coll.create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! {"meta.status": 1})
+                .build(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(Self::Mongo(coll))
+    }
+
+    pub(crate) async fn insert(&self, id: &str, meta: &Value) {
+        match self {
+            Self::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.expect("raw connection");
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.expect("raw begin");
+                sqlx::query("INSERT INTO raw (id, meta) VALUES (?, ?)")
+                    .bind(id)
+                    .bind(meta.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .expect("raw insert");
+                tx.commit().await.expect("raw commit");
+            }
+            Self::Mongo(c) => {
+                let meta = mongodb::bson::to_document(meta).expect("bson");
+                c.insert_one(doc! {"_id": id, "meta": meta})
+                    .await
+                    .expect("raw insert_one");
+            }
+        }
+    }
+
+    pub(crate) async fn get(&self, id: &str) {
+        match self {
+            Self::Sqlite(pool) => {
+                let row: Option<String> = sqlx::query_scalar("SELECT meta FROM raw WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+                    .expect("raw get");
+                assert!(row.is_some());
+            }
+            Self::Mongo(c) => {
+                assert!(c
+                    .find_one(doc! {"_id": id})
+                    .await
+                    .expect("raw find_one")
+                    .is_some());
+            }
+        }
+    }
+
+    pub(crate) async fn ids(&self, n: usize) -> Vec<String> {
+        match self {
+            Self::Sqlite(pool) => sqlx::query_scalar("SELECT id FROM raw LIMIT ?")
+                .bind(n as i64)
+                .fetch_all(pool)
+                .await
+                .expect("raw ids"),
+            Self::Mongo(c) => {
+                use futures::TryStreamExt;
+                let docs: Vec<Document> = c
+                    .find(doc! {})
+                    .limit(n as i64)
+                    .await
+                    .expect("raw find")
+                    .try_collect()
+                    .await
+                    .expect("raw ids");
+                docs.iter()
+                    .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
+                    .collect()
+            }
+        }
+    }
+
+    pub(crate) async fn list(&self, status: &str, limit: usize) {
+        match self {
+            Self::Sqlite(pool) => {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT id, meta FROM raw WHERE json_extract(meta, '$.status') = ? ORDER BY id LIMIT ?")
+                        .bind(status)
+                        .bind(limit as i64)
+                        .fetch_all(pool)
+                        .await
+                        .expect("raw list");
+                assert!(!rows.is_empty());
+            }
+            Self::Mongo(c) => {
+                use futures::TryStreamExt;
+                let docs: Vec<Document> = c
+                    .find(doc! {"meta.status": status})
+                    .sort(doc! {"_id": 1})
+                    .limit(limit as i64)
+                    .await
+                    .expect("raw find")
+                    .try_collect()
+                    .await
+                    .expect("raw list");
+                assert!(!docs.is_empty());
+            }
+        }
+    }
+}
+
+/// Raw blob puts and gets on the local filesystem, as Chronos's blob store does them.
+pub(crate) struct RawBlob(Arc<dyn ObjectStore>);
+
+impl RawBlob {
+    pub(crate) fn local(dir: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| e.to_string())?;
+        Ok(Self(Arc::new(fs)))
+    }
+
+    pub(crate) async fn put(&self, key: &str, bytes: Vec<u8>) {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        self.0
+            .put_opts(&ObjPath::from(key), PutPayload::from(bytes), opts)
+            .await
+            .expect("raw put");
+    }
+
+    pub(crate) async fn get(&self, key: &str) {
+        self.0
+            .get(&ObjPath::from(key))
+            .await
+            .expect("raw get")
+            .bytes()
+            .await
+            .expect("raw bytes");
+    }
+}
