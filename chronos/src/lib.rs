@@ -39,7 +39,9 @@
 
 mod backends;
 pub mod config;
+mod entities;
 mod route;
+mod tiered;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -48,7 +50,9 @@ use std::sync::Arc;
 
 pub use chronos_core::{self as core, Collection, Error, ErrorKind, Result};
 pub use config::ChronosConfig;
+pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
 pub use route::{DatabaseType, Route, Tier};
+pub use tiered::{TierOptions, TieredResult};
 
 use chronos_core::{CollectionConfig, Engine, Stores};
 use tokio::sync::Mutex;

@@ -56,8 +56,8 @@ impl fmt::Display for DatabaseType {
     }
 }
 
-/// The spec's tiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The spec's tiers (ordered generic < domain < tenant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tier {
     /// Shared by everyone.
     Generic,

@@ -139,8 +139,11 @@ impl Collection {
             include_deleted: true,
             projection: opts.projection.clone(),
         };
-        let items = stream::iter(heads.iter())
-            .map(|h| self.record_from_head(h, &read))
+        // Owned heads: a closure over borrowed ones makes this future non-`Send` for
+        // spawned tasks (a higher-ranked lifetime limitation of the compiler).
+        let read = &read;
+        let items = stream::iter(heads)
+            .map(|h| async move { self.record_from_head(&h, read).await })
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await?;
