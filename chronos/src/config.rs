@@ -17,6 +17,8 @@ use chronos_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use crate::sections::*;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -41,27 +43,27 @@ pub struct ChronosConfig {
     /// Versioning switch (default on).
     #[serde(default)]
     pub versioning: Option<Toggle>,
+    /// Routing of keys over several connections.
+    #[serde(default)]
+    pub routing: Option<RoutingConfig>,
     /// Not implemented yet: reported by `unsupported_options`.
     #[serde(default)]
-    pub routing: Option<Value>,
+    pub retention: Option<RetentionConfig>,
     /// Not implemented yet.
     #[serde(default)]
-    pub retention: Option<Value>,
+    pub counter_rules: Option<CounterRulesConfig>,
     /// Not implemented yet.
     #[serde(default)]
-    pub counter_rules: Option<Value>,
+    pub analytics: Option<AnalyticsConfig>,
     /// Not implemented yet.
     #[serde(default)]
-    pub analytics: Option<Value>,
+    pub dev_shadow: Option<DevShadowConfig>,
     /// Not implemented yet.
     #[serde(default)]
-    pub dev_shadow: Option<Value>,
+    pub write_optimization: Option<WriteOptimizationConfig>,
     /// Not implemented yet.
     #[serde(default)]
-    pub write_optimization: Option<Value>,
-    /// Not implemented yet.
-    #[serde(default)]
-    pub fallback: Option<Value>,
+    pub fallback: Option<FallbackConfig>,
     /// Transaction use on MongoDB.
     #[serde(default)]
     pub transactions: Option<TransactionsConfig>,
@@ -167,10 +169,10 @@ pub struct Databases {
     pub logs: Option<DatabaseTarget>,
     /// Messaging: not implemented yet.
     #[serde(default)]
-    pub messaging: Option<Value>,
+    pub messaging: Option<MessagingDatabase>,
     /// Identities: not implemented yet.
     #[serde(default)]
-    pub identities: Option<Value>,
+    pub identities: Option<IdentitiesDatabase>,
 }
 
 /// Generic / domain / tenant databases.
@@ -295,7 +297,7 @@ pub struct CollectionMap {
     pub indexed_props: Vec<String>,
     /// Not implemented yet (externalised base64 properties).
     #[serde(default)]
-    pub base64_props: Option<Value>,
+    pub base64_props: Option<Base64Props>,
     /// Validation.
     #[serde(default)]
     pub validation: Option<CollectionValidation>,
@@ -455,6 +457,67 @@ impl ChronosConfig {
         if let Some(l) = &self.databases.logs {
             check("databases.logs".into(), l)?;
         }
+        for (name, db) in [
+            (
+                "messaging",
+                self.databases.messaging.as_ref().map(|m| &m.db_conn_ref),
+            ),
+            (
+                "identities",
+                self.databases.identities.as_ref().map(|m| &m.db_conn_ref),
+            ),
+        ] {
+            if let Some(r) = db {
+                if !self.db_connections.contains_key(r) {
+                    return Err(at(
+                        format!("databases.{name}.dbConnRef"),
+                        format!("no connection named '{r}'"),
+                    ));
+                }
+            }
+        }
+        let rules = |path: &str, rules: &[CounterRule]| -> Result<()> {
+            let mut names = std::collections::HashSet::new();
+            for (i, r) in rules.iter().enumerate() {
+                if r.name.trim().is_empty() || !names.insert(&r.name) {
+                    return Err(at(
+                        format!("{path}[{i}].name"),
+                        format!("'{}' is empty or used twice", r.name),
+                    ));
+                }
+                chronos_core::Filter::parse(&r.when)
+                    .map_err(|e| at(format!("{path}[{i}].when"), e.message()))?;
+            }
+            Ok(())
+        };
+        if let Some(c) = &self.counter_rules {
+            rules("counterRules.rules", &c.rules)?;
+        }
+        if let Some(a) = &self.analytics {
+            rules("analytics.counterRules", &a.counter_rules)?;
+            for (i, r) in a.time_based_rules.iter().enumerate() {
+                chronos_core::Filter::parse(&r.query)
+                    .map_err(|e| at(format!("analytics.timeBasedRules[{i}].query"), e.message()))?;
+            }
+            for (i, r) in a.cross_tenant_rules.iter().enumerate() {
+                chronos_core::Filter::parse(&r.query).map_err(|e| {
+                    at(
+                        format!("analytics.crossTenantRules[{i}].query"),
+                        e.message(),
+                    )
+                })?;
+            }
+        }
+        if let Some(r) = &self.routing {
+            if let Some(k) = &r.choose_key {
+                if !["tenantId", "domain", "collection", "dbName"].contains(&k.as_str()) {
+                    return Err(at(
+                        "routing.chooseKey",
+                        format!("'{k}' is not one of tenantId, domain, collection, dbName"),
+                    ));
+                }
+            }
+        }
         for (name, m) in &self.collection_maps {
             let p = format!("collectionMaps.{name}");
             chronos_core::engine::validate_collection_name(name)
@@ -477,19 +540,21 @@ impl ChronosConfig {
     pub fn unsupported_options(&self) -> Vec<String> {
         let mut out = Vec::new();
         let top = [
-            ("routing", &self.routing),
-            ("retention", &self.retention),
-            ("counterRules", &self.counter_rules),
-            ("analytics", &self.analytics),
-            ("devShadow", &self.dev_shadow),
-            ("writeOptimization", &self.write_optimization),
-            ("fallback", &self.fallback),
-            ("databases.messaging", &self.databases.messaging),
-            ("databases.identities", &self.databases.identities),
+            // The router exists (`crate::router`), but no database maps a key onto several
+            // connections yet, so `routing` cannot change anything.
+            ("routing", self.routing.is_some()),
+            ("retention", self.retention.is_some()),
+            ("counterRules", self.counter_rules.is_some()),
+            ("analytics", self.analytics.is_some()),
+            ("devShadow", self.dev_shadow.is_some()),
+            ("writeOptimization", self.write_optimization.is_some()),
+            ("fallback", self.fallback.is_some()),
+            ("databases.messaging", self.databases.messaging.is_some()),
+            ("databases.identities", self.databases.identities.is_some()),
         ];
         out.extend(
             top.iter()
-                .filter(|(_, v)| v.is_some())
+                .filter(|(_, set)| *set)
                 .map(|(k, _)| k.to_string()),
         );
         for (name, m) in &self.collection_maps {

@@ -41,6 +41,8 @@ mod backends;
 pub mod config;
 mod entities;
 mod route;
+pub mod router;
+mod sections;
 mod tiered;
 
 use std::collections::HashMap;

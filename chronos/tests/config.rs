@@ -110,6 +110,20 @@ fn invalid_configs_name_their_path() {
         (with(base(), &["versioning"], json!({"enabled": "yes"})), "versioning.enabled: invalid type"),
         (with(base(), &["spacesConnections", "s3", "endpoint"], json!("")), "spacesConnections.s3.endpoint: must not be empty"),
         (json!({"dbConnections": {}}), "missing field `databases`"),
+        (with(base(), &["routing"], json!({"hashAlgo": "modulo"})), "routing.hashAlgo: unknown variant `modulo`"),
+        (with(base(), &["routing"], json!({"chooseKey": "color"})), "routing.chooseKey: 'color' is not one of"),
+        (with(base(), &["routing", "hashalgo"], json!("jump")), "routing.hashalgo: unknown field"),
+        (with(base(), &["counterRules"], json!({"rules": [{"name": "r", "when": {"a": {"$bogus": 1}}}]})),
+            "counterRules.rules[0].when: unknown filter operator '$bogus'"),
+        (with(base(), &["counterRules"], json!({"rules": [{"name": "r", "on": ["UPSERT"], "when": {}}]})),
+            "counterRules.rules[0].on[0]: unknown variant `UPSERT`"),
+        (with(base(), &["analytics"], json!({"timeBasedRules": [{"name": "x", "collection": "c", "query": {}, "operation": "median", "saveMode": "global"}]})),
+            "analytics.timeBasedRules[0].operation: unknown variant `median`"),
+        (with(base(), &["devShadow"], json!({"enabled": true})), "devShadow: missing field `ttlHours`"),
+        (with(base(), &["fallback"], json!({"enabled": true, "retries": 3})), "fallback.retries: unknown field"),
+        (with(base(), &["databases", "messaging"], json!({"dbConnRef": "nope", "dbName": "m"})), "databases.messaging.dbConnRef: no connection named 'nope'"),
+        (with(base(), &["collectionMaps"], json!({"docs": {"indexedProps": [], "base64Props": {"file": {"contentType": 3}}}})),
+            "collectionMaps.docs.base64Props.file.contentType: invalid type"),
     ];
     assert!(cases.len() >= 15);
     for (cfg, needle) in cases {
