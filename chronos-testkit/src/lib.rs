@@ -36,11 +36,6 @@
 //! # }).unwrap();
 //! ```
 
-/// The README's example compiles (rustdoc checks it as a doctest).
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
-
 pub mod conformance;
 pub mod fault;
 pub mod memory;

@@ -37,6 +37,11 @@
 //! # }).unwrap();
 //! ```
 
+/// The README's examples compile (rustdoc checks them as doctests).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 mod backends;
 pub mod config;
 mod entities;
