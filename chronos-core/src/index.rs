@@ -121,6 +121,18 @@ pub struct HeadEntry {
     pub updated_at: Timestamp,
     /// Set when the latest version is a tombstone.
     pub deleted_at: Option<Timestamp>,
+    /// An inline copy of the latest payload (devShadow), if one was kept and stored.
+    pub shadow: Option<Shadow>,
+}
+
+/// An inline copy of a head's payload (devShadow): exactly the payload's bytes, so the head's
+/// checksum verifies it, kept until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadow {
+    /// The payload JSON text.
+    pub json: String,
+    /// After this instant readers ignore it and read the blob.
+    pub expires_at: Timestamp,
 }
 
 impl HeadEntry {
@@ -137,6 +149,7 @@ impl HeadEntry {
             created_at,
             updated_at: v.at,
             deleted_at: v.is_tombstone().then_some(v.at),
+            shadow: None,
         }
     }
 
@@ -172,6 +185,8 @@ pub struct Commit {
     /// When set, version entries of this record with `ov` below it are removed in the same
     /// commit (versioning disabled keeps only the latest entry).
     pub prune_below_ov: Option<u64>,
+    /// An inline copy of the payload to keep in the head (devShadow).
+    pub shadow: Option<Shadow>,
 }
 
 /// A point in a collection's history.
@@ -288,6 +303,8 @@ impl IndexCapabilities {
 ///   assigned cv is returned.
 /// - cvs are unique per collection and strictly greater than every cv whose commit completed
 ///   before this commit started; consequently a record's cv increases with its ov.
+/// - A commit's `shadow`, when given, is stored with the head and returned by `head` and
+///   `query_heads` until the head changes (stores may drop it, never alter it).
 /// - Reads see only committed state; [`IndexStore::head`] reflects the greatest committed
 ///   version even on stores without atomic commits (they repair the head before answering).
 /// - Errors: driver failures map to `Unavailable` (retryable) or `Internal`; nothing else.

@@ -47,14 +47,15 @@ pub use docs::{DocQuery, DocUpdate, Document, DocumentStore};
 pub use engine::{
     Collection, CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions,
     Engine, EnrichOptions, HistoryOptions, HistoryPage, ListOptions, Page, PlannedChange,
-    ReadOptions, RestoreAction, RestoreReport, RestoreTarget, Stores, SweepReport, WriteOptions,
+    ReadOptions, RestoreAction, RestoreReport, RestoreTarget, ShadowPolicy, Stores, SweepReport,
+    WriteOptions,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use id::ItemId;
 pub use index::{
     Commit, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, NewVersion, Point,
-    Sort, SortField, SortKey, VersionEntry,
+    Shadow, Sort, SortField, SortKey, VersionEntry,
 };
 pub use lock::{Lease, Lock};
 pub use model::{Lineage, Op, Origin, Record, RecordRef, SystemFields, WriteResult};

@@ -92,7 +92,11 @@ fn version_doc(c: &Commit, cv: u64) -> Document {
     d
 }
 
-fn head_doc(v: &VersionEntry, created_at: chronos_core::Timestamp) -> Document {
+fn head_doc(
+    v: &VersionEntry,
+    created_at: chronos_core::Timestamp,
+    shadow: Option<&chronos_core::Shadow>,
+) -> Document {
     let mut d = doc! {
         "_id": oid(v.item_id),
         "itemId": oid(v.item_id),
@@ -107,6 +111,10 @@ fn head_doc(v: &VersionEntry, created_at: chronos_core::Timestamp) -> Document {
     };
     if v.op == Op::Delete {
         d.insert("deletedAt", date(v.at));
+    }
+    if let Some(s) = shadow {
+        d.insert("fullShadow", &s.json);
+        d.insert("shadowExpiresAt", date(s.expires_at));
     }
     d
 }
@@ -163,6 +171,14 @@ fn head_from(d: &Document) -> Result<HeadEntry> {
             .filter(|b| !matches!(b, Bson::Null))
             .map(conv::ts)
             .transpose()?,
+        // Only our own shadows (text with an expiry); upstream's `fullShadow` is not trusted.
+        shadow: match (d.get_str("fullShadow"), d.get("shadowExpiresAt")) {
+            (Ok(json), Some(exp)) => Some(chronos_core::Shadow {
+                json: json.to_string(),
+                expires_at: conv::ts(exp)?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -381,7 +397,7 @@ impl MongoIndexStore {
                 match exec!(
                     sess,
                     cs.head
-                        .replace_one(filter, head_doc(&entry, c.created_at))
+                        .replace_one(filter, head_doc(&entry, c.created_at, c.shadow.as_ref()))
                         .upsert(true)
                 ) {
                     Ok(_) => {}
@@ -491,7 +507,7 @@ impl MongoIndexStore {
             .head
             .replace_one(
                 doc! {"_id": oid(id), "ov": {"$lt": v.ov as i64}},
-                head_doc(&v, created_at),
+                head_doc(&v, created_at, None),
             )
             .upsert(true)
             .await

@@ -19,7 +19,7 @@ use crate::sql_filter::{self, json_path, Bind, Sql};
 const VER_COLS: &str =
     "item_id, ov, cv, op, at, actor, reason, blob_key, meta, size, checksum, prev_ov";
 const HEAD_COLS: &str =
-    "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at";
+    "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at, shadow, shadow_expires";
 
 /// The SQLite index store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -86,6 +86,16 @@ fn head_from_row(row: &SqliteRow) -> Result<HeadEntry> {
         created_at: ts(get(row, "created_at")?)?,
         updated_at: ts(get(row, "updated_at")?)?,
         deleted_at: get::<Option<i64>>(row, "deleted_at")?.map(ts).transpose()?,
+        shadow: match (
+            get::<Option<String>>(row, "shadow")?,
+            get::<Option<i64>>(row, "shadow_expires")?,
+        ) {
+            (Some(json), Some(exp)) => Some(chronos_core::Shadow {
+                json,
+                expires_at: ts(exp)?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -135,7 +145,8 @@ impl SqliteIndexStore {
              CREATE INDEX IF NOT EXISTS {} ON {ver} (at);
              CREATE TABLE IF NOT EXISTS {head} (item_id TEXT PRIMARY KEY, ov INTEGER NOT NULL, cv INTEGER NOT NULL,
                blob_key TEXT NOT NULL, meta TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT NOT NULL,
-               created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER) WITHOUT ROWID;
+               created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER,
+               shadow TEXT, shadow_expires INTEGER) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS {} ON {head} (updated_at);
              CREATE INDEX IF NOT EXISTS {} ON {head} (created_at);",
             ident(&format!("{coll}_ver_cv")),
@@ -149,6 +160,22 @@ impl SqliteIndexStore {
             .execute(&self.pool)
             .await
             .map_err(|e| map_err(e, "create tables").with("collection", coll))?;
+        // Heads created before devShadow existed lack its columns: add them in place.
+        let has_shadow: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = 'shadow'",
+            literal(&format!("{coll}_head"))
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "inspect head table").with("collection", coll))?;
+        if has_shadow == 0 {
+            sqlx::raw_sql(&format!(
+                "ALTER TABLE {head} ADD COLUMN shadow TEXT; ALTER TABLE {head} ADD COLUMN shadow_expires INTEGER;"
+            ))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "migrate head table").with("collection", coll))?;
+        }
         self.ready
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -250,10 +277,11 @@ impl IndexStore for SqliteIndexStore {
             HeadAction::Upsert => {
                 let deleted_at = (v.op == Op::Delete).then(|| v.at.as_millisecond());
                 sqlx::query(&format!(
-                    "INSERT INTO {head} ({HEAD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    "INSERT INTO {head} ({HEAD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT(item_id) DO UPDATE SET ov = excluded.ov, cv = excluded.cv, blob_key = excluded.blob_key,
                        meta = excluded.meta, size = excluded.size, checksum = excluded.checksum,
-                       created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at"
+                       created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at,
+                       shadow = excluded.shadow, shadow_expires = excluded.shadow_expires"
                 ))
                 .bind(&id)
                 .bind(v.ov as i64)
@@ -265,6 +293,8 @@ impl IndexStore for SqliteIndexStore {
                 .bind(c.created_at.as_millisecond())
                 .bind(v.at.as_millisecond())
                 .bind(deleted_at)
+                .bind(c.shadow.as_ref().map(|s| s.json.clone()))
+                .bind(c.shadow.as_ref().map(|s| s.expires_at.as_millisecond()))
                 .execute(&mut *db)
                 .await
                 .map_err(|e| ctx(map_err(e, "upsert head")))?;

@@ -58,6 +58,7 @@ fn child_worker() {
                     version: v,
                     head: HeadAction::Upsert,
                     prune_below_ov: None,
+                    shadow: None,
                 };
                 match idx.commit(COLL, c).await {
                     Ok(_) => break,

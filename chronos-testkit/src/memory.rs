@@ -88,8 +88,9 @@ impl IndexStore for MemoryIndexStore {
             let entry = c.version.into_entry(coll.cv);
             match c.head {
                 HeadAction::Upsert => {
-                    coll.heads
-                        .insert(id, HeadEntry::from_version(&entry, c.created_at));
+                    let mut head = HeadEntry::from_version(&entry, c.created_at);
+                    head.shadow = c.shadow;
+                    coll.heads.insert(id, head);
                 }
                 HeadAction::Remove => {
                     coll.heads.remove(&id);

@@ -320,6 +320,9 @@ pub struct Toggle {
     pub enabled: bool,
 }
 
+/// `devShadow.maxBytesPerDoc` when not given (the spec's example value, 1 MiB).
+pub const DEFAULT_SHADOW_BYTES: u64 = 1024 * 1024;
+
 fn at(path: impl fmt::Display, msg: impl fmt::Display) -> Error {
     Error::invalid_config(format!("{path}: {msg}"))
 }
@@ -546,7 +549,6 @@ impl ChronosConfig {
             ("retention", self.retention.is_some()),
             ("counterRules", self.counter_rules.is_some()),
             ("analytics", self.analytics.is_some()),
-            ("devShadow", self.dev_shadow.is_some()),
             ("writeOptimization", self.write_optimization.is_some()),
             ("fallback", self.fallback.is_some()),
             ("databases.messaging", self.databases.messaging.is_some()),

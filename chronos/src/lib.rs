@@ -173,6 +173,13 @@ impl Chronos {
             )
             .versioning(cfg.versioning.is_none_or(|t| t.enabled))
             .logical_delete(cfg.logical_delete.is_none_or(|t| t.enabled));
+        let cc = match &cfg.dev_shadow {
+            Some(s) if s.enabled => cc.dev_shadow(
+                s.max_bytes_per_doc.unwrap_or(config::DEFAULT_SHADOW_BYTES),
+                std::time::Duration::from_secs_f64(s.ttl_hours.max(0.0) * 3600.0),
+            ),
+            _ => cc,
+        };
         let coll = engine
             .collection(cc)
             .await

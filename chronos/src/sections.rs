@@ -258,7 +258,8 @@ pub struct RelativeTime {
     pub older_than: Option<String>,
 }
 
-/// `devShadow`.
+/// `devShadow`: payloads up to `maxBytesPerDoc` (default 1 MiB) are also kept inline in the
+/// head for `ttlHours` after each write, and reads of the latest version use that copy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DevShadowConfig {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub use options::{
     CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,
-    HistoryOptions, ListOptions, ReadOptions, RestoreTarget, WriteOptions,
+    HistoryOptions, ListOptions, ReadOptions, RestoreTarget, ShadowPolicy, WriteOptions,
 };
 pub use read::{HistoryPage, Page};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport};

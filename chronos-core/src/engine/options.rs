@@ -22,6 +22,18 @@ pub struct CollectionConfig {
     /// When off, delete removes the head; the version log keeps every version and the
     /// tombstone, so history, time travel and restore still work.
     pub logical_delete: bool,
+    /// devShadow: keep an inline copy of payloads up to `max_bytes` in the head for `ttl`, so
+    /// reads of the latest version (and list pages) skip the blob store.
+    pub shadow: Option<ShadowPolicy>,
+}
+
+/// The devShadow policy of a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShadowPolicy {
+    /// Largest payload shadowed, in bytes.
+    pub max_bytes: u64,
+    /// How long a shadow copy is used after its write.
+    pub ttl: std::time::Duration,
 }
 
 impl CollectionConfig {
@@ -33,7 +45,13 @@ impl CollectionConfig {
             required_indexed: Vec::new(),
             versioning: true,
             logical_delete: true,
+            shadow: None,
         }
+    }
+    /// Turns devShadow on.
+    pub fn dev_shadow(mut self, max_bytes: u64, ttl: std::time::Duration) -> Self {
+        self.shadow = Some(ShadowPolicy { max_bytes, ttl });
+        self
     }
     /// Sets `indexedProps`.
     pub fn indexed_props<I: IntoIterator<Item = S>, S: Into<String>>(mut self, props: I) -> Self {

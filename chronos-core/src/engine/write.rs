@@ -10,7 +10,7 @@ use super::{Collection, CreateOptions, EnrichOptions, RestoreTarget, WriteOption
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::get_path;
 use crate::id::ItemId;
-use crate::index::{Commit, HeadAction, HeadEntry, NewVersion, Point, VersionEntry};
+use crate::index::{Commit, HeadAction, HeadEntry, NewVersion, Point, Shadow, VersionEntry};
 use crate::merge::deep_merge;
 use crate::model::{payload_from_value, to_payload, Lineage, Op, WriteResult};
 use crate::time::{next_ms, now_ms, Timestamp};
@@ -422,6 +422,16 @@ impl Collection {
         let enc = payload::encode(&d.data, &system);
         let key = payload::blob_key(self.name(), d.id, ov);
         let size = enc.bytes.len() as u64;
+        let shadow = match cfg.shadow {
+            Some(p) if size <= p.max_bytes => Some(Shadow {
+                json: String::from_utf8_lossy(&enc.bytes).into_owned(),
+                expires_at: Timestamp::from_millisecond(
+                    at.as_millisecond().saturating_add(p.ttl.as_millis() as i64),
+                )
+                .unwrap_or(at),
+            }),
+            _ => None,
+        };
         let ctx = |e: Error| e.with("collection", self.name()).with("id", d.id);
         self.stores()
             .blob
@@ -450,6 +460,7 @@ impl Collection {
                 HeadAction::Upsert
             },
             prune_below_ov: (!cfg.versioning && ov > 0).then_some(ov),
+            shadow,
         };
         let done = |cv| WriteResult {
             id: d.id,

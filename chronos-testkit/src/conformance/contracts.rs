@@ -34,6 +34,7 @@ fn commit(v: NewVersion, head: HeadAction) -> Commit {
         version: v,
         head,
         prune_below_ov: None,
+        shadow: None,
     }
 }
 

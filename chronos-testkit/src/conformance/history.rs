@@ -339,3 +339,97 @@ pub async fn sweep_removes_only_unreferenced_blobs(h: Harness) {
         json!({"a": 2})
     );
 }
+
+/// devShadow: small payloads ride in the head (exactly their bytes) and latest reads and
+/// list pages are served from it — they work even without the blob; large payloads and
+/// expired shadows go to the blob store.
+pub async fn dev_shadow_serves_latest_reads(h: Harness) {
+    use chronos_core::{CollectionConfig, ListOptions};
+    let c = h
+        .collection(CollectionConfig::new("shadow").dev_shadow(1024, Duration::from_secs(3600)))
+        .await;
+    let small = c
+        .create(&json!({"s": "small"}), CreateOptions::new())
+        .await
+        .unwrap();
+    let big = c
+        .create(&json!({"s": "x".repeat(5000)}), CreateOptions::new())
+        .await
+        .unwrap();
+    let head = h
+        .stores
+        .index
+        .head(c.name(), small.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let shadow = head.shadow.clone().expect("a small payload is shadowed");
+    assert_eq!(
+        shadow.json.as_bytes(),
+        &h.stores.blob.get(&head.blob_key).await.unwrap()[..],
+        "the shadow is the payload"
+    );
+    assert!(
+        h.stores
+            .index
+            .head(c.name(), big.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .shadow
+            .is_none(),
+        "too big to shadow"
+    );
+
+    h.stores.blob.delete(&head.blob_key).await.unwrap();
+    let r = c
+        .get_latest(small.id, ReadOptions::new())
+        .await
+        .unwrap()
+        .expect("served from the shadow");
+    assert_eq!(data(&r), json!({"s": "small"}));
+    let listed = c
+        .list_by_meta(ListOptions::new().filter(json!({"s": "small"})))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let e = c
+        .get_version(small.id, 0, ReadOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::NotFound,
+        "versions always read the blob: {e}"
+    );
+    let w = c
+        .update(big.id, &json!({"s": "now small"}), WriteOptions::new())
+        .await
+        .unwrap();
+    assert!(h
+        .stores
+        .index
+        .head(c.name(), w.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .shadow
+        .is_some());
+
+    // An expired shadow is ignored.
+    let z = h
+        .collection(CollectionConfig::new("shadow0").dev_shadow(1024, Duration::ZERO))
+        .await;
+    let w = z
+        .create(&json!({"s": "small"}), CreateOptions::new())
+        .await
+        .unwrap();
+    let head = h.stores.index.head(z.name(), w.id).await.unwrap().unwrap();
+    h.stores.blob.delete(&head.blob_key).await.unwrap();
+    let e = z.get_latest(w.id, ReadOptions::new()).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::NotFound,
+        "an expired shadow must not be served: {e}"
+    );
+}

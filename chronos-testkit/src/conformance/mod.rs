@@ -113,6 +113,7 @@ macro_rules! conformance_suite {
             history_pages_in_order,
             corrupted_payload_is_an_error_naming_its_key,
             sweep_removes_only_unreferenced_blobs,
+            dev_shadow_serves_latest_reads,
             list_filters_sorts_and_pages,
             list_validates_inputs,
             list_sees_latest_metadata_only,
