@@ -182,6 +182,24 @@ fn head_from(d: &Document) -> Result<HeadEntry> {
     })
 }
 
+/// `find(filter).sort(sort).limit(limit)`, collected.
+async fn find_sorted(
+    coll: &Collection<Document>,
+    filter: Document,
+    sort: Document,
+    limit: usize,
+    op: &'static str,
+) -> Result<Vec<Document>> {
+    coll.find(filter)
+        .sort(sort)
+        .limit(limit.min(i64::MAX as usize) as i64)
+        .await
+        .map_err(|e| map_err(e, op))?
+        .try_collect()
+        .await
+        .map_err(|e| map_err(e, op))
+}
+
 /// MongoDB `$type` names per canonical sort rank (1 numbers … 5 booleans).
 const RANK_TYPES: [&[&str]; 6] = [
     &[],
@@ -623,17 +641,15 @@ impl IndexStore for MongoIndexStore {
     ) -> Result<Vec<VersionEntry>> {
         self.ensure(c).await?;
         let filter = doc! {"itemId": oid(id), "ov": {"$gt": after_ov.map_or(-1, |a| a as i64)}};
-        let docs: Vec<Document> = self
-            .colls(c)
-            .ver
-            .find(filter)
-            .sort(doc! {"ov": 1})
-            .limit(limit as i64)
-            .await
-            .map_err(|e| map_err(e, "read history"))?
-            .try_collect()
-            .await
-            .map_err(|e| map_err(e, "read history").with("collection", c))?;
+        let docs = find_sorted(
+            &self.colls(c).ver,
+            filter,
+            doc! {"ov": 1},
+            limit,
+            "read history",
+        )
+        .await
+        .map_err(|e| e.with("collection", c))?;
         docs.iter().map(version_from).collect()
     }
 
@@ -679,17 +695,15 @@ impl IndexStore for MongoIndexStore {
             };
             clauses.push(Bson::Document(cond));
         }
-        let docs: Vec<Document> = self
-            .colls(c)
-            .head
-            .find(doc! {"$and": clauses})
-            .sort(sort)
-            .limit(q.limit.min(i64::MAX as usize) as i64)
-            .await
-            .map_err(|e| map_err(e, "query heads"))?
-            .try_collect()
-            .await
-            .map_err(|e| map_err(e, "query heads").with("collection", c))?;
+        let docs = find_sorted(
+            &self.colls(c).head,
+            doc! {"$and": clauses},
+            sort,
+            q.limit,
+            "query heads",
+        )
+        .await
+        .map_err(|e| e.with("collection", c))?;
         docs.iter().map(head_from).collect()
     }
 

@@ -134,6 +134,18 @@ enum Expect {
     Err(ErrorKind),
 }
 
+/// What a write on a record expects: deleted records are `NotFound`, a stale `expected_ov` is a
+/// `Conflict`, otherwise the version `ok` describes.
+fn expect_live(deleted: bool, stale: bool, ok: impl FnOnce() -> Expect) -> Expect {
+    if deleted {
+        Expect::Err(ErrorKind::NotFound)
+    } else if stale {
+        Expect::Err(ErrorKind::Conflict)
+    } else {
+        ok()
+    }
+}
+
 fn expected_ov(choice: OvChoice, cur: u64) -> Option<u64> {
     match choice {
         OvChoice::Unchecked => None,
@@ -229,13 +241,9 @@ impl Runner {
                         },
                     )
                     .await;
-                let e = if cur.deleted() {
-                    Expect::Err(ErrorKind::NotFound)
-                } else if stale {
-                    Expect::Err(ErrorKind::Conflict)
-                } else {
+                let e = expect_live(cur.deleted(), stale, || {
                     Expect::Ok(Op::Update, d.clone(), cur.functions.clone())
-                };
+                });
                 (res, e)
             }
             Step::Delete(..) => {
@@ -249,13 +257,9 @@ impl Runner {
                         },
                     )
                     .await;
-                let e = if cur.deleted() {
-                    Expect::Err(ErrorKind::NotFound)
-                } else if stale {
-                    Expect::Err(ErrorKind::Conflict)
-                } else {
+                let e = expect_live(cur.deleted(), stale, || {
                     Expect::Ok(Op::Delete, cur.data.clone(), cur.functions.clone())
-                };
+                });
                 (res, e)
             }
             Step::Enrich(_, patch, f, _) => {
@@ -265,11 +269,7 @@ impl Runner {
                 };
                 opts.function_id = f.map(|f| format!("fn{f}"));
                 let res = self.c.enrich(rec.id, patch, opts.clone()).await;
-                let e = if cur.deleted() {
-                    Expect::Err(ErrorKind::NotFound)
-                } else if stale {
-                    Expect::Err(ErrorKind::Conflict)
-                } else {
+                let e = expect_live(cur.deleted(), stale, || {
                     let mut data = cur.data.clone();
                     deep_merge(&mut data, patch);
                     let mut fs = cur.functions.clone();
@@ -279,7 +279,7 @@ impl Runner {
                         }
                     }
                     Expect::Ok(Op::Update, data, fs)
-                };
+                });
                 (res, e)
             }
             Step::Restore(_, v, _) => {
