@@ -46,12 +46,12 @@ struct Sizes {
 }
 
 const QUICK: Sizes = Sizes {
-    ops: 200,
-    versions_large: 300,
-    list_small: 500,
-    list_large: 2_000,
-    stream: 3_000,
-    per_writer: 20,
+    ops: 100,
+    versions_large: 100,
+    list_small: 200,
+    list_large: 1_000,
+    stream: 1_000,
+    per_writer: 10,
 };
 const FULL: Sizes = Sizes {
     ops: 2_000,

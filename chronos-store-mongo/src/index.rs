@@ -200,6 +200,14 @@ async fn find_sorted(
         .map_err(|e| map_err(e, op))
 }
 
+fn conflict(c: &Commit, why: &str) -> Stop {
+    let v = &c.version;
+    Stop::Conflict(Error::conflict(format!(
+        "cannot commit ov {} of {}: {why}",
+        v.ov, v.item_id
+    )))
+}
+
 /// MongoDB `$type` names per canonical sort rank (1 numbers … 5 booleans).
 const RANK_TYPES: [&[&str]; 6] = [
     &[],
@@ -336,14 +344,14 @@ impl MongoIndexStore {
         Ok(())
     }
 
-    async fn attempt(
+    /// Conflict unless the record's latest committed ov is `ov - 1` (none for ov 0).
+    async fn check_latest(
         &self,
         cs: &Colls,
         c: &Commit,
         mut sess: Option<&mut ClientSession>,
-    ) -> std::result::Result<u64, Stop> {
+    ) -> std::result::Result<(), Stop> {
         let v = &c.version;
-        // Check before taking a cv, so a plain conflict consumes none.
         let latest = exec!(
             sess,
             cs.ver
@@ -360,47 +368,55 @@ impl MongoIndexStore {
             None => v.ov == 0,
             Some(l) => v.ov == l + 1,
         };
-        let conflict = || {
-            Stop::Conflict(Error::conflict(format!(
-                "cannot commit ov {} of {}: latest committed ov is {latest_ov:?}",
-                v.ov, v.item_id
-            )))
-        };
-        if !ok {
-            return Err(conflict());
+        if ok {
+            Ok(())
+        } else {
+            Err(conflict(
+                c,
+                &format!("latest committed ov is {latest_ov:?}"),
+            ))
         }
-        let mut cv = None;
+    }
+
+    /// Takes the next cv with one atomic `$inc`, outside any transaction: inside one, every
+    /// concurrent commit of the collection would write-conflict on the counter document.
+    async fn reserve_cv(&self, cs: &Colls) -> std::result::Result<u64, Stop> {
         for _ in 0..20 {
-            let bumped = exec!(
-                sess,
-                cs.counter
-                    .find_one_and_update(doc! {"_id": "cv"}, doc! {"$inc": {"value": 1_i64}})
-                    .upsert(true)
-                    .return_document(ReturnDocument::After)
-            );
+            let bumped = cs
+                .counter
+                .find_one_and_update(doc! {"_id": "cv"}, doc! {"$inc": {"value": 1_i64}})
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await;
             match bumped {
-                Ok(Some(d)) => {
-                    cv = Some(get(&d, "value").and_then(u64_of).map_err(Stop::Conflict)?);
-                    break;
-                }
+                Ok(Some(d)) => return get(&d, "value").and_then(u64_of).map_err(Stop::Conflict),
                 // Two first-ever upserts can race: one inserts, the other sees a duplicate
                 // key (MongoDB) or no document (some compatible servers). Retry either.
-                Ok(None) if !self.transactions => continue,
-                Err(e) if is_duplicate_key(&e) && !self.transactions => continue,
-                Ok(None) => {
-                    return Err(Stop::Conflict(Error::unavailable(
-                        "counter upsert returned nothing",
-                    )))
-                }
+                Ok(None) => continue,
+                Err(e) if is_duplicate_key(&e) => continue,
                 Err(e) => return Err(Stop::Driver(e, "bump cv")),
             }
         }
-        let cv = cv.ok_or_else(|| {
-            Stop::Conflict(Error::unavailable("could not take a collection version"))
-        })?;
+        Err(Stop::Conflict(Error::unavailable(
+            "could not take a collection version",
+        )))
+    }
+
+    /// Inserts the version (the unique `(itemId, ov)` insert is the linearisation point), then
+    /// writes or removes the head and prunes.
+    async fn apply(
+        &self,
+        cs: &Colls,
+        c: &Commit,
+        cv: u64,
+        mut sess: Option<&mut ClientSession>,
+    ) -> std::result::Result<(), Stop> {
+        let v = &c.version;
         match exec!(sess, cs.ver.insert_one(version_doc(c, cv))) {
             Ok(_) => {}
-            Err(e) if is_duplicate_key(&e) => return Err(conflict()),
+            Err(e) if is_duplicate_key(&e) => {
+                return Err(conflict(c, "another writer committed it first"))
+            }
             Err(e) => return Err(Stop::Driver(e, "insert version")),
         }
         let entry = c.version.clone().into_entry(cv);
@@ -441,10 +457,10 @@ impl MongoIndexStore {
             )
             .map_err(|e| Stop::Driver(e, "prune versions"))?;
         }
-        Ok(cv)
+        Ok(())
     }
 
-    async fn commit_txn(&self, cs: &Colls, c: &Commit) -> Result<u64> {
+    async fn commit_txn(&self, cs: &Colls, c: &Commit, cv: u64) -> Result<()> {
         let mut pause = Duration::from_millis(2);
         for _ in 0..60 {
             let mut s = self
@@ -455,10 +471,15 @@ impl MongoIndexStore {
             s.start_transaction()
                 .await
                 .map_err(|e| map_err(e, "start transaction"))?;
-            match self.attempt(cs, c, Some(&mut s)).await {
-                Ok(cv) => loop {
+            let steps = async {
+                self.check_latest(cs, c, Some(&mut s)).await?;
+                self.apply(cs, c, cv, Some(&mut s)).await
+            }
+            .await;
+            match steps {
+                Ok(()) => loop {
                     match s.commit_transaction().await {
-                        Ok(()) => return Ok(cv),
+                        Ok(()) => return Ok(()),
                         Err(e) if is_unknown_commit(&e) => continue,
                         Err(e) if is_transient(&e) => break,
                         Err(e) => return Err(map_err(e, "commit transaction")),
@@ -476,7 +497,7 @@ impl MongoIndexStore {
                     return Err(map_err(e, op));
                 }
             }
-            // Another writer won the counter or the head: back off briefly and retry.
+            // A concurrent transaction touched the same record: back off briefly and retry.
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(100));
         }
@@ -572,15 +593,23 @@ impl IndexStore for MongoIndexStore {
         self.ensure(c).await?;
         let cs = self.colls(c);
         let id = commit.version.item_id;
-        let r = if self.transactions {
-            self.commit_txn(&cs, &commit).await
-        } else {
-            self.attempt(&cs, &commit, None).await.map_err(|s| match s {
-                Stop::Conflict(e) => e,
-                Stop::Driver(e, op) => map_err(e, op),
-            })
+        let stop = |s: Stop| match s {
+            Stop::Conflict(e) => e,
+            Stop::Driver(e, op) => map_err(e, op),
         };
-        r.map_err(|e| e.with("collection", c).with("id", id))
+        let r = async {
+            // Checked before taking a cv, so a plain conflict consumes none.
+            self.check_latest(&cs, &commit, None).await.map_err(stop)?;
+            let cv = self.reserve_cv(&cs).await.map_err(stop)?;
+            if self.transactions {
+                self.commit_txn(&cs, &commit, cv).await?;
+            } else {
+                self.apply(&cs, &commit, cv, None).await.map_err(stop)?;
+            }
+            Ok(cv)
+        }
+        .await;
+        r.map_err(|e: Error| e.with("collection", c).with("id", id))
     }
 
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {

@@ -16,8 +16,19 @@ use crate::model::{payload_from_value, to_payload, Lineage, Op, WriteResult};
 use crate::time::{next_ms, now_ms, Timestamp};
 
 /// How often a write without `expected_ov` retries after losing a race. Each retry means
-/// another writer committed, so the collection as a whole always makes progress.
-const MAX_RETRIES: usize = 64;
+/// another writer committed, so the collection as a whole always makes progress; a single
+/// writer among n on one hot record wins each round with odds near 1/n, so the budget is large
+/// (with the backoff below, about a minute at worst) and `Conflict` after it is exceptional.
+const MAX_RETRIES: usize = 1_000;
+
+/// Jittered exponential backoff: about 1 ms doubling to 32 ms, times a random 0.5–1.5.
+fn backoff(tries: usize) -> Duration {
+    let base_us = 500u64 << tries.min(6);
+    let mut r = [0u8; 2];
+    let _ = getrandom::getrandom(&mut r);
+    let jitter = 0.5 + f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX);
+    Duration::from_micros((base_us as f64 * jitter) as u64)
+}
 
 /// The current state of a record that a write builds on.
 #[derive(Debug, Clone)]
@@ -310,6 +321,11 @@ impl Collection {
                         && tries < MAX_RETRIES =>
                 {
                     tries += 1;
+                    // After a few immediate retries, back off with jitter so that many writers
+                    // on one hot record take turns instead of colliding forever.
+                    if tries > 2 {
+                        futures_timer::Delay::new(backoff(tries)).await;
+                    }
                 }
                 other => return other,
             }
