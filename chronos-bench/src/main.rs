@@ -355,7 +355,7 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     .await;
     rows.push(Row::Versus {
         chronos: list,
-        raw: raw_list,
+        raw: raw_list.clone(),
         target: 0.7,
     });
 
@@ -365,8 +365,73 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     .await;
     rows.push(Row::Versus {
         chronos: delete,
-        raw: raw_write,
+        raw: raw_write.clone(),
         target: 0.5,
+    });
+
+    // The same operations with devShadow: payloads ride in the head.
+    let sh = &s
+        .engine
+        .collection(
+            CollectionConfig::new("shadowed")
+                .indexed_props(["status", "n"])
+                .dev_shadow(64 * 1024, std::time::Duration::from_secs(3600)),
+        )
+        .await
+        .expect("open collection");
+    let made = std::sync::Mutex::new(Vec::with_capacity(n));
+    timed("fill", n, |i| {
+        let made = &made;
+        async move {
+            let id = sh
+                .create(&doc(i), CreateOptions::new())
+                .await
+                .expect("create")
+                .id;
+            made.lock().expect("ids").push(id);
+        }
+    })
+    .await;
+    let sids = &made.into_inner().expect("ids");
+    let su = timed("update (devShadow)", n, |i| async move {
+        sh.update(sids[i % sids.len()], &doc(i + 1), WriteOptions::new())
+            .await
+            .expect("update");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: su,
+        raw: raw_write.clone(),
+        target: 0.5,
+    });
+    let sl = timed("get_latest (devShadow)", n, |i| async move {
+        sh.get_latest(sids[i % sids.len()], ro())
+            .await
+            .expect("get")
+            .expect("exists");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: sl,
+        raw: raw_read.clone(),
+        target: 0.7,
+    });
+    let slist = timed("list_by_meta (100, devShadow)", pages, |i| async move {
+        let p = sh
+            .list_by_meta(
+                ListOptions::new()
+                    .filter(json!({"status": format!("s{}", i % 10)}))
+                    .limit(100),
+            )
+            .await
+            .expect("list");
+        assert!(!p.items.is_empty());
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: slist,
+        raw: raw_list.clone(),
+        target: 0.7,
     });
 
     // get_as_of scaling with history length.

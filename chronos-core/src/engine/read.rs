@@ -177,15 +177,11 @@ impl Collection {
     }
 
     async fn record_from_head(&self, h: &HeadEntry, opts: &ReadOptions) -> Result<Record> {
-        let d = match &h.shadow {
-            // devShadow fast path: the head carries the payload bytes (checksum-verified).
-            Some(s) if s.expires_at > crate::time::now_ms() => {
-                payload::decode(s.json.as_bytes(), &h.blob_key, &h.checksum)
-                    .map_err(|e| e.with("collection", self.name()))
-            }
-            _ => self.load(&h.blob_key, &h.checksum).await,
-        }
-        .map_err(|e| e.with("id", h.item_id))?;
+        // devShadow fast path: the head may carry the payload bytes.
+        let d = self
+            .load_shadowed(h.shadow.as_ref(), &h.blob_key, &h.checksum)
+            .await
+            .map_err(|e| e.with("id", h.item_id))?;
         let system = SystemFields {
             ov: h.ov,
             cv: h.cv,

@@ -39,6 +39,8 @@ pub(super) struct Current {
     pub(super) created_at: Timestamp,
     pub(super) updated_at: Timestamp,
     pub(super) deleted: bool,
+    /// The head's devShadow copy of the current payload, if any.
+    pub(super) shadow: Option<Shadow>,
 }
 
 impl From<&HeadEntry> for Current {
@@ -50,6 +52,7 @@ impl From<&HeadEntry> for Current {
             created_at: h.created_at,
             updated_at: h.updated_at,
             deleted: h.deleted_at.is_some(),
+            shadow: h.shadow.clone(),
         }
     }
 }
@@ -121,7 +124,7 @@ impl Collection {
         self.retrying(opts.expected_ov, || async {
             let cur = self.current_live(id).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
-            let prev = self.load(&cur.blob_key, &cur.checksum).await?;
+            let prev = self.load_current(&cur).await?;
             let draft = Draft {
                 id,
                 op: Op::Update,
@@ -141,7 +144,7 @@ impl Collection {
         self.retrying(opts.expected_ov, || async {
             let cur = self.current_live(id).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
-            let prev = self.load(&cur.blob_key, &cur.checksum).await?;
+            let prev = self.load_current(&cur).await?;
             let draft = Draft {
                 id,
                 op: Op::Delete,
@@ -171,7 +174,7 @@ impl Collection {
         self.retrying(opts.expected_ov, || async {
             let cur = self.current_live(id).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
-            let Decoded { mut data, system } = self.load(&cur.blob_key, &cur.checksum).await?;
+            let Decoded { mut data, system } = self.load_current(&cur).await?;
             for p in &patches {
                 deep_merge(&mut data, p);
             }
@@ -368,6 +371,7 @@ impl Collection {
             created_at,
             updated_at: v.at,
             deleted: v.is_tombstone(),
+            shadow: None,
         })
     }
 
@@ -402,6 +406,27 @@ impl Collection {
             }
         }
         Ok(())
+    }
+
+    /// The current payload (see [`Collection::load_shadowed`]).
+    async fn load_current(&self, cur: &Current) -> Result<Decoded> {
+        self.load_shadowed(cur.shadow.as_ref(), &cur.blob_key, &cur.checksum)
+            .await
+    }
+
+    /// A head's payload: from its unexpired devShadow copy when it has one, otherwise from the
+    /// blob store; checksum-verified either way.
+    pub(super) async fn load_shadowed(
+        &self,
+        shadow: Option<&Shadow>,
+        key: &str,
+        checksum: &str,
+    ) -> Result<Decoded> {
+        match shadow {
+            Some(s) if s.expires_at > now_ms() => payload::decode(s.json.as_bytes(), key, checksum)
+                .map_err(|e| e.with("collection", self.name())),
+            _ => self.load(key, checksum).await,
+        }
     }
 
     pub(super) async fn load(&self, key: &str, checksum: &str) -> Result<Decoded> {

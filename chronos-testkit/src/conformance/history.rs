@@ -402,6 +402,20 @@ pub async fn dev_shadow_serves_latest_reads(h: Harness) {
         ErrorKind::NotFound,
         "versions always read the blob: {e}"
     );
+    // Writes that build on the current payload take it from the shadow as well.
+    let w = c
+        .enrich(small.id, &json!({"t": [1]}), EnrichOptions::new())
+        .await
+        .unwrap();
+    let r = c
+        .get_latest(small.id, ReadOptions::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.system.ov, data(&r)),
+        (w.ov, json!({"s": "small", "t": [1]}))
+    );
     let w = c
         .update(big.id, &json!({"s": "now small"}), WriteOptions::new())
         .await
