@@ -194,6 +194,21 @@ impl fmt::Debug for Error {
     }
 }
 
+/// Replaces a URI's password (`scheme://user:pass@host`) with `***`.
+/// Used for every connection URI that reaches an error, `Debug` or a log.
+pub fn redact_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return uri.to_string();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => uri.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +225,16 @@ mod tests {
         assert_eq!(e.context("id"), Some("abc"));
         assert!(!e.is_retryable());
         assert!(Error::unavailable("down").is_retryable());
+    }
+
+    #[test]
+    fn uri_passwords_are_redacted() {
+        assert_eq!(
+            redact_uri("mongodb://u:secret@h:1/db"),
+            "mongodb://u:***@h:1/db"
+        );
+        assert_eq!(redact_uri("mongodb://h:1"), "mongodb://h:1");
+        assert_eq!(redact_uri("sqlite://data"), "sqlite://data");
     }
 
     #[test]

@@ -19,6 +19,16 @@ pub struct Lease {
     pub expires_at: Timestamp,
 }
 
+/// When a lease taken at `now` for `ttl` lapses; a `ttl` beyond the representable range is a
+/// validation error.
+pub fn lease_expiry(now: Timestamp, ttl: Duration) -> crate::Result<Timestamp> {
+    let ms = i64::try_from(ttl.as_millis())
+        .ok()
+        .and_then(|t| now.as_millisecond().checked_add(t));
+    ms.and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .ok_or_else(|| crate::Error::validation(format!("lease ttl out of range: {ttl:?}")))
+}
+
 /// Store-backed leases (`C_locks` in MongoDB).
 ///
 /// # Contract (checked by the conformance suite on every backend)

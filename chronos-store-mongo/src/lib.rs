@@ -58,23 +58,10 @@ impl fmt::Debug for MongoConnection {
     }
 }
 
-fn redact(uri: &str) -> String {
-    match uri
-        .split_once("://")
-        .and_then(|(s, rest)| rest.split_once('@').map(|(auth, host)| (s, auth, host)))
-    {
-        Some((s, auth, host)) => {
-            let user = auth.split(':').next().unwrap_or("");
-            format!("{s}://{user}:***@{host}")
-        }
-        None => uri.to_string(),
-    }
-}
-
 impl MongoConnection {
     /// Connects and asks the server (`hello`) whether it supports transactions.
     pub async fn connect(uri: &str, mode: Transactions) -> Result<Self> {
-        let redacted = redact(uri);
+        let redacted = chronos_core::error::redact_uri(uri);
         let client = Client::with_uri_str(uri).await.map_err(|e| {
             // The driver's message can quote the URI: report only the kind of problem.
             let kind = error::map_err(e, "connect").kind();
@@ -157,17 +144,5 @@ impl MongoStores {
     /// The document store.
     pub fn docs(&self) -> Arc<dyn DocumentStore> {
         self.docs.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            super::redact("mongodb://u:secret@h:1/db"),
-            "mongodb://u:***@h:1/db"
-        );
-        assert_eq!(super::redact("mongodb://h:1"), "mongodb://h:1");
     }
 }

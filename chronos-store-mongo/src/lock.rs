@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chronos_core::time::now_ms;
-use chronos_core::{Error, ItemId, Lease, Lock, Result, Timestamp};
+use chronos_core::{ItemId, Lease, Lock, Result};
 use mongodb::bson::{doc, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
@@ -41,8 +41,7 @@ impl MongoLock {
 impl Lock for MongoLock {
     async fn try_acquire(&self, key: &str, ttl: Duration) -> Result<Option<Lease>> {
         let now = now_ms();
-        let expires_at = Timestamp::from_millisecond(now.as_millisecond() + ttl.as_millis() as i64)
-            .map_err(|e| Error::validation(format!("lease ttl out of range: {e}")))?;
+        let expires_at = chronos_core::lock::lease_expiry(now, ttl)?;
         let token = ItemId::generate().to_string();
         // Matches only a lapsed lease; when the key is held, the upsert collides on _id.
         let r = self

@@ -67,6 +67,17 @@ pub(crate) fn map_err(e: sqlx::Error, op: &str) -> Error {
     Error::new(kind, format!("SQLite {op} failed: {e}")).with_source(e)
 }
 
+/// A pooled connection in a `BEGIN IMMEDIATE` transaction: it takes the write lock first, so
+/// concurrent writers (also in other processes) queue on the busy timeout instead of failing
+/// on a read-to-write lock upgrade.
+pub(crate) async fn begin_immediate(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, Error> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| map_err(e, "begin"))
+}
+
 /// Quotes an identifier built from a validated collection name.
 pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -6,9 +6,9 @@ use chronos_core::docs::{DocQuery, DocUpdate, Document, DocumentStore};
 use chronos_core::filter::canonical;
 use chronos_core::{Error, Filter, Result, SortField};
 use serde_json::{Map, Value};
-use sqlx::{Acquire, Connection, Row, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
-use crate::conn::map_err;
+use crate::conn::{begin_immediate, map_err};
 use crate::index::bind_all;
 use crate::sql_filter::{self, Bind, Sql};
 
@@ -106,16 +106,8 @@ impl DocumentStore for SqliteDocumentStore {
         update: DocUpdate,
         upsert: bool,
     ) -> Result<Option<Document>> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| map_err(e, "acquire connection"))?;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| map_err(e, "begin"))?;
-        let db = tx.acquire().await.map_err(|e| map_err(e, "begin"))?;
+        let mut tx = begin_immediate(&self.pool).await?;
+        let db = &mut *tx;
         let current: Option<String> =
             sqlx::query_scalar("SELECT body FROM chronos_docs WHERE coll = ? AND id = ?")
                 .bind(coll)

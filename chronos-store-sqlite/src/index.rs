@@ -11,9 +11,9 @@ use chronos_core::{
 };
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Acquire, Arguments, Connection, Row, SqlitePool};
+use sqlx::{Arguments, Row, SqlitePool};
 
-use crate::conn::{ident, literal, map_err};
+use crate::conn::{begin_immediate, ident, literal, map_err};
 use crate::sql_filter::{self, json_path, Bind, Sql};
 
 const VER_COLS: &str =
@@ -218,18 +218,8 @@ impl IndexStore for SqliteIndexStore {
         let v = &c.version;
         let id = v.item_id.to_string();
         let ctx = |e: Error| e.with("collection", coll).with("id", v.item_id);
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| ctx(map_err(e, "acquire connection")))?;
-        // IMMEDIATE takes the write lock first, so concurrent writers queue (busy timeout)
-        // instead of failing on a read-to-write lock upgrade.
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| ctx(map_err(e, "begin")))?;
-        let db = tx.acquire().await.map_err(|e| ctx(map_err(e, "begin")))?;
+        let mut tx = begin_immediate(&self.pool).await.map_err(ctx)?;
+        let db = &mut *tx;
         let cv: i64 = sqlx::query_scalar(
             "INSERT INTO chronos_counters (coll, cv) VALUES (?, 1) ON CONFLICT(coll) DO UPDATE SET cv = cv + 1 RETURNING cv",
         )

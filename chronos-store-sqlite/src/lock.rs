@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chronos_core::time::now_ms;
-use chronos_core::{Error, ItemId, Lease, Lock, Result, Timestamp};
-use sqlx::{Acquire, Connection, SqlitePool};
+use chronos_core::{ItemId, Lease, Lock, Result};
+use sqlx::SqlitePool;
 
-use crate::conn::map_err;
+use crate::conn::{begin_immediate, map_err};
 
 /// The SQLite lock store.
 #[derive(Debug)]
@@ -31,21 +31,12 @@ impl SqliteLock {
 #[async_trait]
 impl Lock for SqliteLock {
     async fn try_acquire(&self, key: &str, ttl: Duration) -> Result<Option<Lease>> {
-        let now = now_ms().as_millisecond();
-        let expires = now + ttl.as_millis() as i64;
-        let expires_at = Timestamp::from_millisecond(expires)
-            .map_err(|e| Error::validation(format!("lease ttl out of range: {e}")))?;
+        let now_ts = now_ms();
+        let expires_at = chronos_core::lock::lease_expiry(now_ts, ttl)?;
+        let (now, expires) = (now_ts.as_millisecond(), expires_at.as_millisecond());
         let token = ItemId::generate().to_string();
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| map_err(e, "acquire connection"))?;
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| map_err(e, "begin"))?;
-        let db = tx.acquire().await.map_err(|e| map_err(e, "begin"))?;
+        let mut tx = begin_immediate(&self.pool).await?;
+        let db = &mut *tx;
         // Insert, or take over only a lapsed lease; zero rows changed means it is held.
         let changed = sqlx::query(
             "INSERT INTO chronos_locks (key, token, expires_at) VALUES (?, ?, ?)

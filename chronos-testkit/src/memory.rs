@@ -283,8 +283,7 @@ impl Lock for MemoryLock {
         if g.get(key).is_some_and(|l| l.expires_at > now) {
             return Ok(None);
         }
-        let expires_at = Timestamp::from_millisecond(now.as_millisecond() + ttl.as_millis() as i64)
-            .map_err(|e| Error::validation(format!("lease ttl out of range: {e}")))?;
+        let expires_at = chronos_core::lock::lease_expiry(now, ttl)?;
         let lease = Lease {
             key: key.to_string(),
             token: token(),

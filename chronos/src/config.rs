@@ -137,19 +137,7 @@ impl fmt::Debug for SpacesConnection {
     }
 }
 
-/// Replaces a URI's password (`scheme://user:pass@host`) with `***`.
-pub fn redact_uri(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_string();
-    };
-    let Some((auth, host)) = rest.split_once('@') else {
-        return uri.to_string();
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => uri.to_string(),
-    }
-}
+pub use chronos_core::error::redact_uri;
 
 /// The database types.
 #[derive(Debug, Clone, Default, Deserialize)]
