@@ -1,12 +1,14 @@
 //! # chronos-blob
 //!
-//! [`BlobStore`] implementations over [`object_store`]: the local filesystem and memory (S3
-//! and Azure Blob come with their own issue). One [`ObjectBlobStore`] is one bucket, container
-//! or root directory.
+//! [`BlobStore`] implementations over [`object_store`]: S3-compatible services and Azure Blob
+//! Storage (through a [`SpaceConnection`]), the local filesystem and memory. One
+//! [`ObjectBlobStore`] is one bucket, container or root directory.
 //!
-//! Writes are create-only (`PutMode::Create`), so no committed payload can be overwritten; the
-//! filesystem backend stages each blob in a temporary file and publishes it with a hard link,
-//! so a crash never leaves a partial file under a key.
+//! Writes are create-only (`PutMode::Create`: `If-None-Match: *` on S3 and Azure), so no
+//! committed payload can be overwritten; the filesystem backend stages each blob in a
+//! temporary file and publishes it with a hard link, so a crash never leaves a partial file
+//! under a key. S3 and Azure stores presign GET URLs ([`BlobStore::presign_get`]); the
+//! filesystem and memory stores say they cannot.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -19,21 +21,29 @@
 //! # }).unwrap();
 //! ```
 
+mod space;
+
 use std::fmt;
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chronos_core::{BlobCapabilities, BlobMeta, BlobStore, Error, ErrorKind, Result, Timestamp};
 use futures::TryStreamExt;
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+pub use space::{SpaceConnection, SpaceKind, SpaceOptions};
 
 /// A [`BlobStore`] over any `object_store` backend.
 #[derive(Clone)]
 pub struct ObjectBlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// Presigns URLs, for stores that can.
+    signer: Option<Arc<dyn Signer>>,
     /// What to show in Debug and errors (never credentials).
     label: String,
 }
@@ -66,6 +76,7 @@ impl ObjectBlobStore {
             .with_automatic_cleanup(true);
         Ok(Self {
             inner: Arc::new(fs),
+            signer: None,
             label: format!("local:{}", root.display()),
         })
     }
@@ -74,6 +85,7 @@ impl ObjectBlobStore {
     pub fn memory() -> Self {
         Self {
             inner: Arc::new(object_store::memory::InMemory::new()),
+            signer: None,
             label: "memory".into(),
         }
     }
@@ -82,8 +94,16 @@ impl ObjectBlobStore {
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
         Self {
             inner,
+            signer: None,
             label: label.into(),
         }
+    }
+
+    /// Lets this store presign GET URLs with `signer` (normally the same `object_store`
+    /// backend, e.g. `AmazonS3` or `MicrosoftAzure`).
+    pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     fn path(key: &str) -> Result<Path> {
@@ -118,7 +138,7 @@ fn timestamp(t: &object_store::ObjectMeta) -> Timestamp {
 #[async_trait]
 impl BlobStore for ObjectBlobStore {
     fn capabilities(&self) -> BlobCapabilities {
-        BlobCapabilities::new(false)
+        BlobCapabilities::new(self.signer.is_some())
     }
 
     async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<()> {
@@ -178,5 +198,27 @@ impl BlobStore for ObjectBlobStore {
         found.sort_by(|a, b| a.key.cmp(&b.key));
         found.truncate(limit);
         Ok(found)
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
+        let Some(signer) = &self.signer else {
+            return Err(Error::unsupported(format!(
+                "{} cannot issue presigned URLs (only S3 and Azure stores can)",
+                self.label
+            ))
+            .with("key", key));
+        };
+        if ttl.is_zero() || ttl > Duration::from_secs(7 * 24 * 3600) {
+            return Err(Error::validation(format!(
+                "presign TTL must be between 1 second and 7 days, got {} s",
+                ttl.as_secs()
+            ))
+            .with("key", key));
+        }
+        signer
+            .signed_url(object_store::signer::Method::GET, &Self::path(key)?, ttl)
+            .await
+            .map(|u| u.to_string())
+            .map_err(|e| self.map(e, "presign", key))
     }
 }

@@ -2,10 +2,12 @@
 
 use std::fmt::Debug;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::time::Timestamp;
 
 /// Listing entry.
@@ -45,6 +47,8 @@ impl BlobCapabilities {
 /// - [`BlobStore::delete`] is idempotent (deleting a missing key is `Ok`).
 /// - [`BlobStore::list`] returns keys with the prefix in ascending byte order.
 /// - Transient failures map to `Unavailable`.
+/// - [`BlobStore::presign_get`] is available exactly when
+///   [`BlobCapabilities::presign`] says so; otherwise it is `Unsupported`.
 #[async_trait]
 pub trait BlobStore: Send + Sync + Debug {
     /// What this store can do.
@@ -61,4 +65,15 @@ pub trait BlobStore: Send + Sync + Debug {
 
     /// Up to `limit` blobs whose key starts with `prefix` and sorts after `after`.
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<BlobMeta>>;
+
+    /// A URL that lets anyone holding it `GET` the blob at `key` for `ttl` (S3 SigV4, Azure
+    /// SAS). The blob's existence is not checked. Stores that cannot presign return
+    /// `Unsupported` naming themselves.
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
+        let _ = ttl;
+        Err(Error::unsupported(format!(
+            "this blob store ({self:?}) cannot issue presigned URLs"
+        ))
+        .with("key", key))
+    }
 }

@@ -49,21 +49,11 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Starts the services (unless the caller points at its own with `CHRONOS_TEST_MONGODB_URI`)
-/// and runs every test against them.
+/// Starts the services (unless the caller points at its own with the `CHRONOS_TEST_*`
+/// variables) and runs every test against them.
 fn test(root: &Path) -> Result<(), String> {
     let mut env: Vec<(&str, String)> = Vec::new();
-    let _mongo = match std::env::var("CHRONOS_TEST_MONGODB_URI") {
-        Ok(uri) if !uri.is_empty() => {
-            eprintln!("xtask: using the MongoDB server at CHRONOS_TEST_MONGODB_URI");
-            None
-        }
-        _ => {
-            let s = services::start_mongo(root)?;
-            env.push(("CHRONOS_TEST_MONGODB_URI", s.uri.clone()));
-            Some(s)
-        }
-    };
+    let _services = services::start_all(root, &mut env)?;
     run_with_env(root, "cargo", &["test", "--workspace"], &env)
 }
 
@@ -75,14 +65,10 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         .map_or("sqlite", String::as_str);
     let quick = args.iter().any(|a| a == "--quick");
     let mut env: Vec<(&str, String)> = Vec::new();
-    let _mongo = if matches!(backend, "mongo" | "all")
-        && std::env::var("CHRONOS_TEST_MONGODB_URI").is_err()
-    {
-        let s = services::start_mongo(root)?;
-        env.push(("CHRONOS_TEST_MONGODB_URI", s.uri.clone()));
-        Some(s)
+    let _services = if matches!(backend, "mongo" | "all") {
+        services::start_all(root, &mut env)?
     } else {
-        None
+        Vec::new()
     };
     // Quick mode only checks the harness: the debug build the tests already made will do.
     let mut cargo: Vec<&str> = vec!["run", "-q", "-p", "chronos-bench"];
@@ -95,8 +81,11 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
 }
 
 fn services(root: &Path) -> Result<(), String> {
-    let mongo = services::start_mongo(root)?;
-    println!("export CHRONOS_TEST_MONGODB_URI='{}'", mongo.uri);
+    let mut env = Vec::new();
+    let _services = services::start_all(root, &mut env)?;
+    for (k, v) in &env {
+        println!("export {k}='{v}'");
+    }
     eprintln!("xtask: services are running; press Ctrl-C to stop them");
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));

@@ -1,0 +1,59 @@
+//! The whole engine conformance suite on MongoDB (SecantusDB) + Azurite, the blob contract with
+//! a memory index on Azurite, and SAS URLs checked with a plain HTTP client.
+
+mod common;
+mod presign;
+
+use std::sync::Arc;
+
+use chronos_core::Stores;
+use chronos_store_mongo::{MongoConnection, Transactions};
+use chronos_testkit::conformance::{self, Harness};
+
+/// MongoDB (a fresh database on the test server) for the index, Azurite for blobs.
+async fn mongo_azure() -> Harness {
+    let (Some(blob), Some(uri)) = (
+        common::azure_store(),
+        common::var("CHRONOS_TEST_MONGODB_URI"),
+    ) else {
+        return chronos_testkit::memory_harness().await;
+    };
+    let conn = MongoConnection::connect(&uri, Transactions::Auto)
+        .await
+        .expect("connect to the MongoDB test server");
+    let name = format!(
+        "chronos_az_{}",
+        &chronos_core::ItemId::generate().to_string()[12..]
+    );
+    let db = conn.database(&name).await.expect("open database");
+    Harness {
+        stores: Stores {
+            index: db.index(),
+            blob: Arc::new(blob),
+            lock: db.lock(),
+        },
+        docs: db.docs(),
+    }
+}
+
+chronos_testkit::conformance_suite!(mongo_azure);
+
+async fn memory_azure() -> Harness {
+    match common::azure_store() {
+        Some(b) => common::memory_index_over(b),
+        None => chronos_testkit::memory_harness().await,
+    }
+}
+
+#[test]
+fn azure_blob_contract_with_memory_index() {
+    conformance::run(memory_azure, conformance::blob_store_contract);
+}
+
+#[test]
+fn azure_sas_urls() {
+    let Some(store) = common::azure_store() else {
+        return;
+    };
+    presign::check(store);
+}

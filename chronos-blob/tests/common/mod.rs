@@ -1,0 +1,85 @@
+//! Shared helpers of the S3 and Azure tests: the servers come from the `CHRONOS_TEST_S3_*`,
+//! `CHRONOS_TEST_AZURE_*` and `CHRONOS_TEST_MONGODB_URI` variables (`cargo xtask test` starts
+//! SeaweedFS, Azurite and SecantusDB and sets them). Under `CI=true` a missing server fails
+//! the test; elsewhere the tests print SKIPPED and fall back to memory.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use chronos_blob::{ObjectBlobStore, SpaceConnection, SpaceKind, SpaceOptions};
+use chronos_core::Stores;
+use chronos_testkit::conformance::Harness;
+
+/// The value of `var`, or `None` (SKIPPED) outside CI; a panic in CI.
+pub fn var(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but {var} is not set: start the servers with `cargo xtask test`")
+        }
+        _ => {
+            eprintln!("SKIPPED: set {var} (or run `cargo xtask test`) to run this test");
+            None
+        }
+    }
+}
+
+/// The SeaweedFS connection and its test bucket.
+pub fn s3() -> Option<(SpaceConnection, String)> {
+    let endpoint = var("CHRONOS_TEST_S3_ENDPOINT")?;
+    let conn = SpaceConnection::new(
+        "s3-test",
+        SpaceOptions {
+            endpoint,
+            region: Some("us-east-1".into()),
+            access_key: var("CHRONOS_TEST_S3_ACCESS_KEY"),
+            secret_key: var("CHRONOS_TEST_S3_SECRET_KEY"),
+            force_path_style: Some(true),
+            kind: None,
+        },
+    )
+    .expect("S3 test connection");
+    Some((conn, var("CHRONOS_TEST_S3_BUCKET")?))
+}
+
+/// The Azurite connection and its test container.
+pub fn azure() -> Option<(SpaceConnection, String)> {
+    let endpoint = var("CHRONOS_TEST_AZURE_ENDPOINT")?;
+    let conn = SpaceConnection::new(
+        "azure-test",
+        SpaceOptions {
+            endpoint,
+            region: None,
+            access_key: var("CHRONOS_TEST_AZURE_ACCOUNT"),
+            secret_key: var("CHRONOS_TEST_AZURE_KEY"),
+            force_path_style: None,
+            kind: Some(SpaceKind::Azure),
+        },
+    )
+    .expect("Azure test connection");
+    Some((conn, var("CHRONOS_TEST_AZURE_CONTAINER")?))
+}
+
+pub fn s3_store() -> Option<ObjectBlobStore> {
+    let (c, b) = s3()?;
+    Some(c.bucket(&b).expect("S3 test bucket"))
+}
+
+pub fn azure_store() -> Option<ObjectBlobStore> {
+    let (c, b) = azure()?;
+    Some(c.bucket(&b).expect("Azure test container"))
+}
+
+/// Memory index, lock and documents over the given blob store.
+pub fn memory_index_over(blob: ObjectBlobStore) -> Harness {
+    let mem = chronos_testkit::memory_stores();
+    Harness {
+        stores: Stores {
+            index: mem.index,
+            blob: Arc::new(blob),
+            lock: mem.lock,
+        },
+        docs: Arc::new(chronos_testkit::MemoryDocumentStore::new()),
+    }
+}

@@ -1,0 +1,53 @@
+//! The whole engine conformance suite on SQLite + SeaweedFS (S3), the blob contract with a
+//! memory index on S3, and presigned URLs checked with a plain HTTP client.
+
+mod common;
+mod presign;
+
+use std::sync::Arc;
+
+use chronos_core::Stores;
+use chronos_store_sqlite::SqliteBackend;
+use chronos_testkit::conformance::{self, Harness};
+
+/// SQLite (a file in a temporary directory) for the index, SeaweedFS for blobs.
+async fn sqlite_s3() -> Harness {
+    let Some(blob) = common::s3_store() else {
+        return chronos_testkit::memory_harness().await;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let uri = format!("sqlite://{}", dir.path().join("index.db").display());
+    // The file must outlive the case.
+    std::mem::forget(dir);
+    let db = SqliteBackend::open(&uri).await.expect("open SQLite");
+    Harness {
+        stores: Stores {
+            index: db.index(),
+            blob: Arc::new(blob),
+            lock: db.lock(),
+        },
+        docs: db.docs(),
+    }
+}
+
+chronos_testkit::conformance_suite!(sqlite_s3);
+
+async fn memory_s3() -> Harness {
+    match common::s3_store() {
+        Some(b) => common::memory_index_over(b),
+        None => chronos_testkit::memory_harness().await,
+    }
+}
+
+#[test]
+fn s3_blob_contract_with_memory_index() {
+    conformance::run(memory_s3, conformance::blob_store_contract);
+}
+
+#[test]
+fn s3_presigned_urls() {
+    let Some(store) = common::s3_store() else {
+        return;
+    };
+    presign::check(store);
+}
