@@ -2,8 +2,10 @@
 //!
 //! A [`FaultPlan`] is shared by any number of wrapped stores, so "the 3rd store call of this
 //! write" counts index and blob calls together. A fault either happens *before* the call
-//! (nothing reaches the store) or *after* it (the store did the work but the caller sees an
-//! error: a lost acknowledgement). Injected errors have kind `Unavailable`.
+//! (nothing reaches the store), *after* it (the store did the work but the caller sees an
+//! error: a lost acknowledgement), or makes the store receive the call *twice* (a client
+//! retry after a lost acknowledgement: the caller sees the second outcome). Injected errors
+//! have kind `Unavailable`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +24,10 @@ pub enum FaultMode {
     Before,
     /// Call the store, then report failure (the work is done; the acknowledgement is lost).
     After,
+    /// Call the store twice and report the second outcome (the first acknowledgement was
+    /// lost and a client retried): a create-only put then sees `AlreadyExists`, a commit
+    /// sees its own ov taken.
+    Twice,
 }
 
 #[derive(Debug, Clone)]
@@ -105,16 +111,21 @@ fn injected(op: &str) -> Error {
 }
 
 /// Runs `call` under the plan's fault for `op`.
-async fn guarded<T, F>(plan: &FaultPlan, op: &'static str, call: F) -> Result<T>
+async fn guarded<T, F, Fut>(plan: &FaultPlan, op: &'static str, call: F) -> Result<T>
 where
-    F: std::future::Future<Output = Result<T>>,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
 {
     match plan.hit(op) {
-        None => call.await,
+        None => call().await,
         Some(FaultMode::Before) => Err(injected(op)),
         Some(FaultMode::After) => {
-            let _ = call.await;
+            let _ = call().await;
             Err(injected(op))
+        }
+        Some(FaultMode::Twice) => {
+            let _ = call().await;
+            call().await
         }
     }
 }
@@ -139,19 +150,22 @@ impl IndexStore for FaultyIndexStore {
         self.inner.capabilities()
     }
     async fn prepare(&self, c: &str, p: &[String]) -> Result<()> {
-        guarded(&self.plan, "prepare", self.inner.prepare(c, p)).await
+        guarded(&self.plan, "prepare", || self.inner.prepare(c, p)).await
     }
     async fn commit(&self, c: &str, commit: Commit) -> Result<u64> {
-        guarded(&self.plan, "commit", self.inner.commit(c, commit)).await
+        guarded(&self.plan, "commit", || {
+            self.inner.commit(c, commit.clone())
+        })
+        .await
     }
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
-        guarded(&self.plan, "head", self.inner.head(c, id)).await
+        guarded(&self.plan, "head", || self.inner.head(c, id)).await
     }
     async fn version(&self, c: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>> {
-        guarded(&self.plan, "version", self.inner.version(c, id, ov)).await
+        guarded(&self.plan, "version", || self.inner.version(c, id, ov)).await
     }
     async fn version_at(&self, c: &str, id: ItemId, p: Point) -> Result<Option<VersionEntry>> {
-        guarded(&self.plan, "version_at", self.inner.version_at(c, id, p)).await
+        guarded(&self.plan, "version_at", || self.inner.version_at(c, id, p)).await
     }
     async fn versions(
         &self,
@@ -160,10 +174,10 @@ impl IndexStore for FaultyIndexStore {
         a: Option<u64>,
         l: usize,
     ) -> Result<Vec<VersionEntry>> {
-        guarded(&self.plan, "versions", self.inner.versions(c, id, a, l)).await
+        guarded(&self.plan, "versions", || self.inner.versions(c, id, a, l)).await
     }
     async fn query_heads(&self, c: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
-        guarded(&self.plan, "query_heads", self.inner.query_heads(c, q)).await
+        guarded(&self.plan, "query_heads", || self.inner.query_heads(c, q)).await
     }
     async fn changed_items(
         &self,
@@ -172,15 +186,13 @@ impl IndexStore for FaultyIndexStore {
         a: Option<ItemId>,
         l: usize,
     ) -> Result<Vec<ItemId>> {
-        guarded(
-            &self.plan,
-            "changed_items",
-            self.inner.changed_items(c, s, a, l),
-        )
+        guarded(&self.plan, "changed_items", || {
+            self.inner.changed_items(c, s, a, l)
+        })
         .await
     }
     async fn current_cv(&self, c: &str) -> Result<u64> {
-        guarded(&self.plan, "current_cv", self.inner.current_cv(c)).await
+        guarded(&self.plan, "current_cv", || self.inner.current_cv(c)).await
     }
 }
 
@@ -204,21 +216,19 @@ impl BlobStore for FaultyBlobStore {
         self.inner.capabilities()
     }
     async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<()> {
-        guarded(
-            &self.plan,
-            "put_if_absent",
-            self.inner.put_if_absent(key, bytes),
-        )
+        guarded(&self.plan, "put_if_absent", || {
+            self.inner.put_if_absent(key, bytes.clone())
+        })
         .await
     }
     async fn get(&self, key: &str) -> Result<Bytes> {
-        guarded(&self.plan, "get", self.inner.get(key)).await
+        guarded(&self.plan, "get", || self.inner.get(key)).await
     }
     async fn delete(&self, key: &str) -> Result<()> {
-        guarded(&self.plan, "delete", self.inner.delete(key)).await
+        guarded(&self.plan, "delete", || self.inner.delete(key)).await
     }
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<BlobMeta>> {
-        guarded(&self.plan, "list", self.inner.list(prefix, after, limit)).await
+        guarded(&self.plan, "list", || self.inner.list(prefix, after, limit)).await
     }
 }
 
@@ -239,10 +249,13 @@ impl FaultyLock {
 #[async_trait]
 impl Lock for FaultyLock {
     async fn try_acquire(&self, key: &str, ttl: Duration) -> Result<Option<Lease>> {
-        guarded(&self.plan, "try_acquire", self.inner.try_acquire(key, ttl)).await
+        guarded(&self.plan, "try_acquire", || {
+            self.inner.try_acquire(key, ttl)
+        })
+        .await
     }
     async fn release(&self, lease: &Lease) -> Result<bool> {
-        guarded(&self.plan, "release", self.inner.release(lease)).await
+        guarded(&self.plan, "release", || self.inner.release(lease)).await
     }
 }
 

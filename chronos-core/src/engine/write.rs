@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -439,6 +440,20 @@ impl Collection {
         payload::decode(&bytes, key, checksum).map_err(|e| e.with("collection", self.name()))
     }
 
+    /// Puts a blob under a key unique to this attempt. `AlreadyExists` can then only mean
+    /// that the store (or its client's retry) already wrote it and the acknowledgement was
+    /// lost: if the stored bytes are exactly ours, the put succeeded.
+    pub(super) async fn put_unique(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let blob = &self.stores().blob;
+        match blob.put_if_absent(key, bytes.clone()).await {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => match blob.get(key).await {
+                Ok(stored) if stored == bytes => Ok(()),
+                _ => Err(e),
+            },
+            other => other,
+        }
+    }
+
     /// Puts the payload, then commits the version. See the module docs for why this order
     /// can never damage a committed version.
     async fn append(&self, cur: Option<&Current>, d: Draft) -> Result<WriteResult> {
@@ -474,9 +489,7 @@ impl Collection {
             _ => None,
         };
         let ctx = |e: Error| e.with("collection", self.name()).with("id", d.id);
-        self.stores()
-            .blob
-            .put_if_absent(&key, enc.bytes)
+        self.put_unique(&key, enc.bytes)
             .await
             .map_err(|e| ctx(e).with("key", &key))?;
 
@@ -520,8 +533,19 @@ impl Collection {
                 Ok(done(cv))
             }
             Err(e) if e.kind() == ErrorKind::Conflict => {
-                // Definitely not committed: our unique key is garbage now.
-                let _ = self.stores().blob.delete(&key).await;
+                // ov is taken — by us if a retry delivered this commit twice (the first one
+                // landed, its acknowledgement was lost, the repeat found the ov taken). Our
+                // unique key tells.
+                match self.stores().index.version(self.name(), d.id, ov).await {
+                    Ok(Some(v)) if v.blob_key == key => return Ok(done(v.cv)),
+                    Ok(_) => {
+                        // Someone else's version: ours never committed and never will (its
+                        // ov is taken), so its payload is garbage now.
+                        let _ = self.stores().blob.delete(&key).await;
+                    }
+                    // Unknown: leave the payload for the sweep.
+                    Err(_) => {}
+                }
                 Err(ctx(Error::conflict(format!(
                     "record {} was changed concurrently (ov {ov} is already taken)",
                     d.id

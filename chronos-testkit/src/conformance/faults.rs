@@ -1,6 +1,7 @@
 //! Case: invariant 6 under injected faults — every store call of every write fails in turn,
-//! before or after reaching the store; no acknowledged write is lost, no failed write becomes
-//! visible, and the sweep removes every leftover.
+//! before or after reaching the store, or reaches it twice (a client retry after a lost
+//! acknowledgement); no acknowledged write is lost, no failed write becomes visible, a
+//! repeated call never fails or doubles a write, and the sweep removes every leftover.
 
 use std::time::Duration;
 
@@ -73,7 +74,7 @@ pub async fn injected_faults_never_lose_or_expose_writes(h: Harness) {
         Write::Delete,
         Write::Restore,
     ] {
-        for mode in [FaultMode::Before, FaultMode::After] {
+        for mode in [FaultMode::Before, FaultMode::After, FaultMode::Twice] {
             let mut n = 0;
             loop {
                 let plan = FaultPlan::new();
@@ -115,6 +116,9 @@ pub async fn injected_faults_never_lose_or_expose_writes(h: Harness) {
                             .unwrap_or_else(|| panic!("{ctx}: acknowledged write lost"));
                         assert_eq!((latest.system.ov, latest.system.cv), (w.ov, w.cv), "{ctx}");
                         assert_eq!(after.1.len(), before.1.len() + 1, "{ctx}");
+                    }
+                    Err(e) if mode == FaultMode::Twice => {
+                        panic!("{ctx}: a call delivered twice failed the write: {e}")
                     }
                     Err(e) => {
                         assert!(fired.is_some(), "{ctx}: failed without a fault: {e}");
@@ -163,5 +167,5 @@ pub async fn injected_faults_never_lose_or_expose_writes(h: Harness) {
             }
         }
     }
-    assert!(scenarios >= 30, "only {scenarios} fault scenarios ran");
+    assert!(scenarios >= 45, "only {scenarios} fault scenarios ran");
 }
