@@ -45,10 +45,10 @@ pub mod time;
 pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
 pub use docs::{DocQuery, DocUpdate, Document, DocumentStore};
 pub use engine::{
-    Collection, CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions,
-    Engine, EnrichOptions, HistoryOptions, HistoryPage, ListOptions, Page, PlannedChange,
-    ReadOptions, RestoreAction, RestoreReport, RestoreTarget, ShadowPolicy, Stores, SweepReport,
-    WriteOptions,
+    Base64Prop, Collection, CollectionConfig, CollectionRestoreOptions, CollectionTarget,
+    CreateOptions, Engine, EnrichOptions, Externals, HistoryOptions, HistoryPage, ListOptions,
+    Page, PlannedChange, ReadOptions, RestoreAction, RestoreReport, RestoreTarget, ShadowPolicy,
+    Stores, SweepReport, WriteOptions, COMPRESS_MIN_BYTES,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
@@ -58,5 +58,5 @@ pub use index::{
     Shadow, Sort, SortField, SortKey, VersionEntry,
 };
 pub use lock::{Lease, Lock};
-pub use model::{Lineage, Op, Origin, Record, RecordRef, SystemFields, WriteResult};
+pub use model::{Lineage, Op, Origin, Presigned, Record, RecordRef, SystemFields, WriteResult};
 pub use time::Timestamp;

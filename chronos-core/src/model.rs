@@ -110,6 +110,20 @@ pub struct Record {
     pub data: Map<String, Value>,
     /// System fields of this version.
     pub system: SystemFields,
+    /// A presigned URL of this version's stored JSON, when the read asked for one
+    /// ([`ReadOptions::presign`](crate::ReadOptions::presign)). It serves the bytes as stored:
+    /// gzip when compression was on for this version (its key ends in `.gz`).
+    pub presigned: Option<Presigned>,
+}
+
+/// A presigned GET URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Presigned {
+    /// The URL; anyone holding it can read the blob until `expires_at`.
+    pub url: String,
+    /// When the URL stops working.
+    pub expires_at: Timestamp,
 }
 
 impl Record {

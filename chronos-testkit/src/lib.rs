@@ -46,6 +46,23 @@ pub use memory::{
     memory_stores, MemoryBlobStore, MemoryDocumentStore, MemoryIndexStore, MemoryLock,
 };
 
+/// The value of the environment variable that points tests at a real service
+/// (`CHRONOS_TEST_MONGODB_URI`, `CHRONOS_TEST_S3_ENDPOINT`, … — `cargo xtask test` starts the
+/// services and sets them). Unset: `None` and a SKIPPED line, except under `CI=true`, where a
+/// missing service is a failure (a panic), never a silent skip.
+pub fn service_var(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but {var} is not set: start the services with `cargo xtask test`")
+        }
+        _ => {
+            eprintln!("SKIPPED: set {var} (or run `cargo xtask test`) to run this test");
+            None
+        }
+    }
+}
+
 /// An engine over fresh in-memory stores.
 pub fn memory_engine() -> chronos_core::Engine {
     chronos_core::Engine::new(memory_stores())

@@ -1,18 +1,19 @@
-//! The backend registry: one index backend per distinct connection URI and database, one blob
-//! store per distinct location, created on first use (concurrent first uses create one) and
-//! closed by `shutdown`.
+//! The backend registry: one index backend per distinct connection URI and database, one
+//! client per `spacesConnections` entry, one blob store per distinct location (bucket or
+//! directory), created on first use (concurrent first uses create one) and closed by
+//! `shutdown`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chronos_blob::ObjectBlobStore;
+use chronos_blob::{ObjectBlobStore, SpaceConnection, SpaceKind, SpaceOptions};
 use chronos_core::{BlobStore, Error, IndexStore, Lock, Result};
 use chronos_store_mongo::{MongoConnection, MongoStores, Transactions};
 use chronos_store_sqlite::SqliteBackend;
 use tokio::sync::Mutex;
 
-use crate::config::{redact_uri, ChronosConfig, DatabaseTarget};
+use crate::config::{redact_uri, ChronosConfig, DatabaseTarget, SpaceKindName};
 
 /// The index side of one database.
 #[derive(Debug, Clone)]
@@ -47,6 +48,8 @@ pub(crate) struct Registry {
     indexes: Mutex<HashMap<(String, String), IndexBackend>>,
     /// One driver client per distinct MongoDB URI.
     mongo: Mutex<HashMap<String, MongoConnection>>,
+    /// One HTTP client per spaces connection, shared by all its buckets.
+    spaces: Mutex<HashMap<String, SpaceConnection>>,
     blobs: Mutex<HashMap<String, Arc<dyn BlobStore>>>,
 }
 
@@ -106,28 +109,61 @@ impl Registry {
         cfg: &ChronosConfig,
         t: &DatabaseTarget,
     ) -> Result<Arc<dyn BlobStore>> {
-        if let Some(space) = &t.space_conn_ref {
-            return Err(Error::unsupported(format!(
-                "spacesConnections.{space}: S3 and Azure blob storage are not built yet; use localStorage"
-            )));
-        }
-        let local = cfg
-            .local_storage
-            .as_ref()
-            .filter(|l| l.enabled)
-            .ok_or_else(|| {
-                Error::invalid_config("no blob storage: set spaceConnRef or enable localStorage")
-            })?;
-        let dir: PathBuf =
-            Path::new(&local.base_path).join(t.bucket.as_deref().unwrap_or(&t.db_name));
-        let key = dir.display().to_string();
+        let key = cfg.blob_location(t);
         let mut map = self.blobs.lock().await;
         if let Some(b) = map.get(&key) {
             return Ok(b.clone());
         }
-        let store: Arc<dyn BlobStore> = Arc::new(ObjectBlobStore::local(&dir)?);
+        let store: Arc<dyn BlobStore> = if let Some(space) = &t.space_conn_ref {
+            let bucket = t.bucket.as_deref().unwrap_or_default();
+            Arc::new(self.space(cfg, space).await?.bucket(bucket)?)
+        } else {
+            let local = cfg
+                .local_storage
+                .as_ref()
+                .filter(|l| l.enabled)
+                .ok_or_else(|| {
+                    Error::invalid_config(
+                        "no blob storage: set spaceConnRef or enable localStorage",
+                    )
+                })?;
+            let dir: PathBuf =
+                Path::new(&local.base_path).join(t.bucket.as_deref().unwrap_or(&t.db_name));
+            Arc::new(ObjectBlobStore::local(&dir)?)
+        };
         map.insert(key, store.clone());
         Ok(store)
+    }
+
+    /// The connection of a `spacesConnections` entry (created once).
+    async fn space(&self, cfg: &ChronosConfig, name: &str) -> Result<SpaceConnection> {
+        let mut map = self.spaces.lock().await;
+        if let Some(c) = map.get(name) {
+            return Ok(c.clone());
+        }
+        let s = &cfg.spaces_connections[name];
+        let conn = SpaceConnection::new(
+            name,
+            SpaceOptions {
+                endpoint: s.endpoint.clone(),
+                region: s.region.clone(),
+                access_key: s.access_key.clone(),
+                secret_key: s.secret_key.clone(),
+                force_path_style: s.force_path_style,
+                kind: s.kind.map(|k| match k {
+                    SpaceKindName::S3 => SpaceKind::S3,
+                    SpaceKindName::Azure => SpaceKind::Azure,
+                }),
+            },
+        )?;
+        tracing::info!(connection = name, kind = ?conn.kind(), "blob storage client created");
+        map.insert(name.to_string(), conn.clone());
+        Ok(conn)
+    }
+
+    /// How many spaces clients exist (one per `spacesConnections` entry in use).
+    pub(crate) async fn space_client_count(&self) -> usize {
+        self.spaces.lock().await.len()
     }
 
     async fn mongo_client(&self, cfg: &ChronosConfig, uri: &str) -> Result<MongoConnection> {
@@ -168,5 +204,6 @@ impl Registry {
             c.shutdown().await;
         }
         self.blobs.lock().await.clear();
+        self.spaces.lock().await.clear();
     }
 }

@@ -114,9 +114,24 @@ pub struct SpacesConnection {
     /// Secret key / account key. Never printed.
     #[serde(default)]
     pub secret_key: Option<String>,
-    /// Path-style addressing.
+    /// Path-style addressing (S3).
     #[serde(default)]
     pub force_path_style: Option<bool>,
+    /// `"s3"` or `"azure"` when the endpoint does not tell (an Azure emulator on
+    /// `127.0.0.1`, say); `*.blob.core.windows.net` is Azure, anything else S3. Not in the
+    /// original.
+    #[serde(default)]
+    pub kind: Option<SpaceKindName>,
+}
+
+/// The protocol of a spaces connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpaceKindName {
+    /// S3-compatible.
+    S3,
+    /// Azure Blob Storage.
+    Azure,
 }
 
 impl fmt::Debug for SpacesConnection {
@@ -133,6 +148,7 @@ impl fmt::Debug for SpacesConnection {
                 &self.secret_key.as_ref().map(|_| "<redacted>"),
             )
             .field("force_path_style", &self.force_path_style)
+            .field("kind", &self.kind)
             .finish()
     }
 }
@@ -513,6 +529,16 @@ impl ChronosConfig {
             let p = format!("collectionMaps.{name}");
             chronos_core::engine::validate_collection_name(name)
                 .map_err(|e| at(&p, e.message()))?;
+            for (prop, spec) in m.base64_props.iter().flatten() {
+                chronos_core::engine::validate_base64_prop_name(name, prop)
+                    .map_err(|e| at(format!("{p}.base64Props.{prop}"), e.message()))?;
+                if spec.content_type.trim().is_empty() {
+                    return Err(at(
+                        format!("{p}.base64Props.{prop}.contentType"),
+                        "must not be empty",
+                    ));
+                }
+            }
             if let Some(v) = &m.validation {
                 for (i, r) in v.required_indexed.iter().enumerate() {
                     if !m.indexed_props.is_empty() && !m.indexed_props.contains(r) {
@@ -521,6 +547,109 @@ impl ChronosConfig {
                             format!("'{r}' is not in indexedProps"),
                         ));
                     }
+                }
+            }
+        }
+        self.check_shared_blob_locations()
+    }
+
+    /// Every database target with its JSON path.
+    pub(crate) fn targets(&self) -> Vec<(String, DatabaseTarget)> {
+        let mut out = Vec::new();
+        let tiered = |out: &mut Vec<(String, DatabaseTarget)>, name: &str, t: &TieredDatabases| {
+            if let Some(g) = &t.generic_database {
+                out.push((format!("databases.{name}.genericDatabase"), g.clone()));
+            }
+            for (i, d) in t.domains_databases.iter().enumerate() {
+                out.push((
+                    format!("databases.{name}.domainsDatabases[{i}]"),
+                    d.target(),
+                ));
+            }
+            for (i, d) in t.tenant_databases.iter().enumerate() {
+                out.push((format!("databases.{name}.tenantDatabases[{i}]"), d.target()));
+            }
+        };
+        if let Some(m) = &self.databases.metadata {
+            tiered(&mut out, "metadata", m);
+        }
+        if let Some(k) = &self.databases.knowledge {
+            tiered(&mut out, "knowledge", k);
+        }
+        if let Some(r) = &self.databases.runtime {
+            for (i, d) in r.tenant_databases.iter().enumerate() {
+                out.push((
+                    format!("databases.runtime.tenantDatabases[{i}]"),
+                    d.target(),
+                ));
+            }
+        }
+        if let Some(l) = &self.databases.logs {
+            out.push(("databases.logs".into(), l.clone()));
+        }
+        out
+    }
+
+    /// Where a target's blobs live: one spaces bucket, or one local directory.
+    pub(crate) fn blob_location(&self, t: &DatabaseTarget) -> String {
+        match (&t.space_conn_ref, &self.local_storage) {
+            (Some(space), _) => format!("space:{space}:{}", t.bucket.as_deref().unwrap_or("")),
+            (None, Some(l)) => format!(
+                "local:{}",
+                std::path::Path::new(&l.base_path)
+                    .join(t.bucket.as_deref().unwrap_or(&t.db_name))
+                    .display()
+            ),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The index database a target names: its connection URI and database name.
+    fn index_identity(&self, t: &DatabaseTarget) -> (String, String) {
+        let uri = self
+            .db_connections
+            .get(&t.db_conn_ref)
+            .map(|c| c.mongo_uri.clone())
+            .unwrap_or_default();
+        (uri, t.db_name.clone())
+    }
+
+    /// The blob-key prefix of a target's collections: empty when no other index database
+    /// stores blobs in the same place, `<dbName>/` when several share it (the spec's "shared
+    /// bucket" setup) — so one database's sweep can never take another's payloads.
+    pub(crate) fn blob_prefix(&self, t: &DatabaseTarget) -> String {
+        let here = self.blob_location(t);
+        let me = self.index_identity(t);
+        let shared = self
+            .targets()
+            .iter()
+            .any(|(_, o)| self.blob_location(o) == here && self.index_identity(o) != me);
+        if shared {
+            format!("{}/", t.db_name)
+        } else {
+            String::new()
+        }
+    }
+
+    /// Databases sharing a bucket (or local directory) are told apart by `dbName`, so two
+    /// different index databases there must not have the same one.
+    fn check_shared_blob_locations(&self) -> Result<()> {
+        let all = self.targets();
+        for (i, (path, t)) in all.iter().enumerate() {
+            for (other, o) in &all[..i] {
+                if self.blob_location(o) == self.blob_location(t)
+                    && o.db_name == t.db_name
+                    && self.index_identity(o) != self.index_identity(t)
+                {
+                    return Err(at(
+                        format!("{path}.dbName"),
+                        format!(
+                            "'{}' stores blobs in the same place as {other}, which has the same \
+                             dbName on another connection; their payloads could not be told \
+                             apart: use a different dbName or bucket",
+                            t.db_name
+                        ),
+                    ));
                 }
             }
         }
@@ -537,7 +666,19 @@ impl ChronosConfig {
             ("retention", self.retention.is_some()),
             ("counterRules", self.counter_rules.is_some()),
             ("analytics", self.analytics.is_some()),
-            ("writeOptimization", self.write_optimization.is_some()),
+            // compressionEnabled works; batching and debouncing do not exist yet.
+            (
+                "writeOptimization.batchSize",
+                self.write_optimization
+                    .as_ref()
+                    .is_some_and(|w| w.batch_size.is_some()),
+            ),
+            (
+                "writeOptimization.debounceMs",
+                self.write_optimization
+                    .as_ref()
+                    .is_some_and(|w| w.debounce_ms.is_some()),
+            ),
             ("fallback", self.fallback.is_some()),
             ("databases.messaging", self.databases.messaging.is_some()),
             ("databases.identities", self.databases.identities.is_some()),
@@ -547,14 +688,6 @@ impl ChronosConfig {
                 .filter(|(_, set)| *set)
                 .map(|(k, _)| k.to_string()),
         );
-        for (name, m) in &self.collection_maps {
-            if m.base64_props.is_some() {
-                out.push(format!("collectionMaps.{name}.base64Props"));
-            }
-        }
-        for name in self.spaces_connections.keys() {
-            out.push(format!("spacesConnections.{name}"));
-        }
         out
     }
 }

@@ -145,7 +145,7 @@ impl Chronos {
         let key = (
             target.db_conn_ref.clone(),
             target.db_name.clone(),
-            target.bucket.clone().unwrap_or_default(),
+            cfg.blob_location(&target),
             route.collection.clone(),
         );
         let mut cache = self.inner.collections.lock().await;
@@ -172,7 +172,26 @@ impl Chronos {
                     .unwrap_or_default(),
             )
             .versioning(cfg.versioning.is_none_or(|t| t.enabled))
-            .logical_delete(cfg.logical_delete.is_none_or(|t| t.enabled));
+            .logical_delete(cfg.logical_delete.is_none_or(|t| t.enabled))
+            .blob_prefix(cfg.blob_prefix(&target))
+            .compression(
+                cfg.write_optimization
+                    .as_ref()
+                    .and_then(|w| w.compression_enabled)
+                    .unwrap_or(false),
+            );
+        let cc = map
+            .base64_props
+            .iter()
+            .flatten()
+            .fold(cc, |cc, (prop, spec)| {
+                let mut p = chronos_core::Base64Prop::new(&spec.content_type)
+                    .preferred_text(spec.preferred_text.unwrap_or(false));
+                if let Some(c) = &spec.text_charset {
+                    p = p.text_charset(c);
+                }
+                cc.base64_prop(prop, p)
+            });
         let cc = match &cfg.dev_shadow {
             Some(s) if s.enabled => cc.dev_shadow(
                 s.max_bytes_per_doc.unwrap_or(config::DEFAULT_SHADOW_BYTES),
@@ -192,6 +211,12 @@ impl Chronos {
     /// names, tenants and tiers reference it.
     pub async fn open_clients(&self) -> usize {
         self.inner.registry.mongo_client_count().await
+    }
+
+    /// How many blob-storage clients are open: one per `spacesConnections` entry in use,
+    /// however many buckets, tenants and tiers use it.
+    pub async fn open_space_clients(&self) -> usize {
+        self.inner.registry.space_client_count().await
     }
 
     /// How many index backends are open (one per distinct connection URI and database).

@@ -7,16 +7,7 @@ use chronos_core::{CreateOptions, ErrorKind, ListOptions, ReadOptions};
 use serde_json::json;
 
 fn uri() -> Option<String> {
-    match std::env::var("CHRONOS_TEST_MONGODB_URI") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but CHRONOS_TEST_MONGODB_URI is not set")
-        }
-        _ => {
-            eprintln!("SKIPPED: set CHRONOS_TEST_MONGODB_URI (or run `cargo xtask test`)");
-            None
-        }
-    }
+    chronos_testkit::service_var("CHRONOS_TEST_MONGODB_URI")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,19 +11,7 @@ use chronos_blob::{ObjectBlobStore, SpaceConnection, SpaceKind, SpaceOptions};
 use chronos_core::Stores;
 use chronos_testkit::conformance::Harness;
 
-/// The value of `var`, or `None` (SKIPPED) outside CI; a panic in CI.
-pub fn var(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but {var} is not set: start the servers with `cargo xtask test`")
-        }
-        _ => {
-            eprintln!("SKIPPED: set {var} (or run `cargo xtask test`) to run this test");
-            None
-        }
-    }
-}
+pub use chronos_testkit::service_var as var;
 
 /// The SeaweedFS connection and its test bucket.
 pub fn s3() -> Option<(SpaceConnection, String)> {

@@ -3,9 +3,14 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use chronos_blob::ObjectBlobStore;
-use chronos_core::{BlobStore, ErrorKind, ItemId};
+use chronos_core::{
+    Base64Prop, BlobStore, CollectionConfig, CreateOptions, ErrorKind, ItemId, ListOptions,
+    ReadOptions,
+};
+use serde_json::json;
 
 async fn fetch(url: &str) -> (u16, Bytes) {
     let r = reqwest::get(url).await.expect("HTTP request");
@@ -97,5 +102,46 @@ pub(crate) fn check(store: ObjectBlobStore) {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         assert!(e.to_string().contains("cannot issue presigned URLs"), "{e}");
+
+        // Through the engine: a read asking for URLs gets one for the version's JSON and one
+        // inside each externalised property's ref.
+        let stores = chronos_testkit::memory_stores();
+        let engine = chronos_core::Engine::new(chronos_core::Stores {
+            blob: std::sync::Arc::new(store.clone()),
+            ..stores
+        });
+        let c = engine
+            .collection(
+                CollectionConfig::new(format!("docs_{}", &ItemId::generate().to_string()[16..]))
+                    .base64_prop("pdf", Base64Prop::new("application/pdf")),
+            )
+            .await
+            .unwrap();
+        let pdf = b"%PDF-1.4 not really";
+        let w = c
+            .create(
+                &json!({"title": "t", "pdf": base64::engine::general_purpose::STANDARD.encode(pdf)}),
+                CreateOptions::new(),
+            )
+            .await
+            .unwrap();
+        let r = c
+            .get_latest(w.id, ReadOptions::new().presign(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .unwrap();
+        let p = r.presigned.expect("payload URL");
+        let (status, json_bytes) = fetch(&p.url).await;
+        assert_eq!(status, 200);
+        let stored: serde_json::Value = serde_json::from_slice(&json_bytes).unwrap();
+        assert_eq!(stored["title"], json!("t"));
+        assert_eq!(stored["pdf"]["ref"]["blobKey"], r.data["pdf"]["ref"]["blobKey"]);
+        let url = r.data["pdf"]["ref"]["url"].as_str().expect("property URL");
+        assert_eq!(fetch(url).await, (200, Bytes::from_static(pdf)));
+        let page = c
+            .list_by_meta(ListOptions::new().presign(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert!(page.items[0].presigned.is_some());
     });
 }

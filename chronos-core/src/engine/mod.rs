@@ -11,6 +11,7 @@
 //! Heads and versions come from the index store (point lookups by `(id, ov)` / `(id, at)`);
 //! payloads from the blob store, checked against the stored SHA-256.
 
+mod externals;
 mod options;
 mod payload;
 mod read;
@@ -20,9 +21,11 @@ mod write;
 use std::fmt;
 use std::sync::Arc;
 
+pub use externals::{validate_base64_prop_name, Base64Prop};
 pub use options::{
     CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,
-    HistoryOptions, ListOptions, ReadOptions, RestoreTarget, ShadowPolicy, WriteOptions,
+    Externals, HistoryOptions, ListOptions, ReadOptions, RestoreTarget, ShadowPolicy, WriteOptions,
+    COMPRESS_MIN_BYTES,
 };
 pub use read::{HistoryPage, Page};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport};
@@ -75,6 +78,10 @@ impl Engine {
     /// (indexes are created here once, never per write).
     pub async fn collection(&self, config: CollectionConfig) -> Result<Collection> {
         validate_collection_name(&config.name)?;
+        validate_blob_prefix(&config.name, &config.blob_prefix)?;
+        for prop in config.base64_props.keys() {
+            validate_base64_prop_name(&config.name, prop)?;
+        }
         for p in config.indexed_props.iter().chain(&config.required_indexed) {
             validate_prop_path(&config.name, p)?;
         }
@@ -124,6 +131,26 @@ pub fn validate_collection_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+fn validate_blob_prefix(collection: &str, prefix: &str) -> Result<()> {
+    let ok = prefix.is_empty()
+        || (prefix.ends_with('/')
+            && prefix[..prefix.len() - 1].split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            }));
+    if !ok {
+        return Err(Error::invalid_config(format!(
+            "invalid blob prefix '{prefix}': empty, or segments of A-Z a-z 0-9 _ . - each followed by /"
+        ))
+        .with("collection", collection));
+    }
+    Ok(())
+}
+
 fn validate_prop_path(collection: &str, p: &str) -> Result<()> {
     if p.is_empty()
         || p.split('.').any(|s| s.is_empty() || s.starts_with('$'))
@@ -158,7 +185,9 @@ impl Collection {
     pub fn config(&self) -> &CollectionConfig {
         &self.inner.config
     }
-    fn stores(&self) -> &Stores {
+    /// The stores this collection uses — for tooling and tests: writing to them directly
+    /// bypasses every guarantee of the engine.
+    pub fn stores(&self) -> &Stores {
         &self.inner.stores
     }
 }

@@ -9,6 +9,7 @@ use crate::time::Timestamp;
 
 /// How one collection behaves (the spec's `collectionMaps` entry plus global switches).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CollectionConfig {
     /// Collection name: 1–64 chars of `A-Za-z0-9_.-`, starting with a letter, digit or `_`.
     pub name: String,
@@ -25,7 +26,20 @@ pub struct CollectionConfig {
     /// devShadow: keep an inline copy of payloads up to `max_bytes` in the head for `ttl`, so
     /// reads of the latest version (and list pages) skip the blob store.
     pub shadow: Option<ShadowPolicy>,
+    /// Prefix of every blob key this collection writes (`""` or `seg/…/`), so databases that
+    /// share one bucket never see — or sweep — each other's payloads.
+    pub blob_prefix: String,
+    /// gzip payloads of at least [`COMPRESS_MIN_BYTES`] when that makes them smaller
+    /// (`writeOptimization.compressionEnabled`). The key records the encoding (`.json.gz`),
+    /// so compressed and plain versions read alike.
+    pub compression: bool,
+    /// Properties stored as their own blobs (`base64Props`), by top-level field name.
+    pub base64_props: std::collections::BTreeMap<String, super::Base64Prop>,
 }
+
+/// Payloads below this size are stored as they are even with compression on: gzip's framing
+/// would outweigh the gain.
+pub const COMPRESS_MIN_BYTES: usize = 512;
 
 /// The devShadow policy of a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +60,26 @@ impl CollectionConfig {
             versioning: true,
             logical_delete: true,
             shadow: None,
+            blob_prefix: String::new(),
+            compression: false,
+            base64_props: Default::default(),
         }
+    }
+    /// Puts this collection's blobs under `prefix` (`""`, or segments of `A-Za-z0-9_.-`
+    /// each followed by `/`, e.g. `"tenant_a/"`).
+    pub fn blob_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.blob_prefix = prefix.into();
+        self
+    }
+    /// Externalises property `prop` (a base64 string on write) as its own blob.
+    pub fn base64_prop(mut self, prop: impl Into<String>, spec: super::Base64Prop) -> Self {
+        self.base64_props.insert(prop.into(), spec);
+        self
+    }
+    /// Turns payload compression on or off.
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
     }
     /// Turns devShadow on.
     pub fn dev_shadow(mut self, max_bytes: u64, ttl: std::time::Duration) -> Self {
@@ -208,6 +241,24 @@ pub struct ReadOptions {
     pub include_deleted: bool,
     /// Keep only these (dotted) fields of the user data.
     pub projection: Option<Vec<String>>,
+    /// Attach presigned GET URLs valid this long: for the version's JSON
+    /// ([`Record::presigned`](crate::Record::presigned)) and inside the refs of externalised
+    /// properties. `Unsupported` on stores that cannot presign (filesystem, memory).
+    pub presign: Option<std::time::Duration>,
+    /// How externalised (`base64Props`) properties come back.
+    pub externals: Externals,
+}
+
+/// How externalised (`base64Props`) properties are returned by reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Externals {
+    /// The stored ref object (`{"ref": {blobKey, …}}`), with `url`/`textUrl`/`expiresAt`
+    /// added when the read presigns.
+    #[default]
+    Ref,
+    /// The content itself, base64-encoded as it was written (verified against its size and
+    /// SHA-256).
+    Inline,
 }
 
 impl ReadOptions {
@@ -223,6 +274,16 @@ impl ReadOptions {
     /// Sets the projection.
     pub fn projection<I: IntoIterator<Item = S>, S: Into<String>>(mut self, fields: I) -> Self {
         self.projection = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Attaches presigned URLs valid for `ttl` (see [`ReadOptions::presign`]).
+    pub fn presign(mut self, ttl: std::time::Duration) -> Self {
+        self.presign = Some(ttl);
+        self
+    }
+    /// Sets how externalised properties come back.
+    pub fn externals(mut self, how: Externals) -> Self {
+        self.externals = how;
         self
     }
 }
@@ -242,6 +303,10 @@ pub struct ListOptions {
     pub include_deleted: bool,
     /// Keep only these fields of each record's user data.
     pub projection: Option<Vec<String>>,
+    /// See [`ReadOptions::presign`].
+    pub presign: Option<std::time::Duration>,
+    /// See [`ReadOptions::externals`].
+    pub externals: Externals,
 }
 
 impl Default for ListOptions {
@@ -253,6 +318,8 @@ impl Default for ListOptions {
             cursor: None,
             include_deleted: false,
             projection: None,
+            presign: None,
+            externals: Externals::Ref,
         }
     }
 }
@@ -298,6 +365,16 @@ impl ListOptions {
     /// Sets the projection.
     pub fn projection<I: IntoIterator<Item = S>, S: Into<String>>(mut self, fields: I) -> Self {
         self.projection = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Attaches presigned URLs valid for `ttl` to every record of the page.
+    pub fn presign(mut self, ttl: std::time::Duration) -> Self {
+        self.presign = Some(ttl);
+        self
+    }
+    /// Sets how externalised properties come back.
+    pub fn externals(mut self, how: Externals) -> Self {
+        self.externals = how;
         self
     }
 }

@@ -60,8 +60,53 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Verifies and parses payload bytes read from `key`.
+/// Key suffix of gzip-compressed payloads: the key records the encoding.
+pub(crate) const GZIP_SUFFIX: &str = ".gz";
+
+/// gzip `json` if compression is on, the payload is big enough and it shrinks; returns the
+/// bytes to store and whether they are compressed.
+pub(crate) fn maybe_compress(json: &Bytes, on: bool) -> (Bytes, bool) {
+    use std::io::Write;
+    if !on || json.len() < super::options::COMPRESS_MIN_BYTES {
+        return (json.clone(), false);
+    }
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(json).expect("writing to memory");
+    let gz = enc.finish().expect("writing to memory");
+    if gz.len() < json.len() {
+        (Bytes::from(gz), true)
+    } else {
+        (json.clone(), false)
+    }
+}
+
+/// The JSON of a stored payload: gunzipped when its key says it is compressed.
+fn stored_json<'a>(bytes: &'a [u8], key: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+    use std::io::Read;
+    if !key.ends_with(GZIP_SUFFIX) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 4);
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Error::internal(format!(
+                "compressed payload cannot be decompressed: blob is corrupted or truncated ({} bytes read): {e}",
+                bytes.len()
+            ))
+            .with("key", key)
+        })?;
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// Verifies and parses payload bytes read from `key` (decompressing them if the key says
+/// so; the checksum is of the JSON).
 pub(crate) fn decode(bytes: &[u8], key: &str, checksum: &str) -> Result<Decoded> {
+    let bytes = stored_json(bytes, key)?;
+    let bytes = bytes.as_ref();
     if !checksum.is_empty() && sha256_hex(bytes) != checksum {
         return Err(Error::internal(format!(
             "payload checksum mismatch: blob is corrupted or truncated ({} bytes read)",
@@ -81,18 +126,23 @@ pub(crate) fn decode(bytes: &[u8], key: &str, checksum: &str) -> Result<Decoded>
     Ok(Decoded { data, system })
 }
 
-/// A blob key unique to this write attempt; the `v<ov>` part keeps upstream's layout
-/// recognisable and lets a sweep find the version that should reference it.
-pub(crate) fn blob_key(collection: &str, id: ItemId, ov: u64) -> String {
+/// A blob key unique to this write attempt, under the collection's prefix; the `v<ov>` part
+/// keeps upstream's layout recognisable and lets a sweep find the version that should
+/// reference it. Compressed payloads end in `.json.gz`.
+pub(crate) fn blob_key(prefix: &str, collection: &str, id: ItemId, ov: u64, gz: bool) -> String {
     let mut token = [0u8; 8];
     getrandom::getrandom(&mut token).expect("operating system random source");
     let t: String = token.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{collection}/{id}/v{ov}/item-{t}.json")
+    let ext = if gz { GZIP_SUFFIX } else { "" };
+    format!("{prefix}{collection}/{id}/v{ov}/item-{t}.json{ext}")
 }
 
-/// Parses `<collection>/<id>/v<ov>/…` back into `(id, ov)`.
-pub(crate) fn parse_blob_key(collection: &str, key: &str) -> Option<(ItemId, u64)> {
-    let rest = key.strip_prefix(collection)?.strip_prefix('/')?;
+/// Parses `<prefix><collection>/<id>/v<ov>/…` back into `(id, ov)`.
+pub(crate) fn parse_blob_key(prefix: &str, collection: &str, key: &str) -> Option<(ItemId, u64)> {
+    let rest = key
+        .strip_prefix(prefix)?
+        .strip_prefix(collection)?
+        .strip_prefix('/')?;
     let mut parts = rest.splitn(3, '/');
     let id = ItemId::parse(parts.next()?).ok()?;
     let ov = parts.next()?.strip_prefix('v')?.parse().ok()?;
@@ -149,14 +199,22 @@ mod tests {
     #[test]
     fn keys_are_unique_and_parse_back() {
         let id = ItemId::generate();
-        let a = blob_key("users", id, 3);
-        assert_ne!(a, blob_key("users", id, 3));
-        assert_eq!(parse_blob_key("users", &a), Some((id, 3)));
-        assert_eq!(parse_blob_key("user", &a), None);
-        assert_eq!(parse_blob_key("users", "users/xyz/v1/item.json"), None);
+        let a = blob_key("", "users", id, 3, false);
+        assert_ne!(a, blob_key("", "users", id, 3, false));
+        assert_eq!(parse_blob_key("", "users", &a), Some((id, 3)));
+        assert_eq!(parse_blob_key("", "user", &a), None);
+        assert_eq!(parse_blob_key("", "users", "users/xyz/v1/item.json"), None);
+        let p = blob_key("db_a/", "users", id, 3, true);
+        assert!(
+            p.starts_with("db_a/users/") && p.ends_with(".json.gz"),
+            "{p}"
+        );
+        assert_eq!(parse_blob_key("db_a/", "users", &p), Some((id, 3)));
+        assert_eq!(parse_blob_key("", "users", &p), None);
+        assert_eq!(parse_blob_key("db_b/", "users", &p), None);
         // Upstream's layout parses too, so a sweep recognises it.
         assert_eq!(
-            parse_blob_key("users", &format!("users/{id}/v0/item.json")),
+            parse_blob_key("", "users", &format!("users/{id}/v0/item.json")),
             Some((id, 0))
         );
     }

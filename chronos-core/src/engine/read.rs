@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::id::ItemId;
 use crate::index::{HeadEntry, HeadQuery, Point, Sort, SortField, SortKey, VersionEntry};
-use crate::model::{Record, SystemFields};
+use crate::model::{Presigned, Record, SystemFields};
 use crate::time::Timestamp;
 
 /// How many payloads a page read fetches at once.
@@ -138,6 +138,8 @@ impl Collection {
         let read = ReadOptions {
             include_deleted: true,
             projection: opts.projection.clone(),
+            presign: opts.presign,
+            externals: opts.externals,
         };
         // Owned heads: a closure over borrowed ones makes this future non-`Send` for
         // spawned tasks (a higher-ranked lifetime limitation of the compiler).
@@ -191,10 +193,36 @@ impl Collection {
             deleted: h.deleted_at.is_some(),
             lineage: d.system.lineage,
         };
+        self.finish(h.item_id, project(d.data, opts), system, &h.blob_key, opts)
+            .await
+    }
+
+    /// The record as the read asked for it: externalised properties resolved, the payload
+    /// presigned.
+    async fn finish(
+        &self,
+        id: ItemId,
+        mut data: serde_json::Map<String, Value>,
+        system: SystemFields,
+        key: &str,
+        opts: &ReadOptions,
+    ) -> Result<Record> {
+        self.resolve_externals(&mut data, id, opts).await?;
+        let presigned = match opts.presign {
+            Some(ttl) => {
+                let (url, expires_at) = self
+                    .presign(key, ttl)
+                    .await
+                    .map_err(|e| e.with("collection", self.name()).with("id", id))?;
+                Some(Presigned { url, expires_at })
+            }
+            None => None,
+        };
         Ok(Record {
-            id: h.item_id,
-            data: project(d.data, opts),
+            id,
+            data,
             system,
+            presigned,
         })
     }
 
@@ -237,11 +265,9 @@ impl Collection {
             deleted,
             lineage: stored.lineage,
         };
-        Ok(Some(Record {
-            id: v.item_id,
-            data: project(data, opts),
-            system,
-        }))
+        self.finish(v.item_id, project(data, opts), system, &v.blob_key, opts)
+            .await
+            .map(Some)
     }
 }
 

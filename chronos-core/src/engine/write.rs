@@ -261,7 +261,8 @@ impl Collection {
     /// writes still in flight: use minutes, not seconds, against shared stores.
     pub async fn sweep(&self, older_than: Duration) -> Result<SweepReport> {
         let cutoff_ms = now_ms().as_millisecond() - older_than.as_millis() as i64;
-        let prefix = format!("{}/", self.name());
+        let cfg = &self.inner.config;
+        let prefix = format!("{}{}/", cfg.blob_prefix, self.name());
         let mut report = SweepReport::default();
         let mut after: Option<String> = None;
         loop {
@@ -277,10 +278,17 @@ impl Collection {
                 if blob.last_modified.as_millisecond() > cutoff_ms {
                     continue;
                 }
-                let Some((id, ov)) = payload::parse_blob_key(self.name(), &blob.key) else {
-                    continue;
+                let referenced = if let Some((id, ov)) =
+                    payload::parse_blob_key(&cfg.blob_prefix, self.name(), &blob.key)
+                {
+                    self.is_referenced(id, ov, &blob.key).await?
+                } else if let Some((id, ov)) = self.parse_prop_key(&blob.key) {
+                    self.prop_is_referenced(id, ov, &blob.key).await?
+                } else {
+                    // Not a key this collection writes: never ours to delete.
+                    true
                 };
-                if self.is_referenced(id, ov, &blob.key).await? {
+                if referenced {
                     continue;
                 }
                 self.stores().blob.delete(&blob.key).await?;
@@ -303,6 +311,28 @@ impl Collection {
             .head(self.name(), id)
             .await?
             .is_some_and(|h| h.blob_key == key))
+    }
+
+    /// A property blob written for `(id, ov)` is referenced if that version or the head
+    /// refers to it (later versions carry refs forward, and with versioning off the writing
+    /// version may be gone). A payload that cannot be read counts as referring to it: the
+    /// sweep only deletes what it knows to be garbage.
+    async fn prop_is_referenced(&self, id: ItemId, ov: u64, key: &str) -> Result<bool> {
+        let idx = &self.stores().index;
+        let mut payloads = Vec::new();
+        if let Some(v) = idx.version(self.name(), id, ov).await? {
+            payloads.push((v.blob_key, v.checksum));
+        }
+        if let Some(h) = idx.head(self.name(), id).await? {
+            payloads.push((h.blob_key, h.checksum));
+        }
+        for (k, sum) in payloads {
+            match self.load(&k, &sum).await {
+                Ok(d) if !self.refers_to(&d.data, key) => {}
+                _ => return Ok(true),
+            }
+        }
+        Ok(false)
     }
 
     /// Runs `attempt` until it succeeds, fails with something other than a lost race, or —
@@ -456,9 +486,11 @@ impl Collection {
 
     /// Puts the payload, then commits the version. See the module docs for why this order
     /// can never damage a committed version.
-    async fn append(&self, cur: Option<&Current>, d: Draft) -> Result<WriteResult> {
+    async fn append(&self, cur: Option<&Current>, mut d: Draft) -> Result<WriteResult> {
         let cfg = &self.inner.config;
         let ov = cur.map_or(0, |c| c.ov + 1);
+        // Externalised properties become refs before anything is derived from the document.
+        self.externalize(&mut d.data, d.id, ov).await?;
         let now = now_ms();
         // `at` must strictly increase per record even if clocks jump back or writes are fast.
         let at = match cur {
@@ -476,8 +508,9 @@ impl Collection {
         };
         let meta = payload::extract_meta(&d.data, &cfg.indexed_props);
         let enc = payload::encode(&d.data, &system);
-        let key = payload::blob_key(self.name(), d.id, ov);
         let size = enc.bytes.len() as u64;
+        let (stored, gz) = payload::maybe_compress(&enc.bytes, cfg.compression);
+        let key = payload::blob_key(&cfg.blob_prefix, self.name(), d.id, ov, gz);
         let shadow = match cfg.shadow {
             Some(p) if size <= p.max_bytes => Some(Shadow {
                 json: String::from_utf8_lossy(&enc.bytes).into_owned(),
@@ -489,7 +522,7 @@ impl Collection {
             _ => None,
         };
         let ctx = |e: Error| e.with("collection", self.name()).with("id", d.id);
-        self.put_unique(&key, enc.bytes)
+        self.put_unique(&key, stored)
             .await
             .map_err(|e| ctx(e).with("key", &key))?;
 

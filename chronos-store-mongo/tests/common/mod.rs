@@ -10,16 +10,7 @@ use chronos_store_mongo::{MongoConnection, Transactions};
 use chronos_testkit::conformance::Harness;
 
 pub fn uri() -> Option<String> {
-    match std::env::var("CHRONOS_TEST_MONGODB_URI") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but CHRONOS_TEST_MONGODB_URI is not set: start the server with `cargo xtask test`")
-        }
-        _ => {
-            eprintln!("SKIPPED: set CHRONOS_TEST_MONGODB_URI (or run `cargo xtask test`) to run the MongoDB tests");
-            None
-        }
-    }
+    chronos_testkit::service_var("CHRONOS_TEST_MONGODB_URI")
 }
 
 pub fn db_name() -> String {

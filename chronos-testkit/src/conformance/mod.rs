@@ -22,6 +22,7 @@ mod history;
 mod query;
 mod records;
 mod restore;
+mod storage;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use history::*;
 pub use query::*;
 pub use records::*;
 pub use restore::*;
+pub use storage::*;
 
 /// The stores a case runs against.
 #[derive(Debug, Clone)]
@@ -114,6 +116,9 @@ macro_rules! conformance_suite {
             corrupted_payload_is_an_error_naming_its_key,
             sweep_removes_only_unreferenced_blobs,
             dev_shadow_serves_latest_reads,
+            blob_prefix_keeps_shared_buckets_apart,
+            compressed_payloads_roundtrip,
+            base64_props_roundtrip,
             list_filters_sorts_and_pages,
             list_validates_inputs,
             list_sees_latest_metadata_only,
@@ -144,7 +149,7 @@ macro_rules! conformance_suite {
 
 /// Every blob key stored under a collection's prefix.
 pub(crate) async fn blob_keys(h: &Harness, c: &Collection) -> Vec<String> {
-    let prefix = format!("{}/", c.name());
+    let prefix = format!("{}{}/", c.config().blob_prefix, c.name());
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
