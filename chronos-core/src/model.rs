@@ -127,7 +127,8 @@ pub struct Presigned {
 }
 
 impl Record {
-    /// The document as the spec shows it: `_id`, the user's fields, then `_system`.
+    /// The document as the spec shows it: `_id`, the user's fields, then `_system` (and
+    /// `_presigned` when the read asked for a URL).
     pub fn to_json(&self) -> Value {
         let mut m = Map::with_capacity(self.data.len() + 2);
         m.insert(ID_FIELD.into(), Value::String(self.id.to_string()));
@@ -138,6 +139,12 @@ impl Record {
             SYSTEM_FIELD.into(),
             serde_json::to_value(&self.system).expect("system fields serialize"),
         );
+        if let Some(p) = &self.presigned {
+            m.insert(
+                "_presigned".into(),
+                serde_json::to_value(p).expect("presigned serializes"),
+            );
+        }
         Value::Object(m)
     }
 

@@ -222,3 +222,93 @@ fn demo_runs_and_reports() {
         assert!(human.contains(needle), "demo output lacks {needle:?}");
     }
 }
+
+/// A config with `base64Props` and compression: the property comes back as a ref, `--inline`
+/// gives the content, and `--presign` on local storage fails with a message saying why.
+#[test]
+fn base64_props_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = serde_json::json!({
+        "dbConnections": { "local": { "mongoUri": format!("sqlite://{}", dir.join("db").display()) } },
+        "spacesConnections": {},
+        "databases": { "runtime": { "tenantDatabases": [
+            { "tenantId": "default", "dbConnRef": "local", "dbName": "app" }
+        ] } },
+        "localStorage": { "enabled": true, "basePath": dir.join("blobs").display().to_string() },
+        "collectionMaps": { "docs": { "indexedProps": ["title"],
+            "base64Props": { "body": { "contentType": "text/plain" } } } },
+        "writeOptimization": { "compressionEnabled": true }
+    });
+    let path = dir.join("chronos.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let conf = path.display().to_string();
+    let body = "aGVsbG8gd29ybGQ="; // "hello world"
+    let created = json(
+        dir,
+        &[
+            "create",
+            "--config",
+            &conf,
+            "-c",
+            "docs",
+            "--data",
+            &format!(r#"{{"title":"t","body":"{body}"}}"#),
+        ],
+    );
+    let id = created["id"].as_str().unwrap();
+    let got = json(dir, &["get", "--config", &conf, "-c", "docs", id]);
+    let r = &got["body"]["ref"];
+    assert!(
+        r["blobKey"].as_str().unwrap().starts_with("docs/body/"),
+        "{got}"
+    );
+    assert!(r["textKey"].as_str().unwrap().ends_with(".txt"), "{got}");
+    let stored = dir
+        .join("blobs")
+        .join("app")
+        .join(r["textKey"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(stored).unwrap(), "hello world");
+    let inline = json(
+        dir,
+        &["get", "--config", &conf, "-c", "docs", id, "--inline"],
+    );
+    assert_eq!(inline["body"], body);
+
+    let out = chronos(
+        dir,
+        &[
+            "get",
+            "--config",
+            &conf,
+            "-c",
+            "docs",
+            id,
+            "--presign",
+            "60",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot issue presigned URLs"), "{err}");
+
+    let out = chronos(
+        dir,
+        &[
+            "update",
+            "--config",
+            &conf,
+            "-c",
+            "docs",
+            id,
+            "--data",
+            r#"{"title":"t","body":"%%%"}"#,
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("property 'body'") && err.contains("base64"),
+        "{err}"
+    );
+}

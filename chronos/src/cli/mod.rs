@@ -144,6 +144,12 @@ enum Command {
         /// Show tombstones too.
         #[arg(long)]
         include_deleted: bool,
+        /// Add presigned URLs valid this many seconds (S3 and Azure storage only).
+        #[arg(long, value_name = "SECONDS")]
+        presign: Option<u64>,
+        /// Return externalised (base64Props) properties as their base64 content.
+        #[arg(long)]
+        inline: bool,
     },
     /// A record's version history.
     History {
@@ -358,10 +364,18 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
             ov,
             as_of,
             include_deleted,
+            presign,
+            inline,
         } => {
             let c = chronos.with(&target.route()?).await?;
             let id = parse_id(id)?;
-            let ro = ReadOptions::new().include_deleted(*include_deleted);
+            let mut ro = ReadOptions::new().include_deleted(*include_deleted);
+            if let Some(secs) = presign {
+                ro = ro.presign(std::time::Duration::from_secs(*secs));
+            }
+            if *inline {
+                ro = ro.externals(chronos_core::Externals::Inline);
+            }
             let (rec, what) = match (ov, as_of) {
                 (Some(ov), _) => (
                     c.get_version(id, *ov, ro).await?,
