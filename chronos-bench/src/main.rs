@@ -21,8 +21,10 @@ use stats::{timed, Row, Stat};
 #[derive(Debug, Parser)]
 #[command(about = "Chronos benchmarks against raw baselines")]
 struct Args {
-    /// sqlite (SQLite + local files), mongo (MongoDB + local files), or all.
-    #[arg(long, default_value = "sqlite")]
+    /// `<index>+<blobs>`: index sqlite or mongo, blobs fs (local files), s3 or azure — e.g.
+    /// `sqlite+fs`, `mongo+s3`. `sqlite` and `mongo` alone mean `+fs`; `all` runs sqlite+fs,
+    /// sqlite+s3, mongo+s3 and mongo+azure.
+    #[arg(long, default_value = "sqlite+fs")]
     backend: String,
     /// Small sizes: checks the harness, not the numbers.
     #[arg(long)]
@@ -67,21 +69,75 @@ fn doc(i: usize) -> Value {
 }
 
 struct Setup {
-    name: &'static str,
+    name: String,
     engine: Engine,
     raw: raw::RawIndex,
     raw_blob: raw::RawBlob,
     _dir: tempfile::TempDir,
 }
 
+/// A variable `cargo xtask bench` sets when it starts the services.
+fn service(var: &str) -> Result<String, String> {
+    std::env::var(var).map_err(|_| {
+        format!("{var} is not set: run through `cargo xtask bench`, which starts the servers")
+    })
+}
+
+/// The Chronos blob store and the raw baseline's object store, on the same service.
+fn blobs(kind: &str, dir: &std::path::Path) -> Result<(Arc<dyn BlobStore>, raw::RawBlob), String> {
+    use chronos_blob::{ObjectBlobStore, SpaceConnection, SpaceKind, SpaceOptions};
+    let err = |e: chronos_core::Error| e.to_string();
+    let (conn, bucket) = match kind {
+        "fs" => {
+            let store = ObjectBlobStore::local(dir.join("blobs")).map_err(err)?;
+            return Ok((
+                Arc::new(store),
+                raw::RawBlob::local(&dir.join("raw-blobs"))?,
+            ));
+        }
+        "s3" => (
+            SpaceConnection::new(
+                "bench-s3",
+                SpaceOptions {
+                    endpoint: service("CHRONOS_TEST_S3_ENDPOINT")?,
+                    region: Some("us-east-1".into()),
+                    access_key: Some(service("CHRONOS_TEST_S3_ACCESS_KEY")?),
+                    secret_key: Some(service("CHRONOS_TEST_S3_SECRET_KEY")?),
+                    force_path_style: Some(true),
+                    kind: Some(SpaceKind::S3),
+                },
+            )
+            .map_err(err)?,
+            service("CHRONOS_TEST_S3_BUCKET")?,
+        ),
+        "azure" => (
+            SpaceConnection::new(
+                "bench-azure",
+                SpaceOptions {
+                    endpoint: service("CHRONOS_TEST_AZURE_ENDPOINT")?,
+                    region: None,
+                    access_key: Some(service("CHRONOS_TEST_AZURE_ACCOUNT")?),
+                    secret_key: Some(service("CHRONOS_TEST_AZURE_KEY")?),
+                    force_path_style: None,
+                    kind: Some(SpaceKind::Azure),
+                },
+            )
+            .map_err(err)?,
+            service("CHRONOS_TEST_AZURE_CONTAINER")?,
+        ),
+        other => return Err(format!("unknown blob store '{other}' (fs, s3, azure)")),
+    };
+    Ok((
+        Arc::new(conn.bucket(&bucket).map_err(err)?),
+        raw::RawBlob::new(conn.object_store(&bucket).map_err(err)?),
+    ))
+}
+
 async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let blob: Arc<dyn BlobStore> = Arc::new(
-        chronos_blob::ObjectBlobStore::local(dir.path().join("blobs"))
-            .map_err(|e| e.to_string())?,
-    );
-    let raw_blob = raw::RawBlob::local(&dir.path().join("raw-blobs"))?;
-    let (name, stores, raw) = match backend {
+    let (index, blob_kind) = backend.split_once('+').unwrap_or((backend, "fs"));
+    let (blob, raw_blob) = blobs(blob_kind, dir.path())?;
+    let (stores, raw) = match index {
         "sqlite" => {
             let db = chronos_store_sqlite::SqliteBackend::open(&format!(
                 "sqlite://{}",
@@ -91,7 +147,6 @@ async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> 
             .map_err(|e| e.to_string())?;
             let raw = raw::RawIndex::sqlite(&dir.path().join("raw.db")).await?;
             (
-                "sqlite+fs",
                 Stores {
                     index: db.index(),
                     blob,
@@ -112,7 +167,6 @@ async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> 
             let db = conn.database(&db_name).await.map_err(|e| e.to_string())?;
             let raw = raw::RawIndex::mongo(uri, &format!("{db_name}_raw")).await?;
             (
-                "mongo+fs",
                 Stores {
                     index: db.index(),
                     blob,
@@ -121,10 +175,10 @@ async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> 
                 raw,
             )
         }
-        other => return Err(format!("unknown backend '{other}' (sqlite, mongo, all)")),
+        other => return Err(format!("unknown index backend '{other}' (sqlite, mongo)")),
     };
     Ok(Setup {
-        name,
+        name: format!("{index}+{blob_kind}"),
         engine: Engine::new(stores),
         raw,
         raw_blob,
@@ -577,7 +631,7 @@ fn main() {
         .clone()
         .or_else(|| std::env::var("CHRONOS_TEST_MONGODB_URI").ok());
     let backends: Vec<&str> = if args.backend == "all" {
-        vec!["sqlite", "mongo"]
+        vec!["sqlite+fs", "sqlite+s3", "mongo+s3", "mongo+azure"]
     } else {
         vec![args.backend.as_str()]
     };
@@ -593,13 +647,13 @@ fn main() {
             Ok(s) => {
                 let t = Instant::now();
                 let rows = rt.block_on(bench(&s, z));
-                stats::print(s.name, &rows);
+                stats::print(&s.name, &rows);
                 println!(
                     "({} mode, {:.1}s)",
                     if args.quick { "quick" } else { "full" },
                     t.elapsed().as_secs_f64()
                 );
-                report.insert(s.name.to_string(), stats::to_json(&rows));
+                report.insert(s.name.clone(), stats::to_json(&rows));
             }
             Err(e) => {
                 eprintln!("bench: {b}: {e}");

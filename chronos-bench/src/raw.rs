@@ -150,10 +150,15 @@ impl RawIndex {
     }
 }
 
-/// Raw blob puts and gets on the local filesystem, as Chronos's blob store does them.
+/// Raw blob puts and gets through `object_store` directly (the local filesystem, or the same
+/// S3/Azure bucket Chronos uses), as Chronos's blob store does them.
 pub(crate) struct RawBlob(Arc<dyn ObjectStore>);
 
 impl RawBlob {
+    pub(crate) fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self(store)
+    }
+
     pub(crate) fn local(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)

@@ -25,7 +25,8 @@ use chronos_core::{Error, Result};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::client::{ClientOptions, HttpClient, HttpConnector, ReqwestConnector};
-use object_store::{BackoffConfig, RetryConfig};
+use object_store::signer::Signer;
+use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 use reqwest::Url;
 
 use crate::ObjectBlobStore;
@@ -208,6 +209,22 @@ impl SpaceConnection {
     /// A blob store for one bucket (S3) or container (Azure) of this service, sharing the
     /// connection's HTTP client. Nothing is sent to the service here.
     pub fn bucket(&self, bucket: &str) -> Result<ObjectBlobStore> {
+        let (store, signer) = self.build(bucket)?;
+        let label = format!(
+            "{}:{}/{bucket}",
+            self.name,
+            self.endpoint.as_str().trim_end_matches('/')
+        );
+        Ok(ObjectBlobStore::from_object_store(store, label).with_signer(signer))
+    }
+
+    /// The bare `object_store` client of one bucket — for tools and for benchmark baselines
+    /// that must bypass Chronos. Writing through it bypasses every guarantee.
+    pub fn object_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        Ok(self.build(bucket)?.0)
+    }
+
+    fn build(&self, bucket: &str) -> Result<(Arc<dyn ObjectStore>, Arc<dyn Signer>)> {
         if bucket.trim().is_empty() {
             return Err(Error::invalid_config(format!(
                 "spacesConnections.{}: bucket name must not be empty",
@@ -218,11 +235,6 @@ impl SpaceConnection {
         let key_id = o.access_key.clone().unwrap_or_default();
         let secret = o.secret_key.clone().unwrap_or_default();
         let http = self.endpoint.scheme() == "http";
-        let label = format!(
-            "{}:{}/{bucket}",
-            self.name,
-            self.endpoint.as_str().trim_end_matches('/')
-        );
         let map = |e: object_store::Error| {
             Error::invalid_config(format!(
                 "spacesConnections.{}: bucket '{bucket}': {e}",
@@ -231,34 +243,36 @@ impl SpaceConnection {
         };
         match self.kind {
             SpaceKind::S3 => {
-                let store = AmazonS3Builder::new()
-                    .with_region(o.region.clone().unwrap_or_else(|| "us-east-1".into()))
-                    .with_bucket_name(bucket)
-                    .with_access_key_id(key_id)
-                    .with_secret_access_key(secret)
-                    .with_endpoint(self.s3_endpoint(bucket))
-                    .with_virtual_hosted_style_request(!o.force_path_style.unwrap_or(false))
-                    .with_allow_http(http)
-                    .with_retry(retry_config())
-                    .with_http_connector(Shared(self.http.clone()))
-                    .build()
-                    .map_err(map)?;
-                let store = Arc::new(store);
-                Ok(ObjectBlobStore::from_object_store(store.clone(), label).with_signer(store))
+                let store = Arc::new(
+                    AmazonS3Builder::new()
+                        .with_region(o.region.clone().unwrap_or_else(|| "us-east-1".into()))
+                        .with_bucket_name(bucket)
+                        .with_access_key_id(key_id)
+                        .with_secret_access_key(secret)
+                        .with_endpoint(self.s3_endpoint(bucket))
+                        .with_virtual_hosted_style_request(!o.force_path_style.unwrap_or(false))
+                        .with_allow_http(http)
+                        .with_retry(retry_config())
+                        .with_http_connector(Shared(self.http.clone()))
+                        .build()
+                        .map_err(map)?,
+                );
+                Ok((store.clone(), store))
             }
             SpaceKind::Azure => {
-                let store = MicrosoftAzureBuilder::new()
-                    .with_account(key_id)
-                    .with_access_key(secret)
-                    .with_container_name(bucket)
-                    .with_endpoint(self.endpoint.as_str().trim_end_matches('/').to_string())
-                    .with_allow_http(http)
-                    .with_retry(retry_config())
-                    .with_http_connector(Shared(self.http.clone()))
-                    .build()
-                    .map_err(map)?;
-                let store = Arc::new(store);
-                Ok(ObjectBlobStore::from_object_store(store.clone(), label).with_signer(store))
+                let store = Arc::new(
+                    MicrosoftAzureBuilder::new()
+                        .with_account(key_id)
+                        .with_access_key(secret)
+                        .with_container_name(bucket)
+                        .with_endpoint(self.endpoint.as_str().trim_end_matches('/').to_string())
+                        .with_allow_http(http)
+                        .with_retry(retry_config())
+                        .with_http_connector(Shared(self.http.clone()))
+                        .build()
+                        .map_err(map)?,
+                );
+                Ok((store.clone(), store))
             }
         }
     }

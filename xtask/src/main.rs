@@ -5,7 +5,7 @@
 //! - `cargo xtask test`  — tidy, start the real services (installing them on first use), then
 //!   the whole workspace test suite against them (what CI runs);
 //! - `cargo xtask services` — start the services and print their URIs, until interrupted;
-//! - `cargo xtask bench [--backend sqlite|mongo|all] [--quick] [--json FILE]` — benchmarks
+//! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE]` — benchmarks
 //!   beside raw baselines (servers started as for tests; `--quick` only checks the harness).
 //!
 //! Dependencies: std only, so the xtask builds in seconds.
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
                   lint      rustfmt + clippy (warnings denied)\n  \
                   test      tidy, start the services, then every test\n  \
                   services  start the test services and print their URIs\n  \
-                  bench     [--backend sqlite|mongo|all] [--quick] [--json FILE]"
+                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE]"
             .to_string()),
     };
     match result {
@@ -62,10 +62,11 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         .iter()
         .position(|a| a == "--backend")
         .and_then(|i| args.get(i + 1))
-        .map_or("sqlite", String::as_str);
+        .map_or("sqlite+fs", String::as_str);
     let quick = args.iter().any(|a| a == "--quick");
     let mut env: Vec<(&str, String)> = Vec::new();
-    let _services = if matches!(backend, "mongo" | "all") {
+    // Only the embedded default runs without servers.
+    let _services = if !matches!(backend, "sqlite" | "sqlite+fs") {
         services::start_all(root, &mut env)?
     } else {
         Vec::new()
