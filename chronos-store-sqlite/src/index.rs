@@ -220,83 +220,68 @@ impl IndexStore for SqliteIndexStore {
         let ctx = |e: Error| e.with("collection", coll).with("id", v.item_id);
         let mut tx = begin_immediate(&self.pool).await.map_err(ctx)?;
         let db = &mut *tx;
-        let cv: i64 = sqlx::query_scalar(
-            "INSERT INTO chronos_counters (coll, cv) VALUES (?, 1) ON CONFLICT(coll) DO UPDATE SET cv = cv + 1 RETURNING cv",
-        )
-        .bind(coll)
-        .fetch_one(&mut *db)
-        .await
-        .map_err(|e| ctx(map_err(e, "bump cv")))?;
-        let latest: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT MAX(ov) FROM {ver} WHERE item_id = ?"))
-                .bind(&id)
-                .fetch_one(&mut *db)
-                .await
-                .map_err(|e| ctx(map_err(e, "read latest ov")))?;
-        let ok = match latest {
-            None => v.ov == 0,
-            Some(l) => v.ov == l as u64 + 1,
+        // One round trip to the connection's thread for the whole commit (BEGIN IMMEDIATE
+        // already holds the write lock): the version insert, whose WHERE is the ov check and
+        // whose RETURNING tells whether it happened, the counter bump, the head. Parameters
+        // are numbered, so each statement takes the ones it needs.
+        let head_sql = match c.head {
+            HeadAction::Upsert => format!(
+                "INSERT INTO {head} ({HEAD_COLS})
+                 VALUES (?1, ?2, (SELECT cv FROM chronos_counters WHERE coll = ?3), ?8, ?9, ?10, ?11, ?13, ?5, ?14, ?15, ?16)
+                 ON CONFLICT(item_id) DO UPDATE SET ov = excluded.ov, cv = excluded.cv, blob_key = excluded.blob_key,
+                   meta = excluded.meta, size = excluded.size, checksum = excluded.checksum,
+                   created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at,
+                   shadow = excluded.shadow, shadow_expires = excluded.shadow_expires;"
+            ),
+            HeadAction::Remove => format!("DELETE FROM {head} WHERE item_id = ?1;"),
         };
-        if !ok {
-            // Dropping the transaction rolls it back, counter bump included.
+        let sql = format!(
+            "INSERT INTO {ver} ({VER_COLS})
+               SELECT ?1, ?2, COALESCE((SELECT cv FROM chronos_counters WHERE coll = ?3), 0) + 1,
+                      ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+               WHERE COALESCE((SELECT MAX(ov) FROM {ver} WHERE item_id = ?1), -1) = ?2 - 1
+               RETURNING cv;
+             INSERT INTO chronos_counters (coll, cv) VALUES (?3, 1)
+               ON CONFLICT(coll) DO UPDATE SET cv = cv + 1;
+             {head_sql}"
+        );
+        let meta = Value::Object(v.meta.clone()).to_string();
+        let deleted_at = (v.op == Op::Delete).then(|| v.at.as_millisecond());
+        let rows = sqlx::query(&sql)
+            .bind(&id)
+            .bind(v.ov as i64)
+            .bind(coll)
+            .bind(v.op.as_str())
+            .bind(v.at.as_millisecond())
+            .bind(&v.actor)
+            .bind(&v.reason)
+            .bind(&v.blob_key)
+            .bind(&meta)
+            .bind(v.size as i64)
+            .bind(&v.checksum)
+            .bind(v.prev_ov.map(|p| p as i64))
+            .bind(c.created_at.as_millisecond())
+            .bind(deleted_at)
+            .bind(c.shadow.as_ref().map(|s| s.json.clone()))
+            .bind(c.shadow.as_ref().map(|s| s.expires_at.as_millisecond()))
+            .fetch_all(&mut *db)
+            .await
+            .map_err(|e| ctx(map_err(e, "commit version")))?;
+        let Some(row) = rows.first() else {
+            // The ov check failed. Dropping the transaction rolls back the counter and head
+            // statements that ran after it.
+            let latest: Option<i64> =
+                sqlx::query_scalar(&format!("SELECT MAX(ov) FROM {ver} WHERE item_id = ?"))
+                    .bind(&id)
+                    .fetch_one(&mut *db)
+                    .await
+                    .map_err(|e| ctx(map_err(e, "read latest ov")))?;
             return Err(ctx(Error::conflict(format!(
                 "cannot commit ov {} of {}: latest committed ov is {latest:?}",
                 v.ov, v.item_id
             ))));
-        }
-        let meta = Value::Object(v.meta.clone()).to_string();
-        sqlx::query(&format!(
-            "INSERT INTO {ver} ({VER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&id)
-        .bind(v.ov as i64)
-        .bind(cv)
-        .bind(v.op.as_str())
-        .bind(v.at.as_millisecond())
-        .bind(&v.actor)
-        .bind(&v.reason)
-        .bind(&v.blob_key)
-        .bind(&meta)
-        .bind(v.size as i64)
-        .bind(&v.checksum)
-        .bind(v.prev_ov.map(|p| p as i64))
-        .execute(&mut *db)
-        .await
-        .map_err(|e| ctx(map_err(e, "insert version")))?;
-        match c.head {
-            HeadAction::Upsert => {
-                let deleted_at = (v.op == Op::Delete).then(|| v.at.as_millisecond());
-                sqlx::query(&format!(
-                    "INSERT INTO {head} ({HEAD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT(item_id) DO UPDATE SET ov = excluded.ov, cv = excluded.cv, blob_key = excluded.blob_key,
-                       meta = excluded.meta, size = excluded.size, checksum = excluded.checksum,
-                       created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at,
-                       shadow = excluded.shadow, shadow_expires = excluded.shadow_expires"
-                ))
-                .bind(&id)
-                .bind(v.ov as i64)
-                .bind(cv)
-                .bind(&v.blob_key)
-                .bind(&meta)
-                .bind(v.size as i64)
-                .bind(&v.checksum)
-                .bind(c.created_at.as_millisecond())
-                .bind(v.at.as_millisecond())
-                .bind(deleted_at)
-                .bind(c.shadow.as_ref().map(|s| s.json.clone()))
-                .bind(c.shadow.as_ref().map(|s| s.expires_at.as_millisecond()))
-                .execute(&mut *db)
-                .await
-                .map_err(|e| ctx(map_err(e, "upsert head")))?;
-            }
-            HeadAction::Remove => {
-                sqlx::query(&format!("DELETE FROM {head} WHERE item_id = ?"))
-                    .bind(&id)
-                    .execute(&mut *db)
-                    .await
-                    .map_err(|e| ctx(map_err(e, "remove head")))?;
-            }
-        }
+        };
+        let cv: i64 = row.try_get(0).map_err(|e| ctx(map_err(e, "read cv")))?;
         if let Some(below) = c.prune_below_ov {
             sqlx::query(&format!("DELETE FROM {ver} WHERE item_id = ? AND ov < ?"))
                 .bind(&id)
