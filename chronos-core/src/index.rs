@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::Result;
 use crate::filter::{canonical_cmp, get_path, Filter};
 use crate::id::ItemId;
-use crate::model::Op;
+use crate::model::{Lineage, Op};
 use crate::time::Timestamp;
 
 /// One entry of the version log (`C_ver`).
@@ -123,6 +123,10 @@ pub struct HeadEntry {
     pub deleted_at: Option<Timestamp>,
     /// An inline copy of the latest payload (devShadow), if one was kept and stored.
     pub shadow: Option<Shadow>,
+    /// A copy of the latest version's lineage (as in its payload's `_system`), so an update
+    /// need not read the payload to carry it on. `None` for heads written without it
+    /// (upstream data, heads rebuilt from the version log): readers then use the payload.
+    pub lineage: Option<Lineage>,
 }
 
 /// An inline copy of a head's payload (devShadow): exactly the payload's bytes, so the head's
@@ -150,6 +154,7 @@ impl HeadEntry {
             updated_at: v.at,
             deleted_at: v.is_tombstone().then_some(v.at),
             shadow: None,
+            lineage: None,
         }
     }
 
@@ -187,6 +192,8 @@ pub struct Commit {
     pub prune_below_ov: Option<u64>,
     /// An inline copy of the payload to keep in the head (devShadow).
     pub shadow: Option<Shadow>,
+    /// The version's lineage, kept in the head ([`HeadEntry::lineage`]).
+    pub lineage: Lineage,
 }
 
 /// A point in a collection's history.
@@ -305,6 +312,8 @@ impl IndexCapabilities {
 ///   before this commit started; consequently a record's cv increases with its ov.
 /// - A commit's `shadow`, when given, is stored with the head and returned by `head` and
 ///   `query_heads` until the head changes (stores may drop it, never alter it).
+/// - A commit's `lineage` is returned as the head's [`HeadEntry::lineage`] (a head rebuilt
+///   from the version log may have none, never a wrong one).
 /// - Reads see only committed state; [`IndexStore::head`] reflects the greatest committed
 ///   version even on stores without atomic commits (they repair the head before answering).
 /// - Errors: driver failures map to `Unavailable` (retryable) or `Internal`; nothing else.

@@ -96,6 +96,7 @@ fn head_doc(
     v: &VersionEntry,
     created_at: chronos_core::Timestamp,
     shadow: Option<&chronos_core::Shadow>,
+    lineage: Option<&chronos_core::Lineage>,
 ) -> Document {
     let mut d = doc! {
         "_id": oid(v.item_id),
@@ -115,6 +116,9 @@ fn head_doc(
     if let Some(s) = shadow {
         d.insert("fullShadow", &s.json);
         d.insert("shadowExpiresAt", date(s.expires_at));
+    }
+    if let Some(l) = lineage.and_then(|l| mongodb::bson::to_document(l).ok()) {
+        d.insert("lineage", l);
     }
     d
 }
@@ -179,6 +183,11 @@ fn head_from(d: &Document) -> Result<HeadEntry> {
             }),
             _ => None,
         },
+        // A copy only: unreadable means "absent", and readers fall back to the payload.
+        lineage: d
+            .get_document("lineage")
+            .ok()
+            .and_then(|l| mongodb::bson::from_document(l.clone()).ok()),
     })
 }
 
@@ -431,7 +440,10 @@ impl MongoIndexStore {
                 match exec!(
                     sess,
                     cs.head
-                        .replace_one(filter, head_doc(&entry, c.created_at, c.shadow.as_ref()))
+                        .replace_one(
+                            filter,
+                            head_doc(&entry, c.created_at, c.shadow.as_ref(), Some(&c.lineage))
+                        )
                         .upsert(true)
                 ) {
                     Ok(_) => {}
@@ -546,7 +558,7 @@ impl MongoIndexStore {
             .head
             .replace_one(
                 doc! {"_id": oid(id), "ov": {"$lt": v.ov as i64}},
-                head_doc(&v, created_at, None),
+                head_doc(&v, created_at, None, None),
             )
             .upsert(true)
             .await

@@ -19,7 +19,7 @@ use crate::sql_filter::{self, json_path, Bind, Sql};
 const VER_COLS: &str =
     "item_id, ov, cv, op, at, actor, reason, blob_key, meta, size, checksum, prev_ov";
 const HEAD_COLS: &str =
-    "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at, shadow, shadow_expires";
+    "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at, shadow, shadow_expires, lineage";
 
 /// The SQLite index store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -96,6 +96,8 @@ fn head_from_row(row: &SqliteRow) -> Result<HeadEntry> {
             }),
             _ => None,
         },
+        // A copy only: unreadable means "absent", and readers fall back to the payload.
+        lineage: get::<Option<String>>(row, "lineage")?.and_then(|l| serde_json::from_str(&l).ok()),
     })
 }
 
@@ -146,7 +148,7 @@ impl SqliteIndexStore {
              CREATE TABLE IF NOT EXISTS {head} (item_id TEXT PRIMARY KEY, ov INTEGER NOT NULL, cv INTEGER NOT NULL,
                blob_key TEXT NOT NULL, meta TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT NOT NULL,
                created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER,
-               shadow TEXT, shadow_expires INTEGER) WITHOUT ROWID;
+               shadow TEXT, shadow_expires INTEGER, lineage TEXT) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS {} ON {head} (updated_at);
              CREATE INDEX IF NOT EXISTS {} ON {head} (created_at);",
             ident(&format!("{coll}_ver_cv")),
@@ -160,21 +162,26 @@ impl SqliteIndexStore {
             .execute(&self.pool)
             .await
             .map_err(|e| map_err(e, "create tables").with("collection", coll))?;
-        // Heads created before devShadow existed lack its columns: add them in place.
-        let has_shadow: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = 'shadow'",
+        // Heads created by earlier releases lack later columns (devShadow's, lineage): add
+        // them in place.
+        let columns: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT name FROM pragma_table_info({})",
             literal(&format!("{coll}_head"))
         ))
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(|e| map_err(e, "inspect head table").with("collection", coll))?;
-        if has_shadow == 0 {
-            sqlx::raw_sql(&format!(
-                "ALTER TABLE {head} ADD COLUMN shadow TEXT; ALTER TABLE {head} ADD COLUMN shadow_expires INTEGER;"
-            ))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "migrate head table").with("collection", coll))?;
+        for (col, ty) in [
+            ("shadow", "TEXT"),
+            ("shadow_expires", "INTEGER"),
+            ("lineage", "TEXT"),
+        ] {
+            if !columns.iter().any(|c| c == col) {
+                sqlx::raw_sql(&format!("ALTER TABLE {head} ADD COLUMN {col} {ty};"))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_err(e, "migrate head table").with("collection", coll))?;
+            }
         }
         self.ready
             .lock()
@@ -227,11 +234,11 @@ impl IndexStore for SqliteIndexStore {
         let head_sql = match c.head {
             HeadAction::Upsert => format!(
                 "INSERT INTO {head} ({HEAD_COLS})
-                 VALUES (?1, ?2, (SELECT cv FROM chronos_counters WHERE coll = ?3), ?8, ?9, ?10, ?11, ?13, ?5, ?14, ?15, ?16)
+                 VALUES (?1, ?2, (SELECT cv FROM chronos_counters WHERE coll = ?3), ?8, ?9, ?10, ?11, ?13, ?5, ?14, ?15, ?16, ?17)
                  ON CONFLICT(item_id) DO UPDATE SET ov = excluded.ov, cv = excluded.cv, blob_key = excluded.blob_key,
                    meta = excluded.meta, size = excluded.size, checksum = excluded.checksum,
                    created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at,
-                   shadow = excluded.shadow, shadow_expires = excluded.shadow_expires;"
+                   shadow = excluded.shadow, shadow_expires = excluded.shadow_expires, lineage = excluded.lineage;"
             ),
             HeadAction::Remove => format!("DELETE FROM {head} WHERE item_id = ?1;"),
         };
@@ -264,6 +271,7 @@ impl IndexStore for SqliteIndexStore {
             .bind(deleted_at)
             .bind(c.shadow.as_ref().map(|s| s.json.clone()))
             .bind(c.shadow.as_ref().map(|s| s.expires_at.as_millisecond()))
+            .bind(serde_json::to_string(&c.lineage).expect("lineage serializes"))
             .fetch_all(&mut *db)
             .await
             .map_err(|e| ctx(map_err(e, "commit version")))?;

@@ -59,6 +59,7 @@ fn child_worker() {
                     head: HeadAction::Upsert,
                     prune_below_ov: None,
                     shadow: None,
+                    lineage: Default::default(),
                 };
                 match idx.commit(COLL, c).await {
                     Ok(_) => break,

@@ -90,6 +90,7 @@ impl IndexStore for MemoryIndexStore {
                 HeadAction::Upsert => {
                     let mut head = HeadEntry::from_version(&entry, c.created_at);
                     head.shadow = c.shadow;
+                    head.lineage = Some(c.lineage);
                     coll.heads.insert(id, head);
                 }
                 HeadAction::Remove => {

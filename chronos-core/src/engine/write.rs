@@ -42,6 +42,8 @@ pub(super) struct Current {
     pub(super) deleted: bool,
     /// The head's devShadow copy of the current payload, if any.
     pub(super) shadow: Option<Shadow>,
+    /// The head's copy of the current lineage, if the store kept one.
+    pub(super) lineage: Option<Lineage>,
 }
 
 impl From<&HeadEntry> for Current {
@@ -54,6 +56,7 @@ impl From<&HeadEntry> for Current {
             updated_at: h.updated_at,
             deleted: h.deleted_at.is_some(),
             shadow: h.shadow.clone(),
+            lineage: h.lineage.clone(),
         }
     }
 }
@@ -125,12 +128,17 @@ impl Collection {
         self.retrying(opts.expected_ov, || async {
             let cur = self.current_live(id).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
-            let prev = self.load_current(&cur).await?;
+            // A replacement only needs the lineage: from the head when it has a copy, so the
+            // payload is not read at all.
+            let lineage = match &cur.lineage {
+                Some(l) => l.clone(),
+                None => self.load_current(&cur).await?.system.lineage,
+            };
             let draft = Draft {
                 id,
                 op: Op::Update,
                 data: data.clone(),
-                lineage: prev.system.lineage,
+                lineage,
                 actor: opts.actor.clone(),
                 reason: opts.reason.clone(),
             };
@@ -403,6 +411,7 @@ impl Collection {
             updated_at: v.at,
             deleted: v.is_tombstone(),
             shadow: None,
+            lineage: None,
         })
     }
 
@@ -504,7 +513,7 @@ impl Collection {
             updated_at: Some(at),
             deleted_at: deleted.then_some(at),
             deleted,
-            lineage: d.lineage,
+            lineage: d.lineage.clone(),
         };
         let meta = payload::extract_meta(&d.data, &cfg.indexed_props);
         let enc = payload::encode(&d.data, &system);
@@ -548,6 +557,7 @@ impl Collection {
             },
             prune_below_ov: (!cfg.versioning && ov > 0).then_some(ov),
             shadow,
+            lineage: d.lineage,
         };
         let done = |cv| WriteResult {
             id: d.id,

@@ -35,6 +35,7 @@ fn commit(v: NewVersion, head: HeadAction) -> Commit {
         head,
         prune_below_ov: None,
         shadow: None,
+        lineage: chronos_core::Lineage::default(),
     }
 }
 
@@ -61,13 +62,19 @@ pub async fn index_commit_contract(h: Harness) {
     assert!(idx.versions(&coll, id, None, 10).await.unwrap().is_empty());
     assert_eq!(idx.current_cv(&coll).await.unwrap(), 0);
 
-    let cv0 = idx
-        .commit(
-            &coll,
-            commit(version(id, 0, Op::Create, t0), HeadAction::Upsert),
-        )
-        .await
-        .unwrap();
+    let mut first = commit(version(id, 0, Op::Create, t0), HeadAction::Upsert);
+    first.lineage = chronos_core::Lineage {
+        parent_id: Some("p-1".into()),
+        parent_collection: Some("parents".into()),
+        function_ids: vec!["f1".into(), "f2".into()],
+        ..Default::default()
+    };
+    let cv0 = idx.commit(&coll, first.clone()).await.unwrap();
+    assert_eq!(
+        idx.head(&coll, id).await.unwrap().unwrap().lineage,
+        Some(first.lineage),
+        "the head keeps the commit's lineage"
+    );
     let e = idx
         .commit(
             &coll,

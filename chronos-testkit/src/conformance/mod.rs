@@ -119,6 +119,7 @@ macro_rules! conformance_suite {
             blob_prefix_keeps_shared_buckets_apart,
             compressed_payloads_roundtrip,
             base64_props_roundtrip,
+            update_reads_no_payload,
             list_filters_sorts_and_pages,
             list_validates_inputs,
             list_sees_latest_metadata_only,

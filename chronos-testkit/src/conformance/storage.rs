@@ -345,3 +345,40 @@ pub async fn base64_props_roundtrip(h: Harness) {
     assert_eq!(e.kind(), ErrorKind::Internal, "{e}");
     assert_eq!(e.context("key"), Some(key.as_str()), "{e}");
 }
+
+/// An update carries the lineage over from the head's copy: it reads no payload from the
+/// blob store (one blob put, no get), and the lineage still survives.
+pub async fn update_reads_no_payload(h: Harness) {
+    use crate::fault::{faulty, FaultPlan};
+    let plan = FaultPlan::new();
+    let cfg = CollectionConfig::new(Harness::unique("lean"));
+    let c = chronos_core::Engine::new(faulty(&h.stores, &plan))
+        .collection(cfg)
+        .await
+        .unwrap();
+    let w = c
+        .create(
+            &json!({"a": 1}),
+            CreateOptions::new().parent("p-1", "parents"),
+        )
+        .await
+        .unwrap();
+    let before = plan.log().len();
+    c.update(w.id, &json!({"a": 2}), WriteOptions::new())
+        .await
+        .unwrap();
+    let ops = plan.log()[before..].to_vec();
+    assert!(!ops.contains(&"get"), "update read a payload: {ops:?}");
+    assert_eq!(
+        ops.iter().filter(|o| **o == "put_if_absent").count(),
+        1,
+        "{ops:?}"
+    );
+    let got = c
+        .get_latest(w.id, ReadOptions::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(data(&got), json!({"a": 2}));
+    assert_eq!(got.system.lineage.parent_id.as_deref(), Some("p-1"));
+}
