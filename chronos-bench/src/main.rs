@@ -177,6 +177,15 @@ async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> 
         }
         other => return Err(format!("unknown index backend '{other}' (sqlite, mongo)")),
     };
+    // As the facade sets it up: recently written payloads are remembered.
+    let stores = Stores {
+        blob: Arc::new(chronos_core::RecentWrites::new(
+            stores.blob,
+            chronos_core::WriteCache::new(chronos_core::blob_cache::DEFAULT_WRITE_CACHE_BYTES),
+            "bench",
+        )),
+        ..stores
+    };
     Ok(Setup {
         name: format!("{index}+{blob_kind}"),
         engine: Engine::new(stores),

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod blob;
+pub mod blob_cache;
 pub mod docs;
 pub mod engine;
 pub mod error;
@@ -43,6 +44,7 @@ pub mod model;
 pub mod time;
 
 pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
+pub use blob_cache::{RecentWrites, WriteCache};
 pub use docs::{DocQuery, DocUpdate, Document, DocumentStore};
 pub use engine::{
     Base64Prop, Collection, CollectionConfig, CollectionRestoreOptions, CollectionTarget,

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chronos_blob::{ObjectBlobStore, SpaceConnection, SpaceKind, SpaceOptions};
-use chronos_core::{BlobStore, Error, IndexStore, Lock, Result};
+use chronos_core::blob_cache::DEFAULT_WRITE_CACHE_BYTES;
+use chronos_core::{BlobStore, Error, IndexStore, Lock, RecentWrites, Result, WriteCache};
 use chronos_store_mongo::{MongoConnection, MongoStores, Transactions};
 use chronos_store_sqlite::SqliteBackend;
 use tokio::sync::Mutex;
@@ -43,8 +44,11 @@ impl IndexBackend {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
+    /// Recently written payloads of every blob store (one budget for the process's stores):
+    /// the next write of a record and reads right after a write skip the blob store.
+    write_cache: Arc<WriteCache>,
     indexes: Mutex<HashMap<(String, String), IndexBackend>>,
     /// One driver client per distinct MongoDB URI.
     mongo: Mutex<HashMap<String, MongoConnection>>,
@@ -70,6 +74,18 @@ fn sqlite_uri(uri: &str, db: &str) -> Result<String> {
         "sqlite://{}",
         Path::new(dir).join(format!("{db}.db")).display()
     ))
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            write_cache: WriteCache::new(DEFAULT_WRITE_CACHE_BYTES),
+            indexes: Default::default(),
+            mongo: Default::default(),
+            spaces: Default::default(),
+            blobs: Default::default(),
+        }
+    }
 }
 
 impl Registry {
@@ -114,7 +130,7 @@ impl Registry {
         if let Some(b) = map.get(&key) {
             return Ok(b.clone());
         }
-        let store: Arc<dyn BlobStore> = if let Some(space) = &t.space_conn_ref {
+        let bare: Arc<dyn BlobStore> = if let Some(space) = &t.space_conn_ref {
             let bucket = t.bucket.as_deref().unwrap_or_default();
             Arc::new(self.space(cfg, space).await?.bucket(bucket)?)
         } else {
@@ -131,6 +147,11 @@ impl Registry {
                 Path::new(&local.base_path).join(t.bucket.as_deref().unwrap_or(&t.db_name));
             Arc::new(ObjectBlobStore::local(&dir)?)
         };
+        let store: Arc<dyn BlobStore> = Arc::new(RecentWrites::new(
+            bare,
+            self.write_cache.clone(),
+            key.clone(),
+        ));
         map.insert(key, store.clone());
         Ok(store)
     }
