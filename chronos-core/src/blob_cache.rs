@@ -25,7 +25,13 @@ use crate::blob::{BlobCapabilities, BlobMeta, BlobStore};
 use crate::error::Result;
 
 /// Default capacity of the facade's cache (shared by all its blob stores).
-pub const DEFAULT_WRITE_CACHE_BYTES: usize = 32 << 20;
+pub const DEFAULT_WRITE_CACHE_BYTES: usize = 16 << 20;
+
+/// What one entry costs besides its bytes: the key twice (map and queue), the map slot and
+/// the allocations' headers — counted so the budget bounds memory, not just payload bytes.
+fn entry_cost(key: &str, bytes: &Bytes) -> usize {
+    bytes.len() + 2 * key.len() + 96
+}
 
 #[derive(Default)]
 struct State {
@@ -64,7 +70,7 @@ impl WriteCache {
         })
     }
 
-    /// How many blobs and bytes are remembered.
+    /// How many blobs are remembered, and what they cost (bytes plus bookkeeping).
     pub fn cached(&self) -> (usize, usize) {
         let s = self.lock();
         (s.map.len(), s.bytes)
@@ -75,15 +81,16 @@ impl WriteCache {
     }
 
     fn remember(&self, key: String, bytes: Bytes) {
-        if bytes.len() > self.capacity / 4 {
+        let cost = entry_cost(&key, &bytes);
+        if cost > self.capacity / 4 {
             return; // one large blob must not flush everything else
         }
         let mut s = self.lock();
         s.generation += 1;
         let generation = s.generation;
-        s.bytes += bytes.len();
+        s.bytes += cost;
         if let Some((old, _)) = s.map.insert(key.clone(), (bytes, generation)) {
-            s.bytes -= old.len();
+            s.bytes -= entry_cost(&key, &old);
         }
         s.order.push_back((key, generation));
         while s.bytes > self.capacity {
@@ -92,7 +99,7 @@ impl WriteCache {
             };
             if s.map.get(&k).is_some_and(|(_, current)| *current == g) {
                 let (b, _) = s.map.remove(&k).expect("present");
-                s.bytes -= b.len();
+                s.bytes -= entry_cost(&k, &b);
             }
         }
         // Keep the queue from growing without bound when keys are forgotten.
@@ -109,7 +116,7 @@ impl WriteCache {
     fn forget(&self, key: &str) {
         let mut s = self.lock();
         if let Some((b, _)) = s.map.remove(key) {
-            s.bytes -= b.len();
+            s.bytes -= entry_cost(key, &b);
         }
     }
 }
@@ -158,8 +165,10 @@ impl BlobStore for RecentWrites {
     }
 
     async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<()> {
-        self.inner.put_if_absent(key, bytes.clone()).await?;
-        self.cache.remember(self.key(key), bytes);
+        // A compact copy: the caller's buffer may be larger than its contents.
+        let copy = Bytes::copy_from_slice(&bytes);
+        self.inner.put_if_absent(key, bytes).await?;
+        self.cache.remember(self.key(key), copy);
         Ok(())
     }
 
@@ -239,7 +248,8 @@ mod tests {
     fn remembers_writes_forgets_deletes_and_stays_bounded() {
         run(async {
             let inner = Arc::new(Counting::default());
-            let cache = WriteCache::new(100);
+            // Room for five 20-byte blobs with their bookkeeping.
+            let cache = WriteCache::new(5 * entry_cost("a\u{0}k0", &Bytes::from(vec![0u8; 20])) + 10);
             let c = RecentWrites::new(inner.clone(), cache.clone(), "a");
             // Another store sharing the cache: same keys, separate entries.
             let other_inner = Arc::new(Counting::default());
@@ -268,7 +278,7 @@ mod tests {
                     .unwrap();
             }
             let (n, bytes) = cache.cached();
-            assert!(bytes <= 100 && n == 5, "{n} blobs, {bytes} bytes");
+            assert!(bytes <= cache.capacity && n == 5, "{n} blobs, {bytes} bytes");
             c.get("k9").await.unwrap();
             assert_eq!(gets(), 1);
             c.get("k0").await.unwrap();
