@@ -71,6 +71,9 @@ fn doc(i: usize) -> Value {
 struct Setup {
     name: String,
     engine: Engine,
+    /// The same stores without the write cache: reads as another process (or after the
+    /// cache evicted the record) makes them.
+    cold: Engine,
     raw: raw::RawIndex,
     raw_blob: raw::RawBlob,
     _dir: tempfile::TempDir,
@@ -177,6 +180,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> 
         }
         other => return Err(format!("unknown index backend '{other}' (sqlite, mongo)")),
     };
+    let cold = Engine::new(stores.clone());
     // As the facade sets it up: recently written payloads are remembered.
     let stores = Stores {
         blob: Arc::new(chronos_core::RecentWrites::new(
@@ -189,6 +193,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> 
     Ok(Setup {
         name: format!("{index}+{blob_kind}"),
         engine: Engine::new(stores),
+        cold,
         raw,
         raw_blob,
         _dir: dir,
@@ -413,6 +418,36 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
         raw: raw_read.clone(),
         target: 0.7,
     });
+    // The same reads without the write cache (another process, or an evicted record).
+    let cold = &s
+        .cold
+        .collection(c.config().clone())
+        .await
+        .expect("open collection");
+    let cold_latest = timed("get_latest (no write cache)", n, |i| async move {
+        cold.get_latest(ids[i % ids.len()], ro())
+            .await
+            .expect("get")
+            .expect("exists");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: cold_latest,
+        raw: raw_read.clone(),
+        target: 0.7,
+    });
+    let cold_as_of = timed("get_as_of (no write cache)", n, |i| async move {
+        cold.get_as_of(ids[i % ids.len()], now, ro())
+            .await
+            .expect("get")
+            .expect("exists");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: cold_as_of,
+        raw: raw_read.clone(),
+        target: 0.7,
+    });
 
     // A page of 100 filtered on an indexed property.
     let pages = (n / 20).max(10);
@@ -525,26 +560,46 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
         .await
         .expect("create")
         .id;
+    // Each record is read as of the middle of its history, without the write cache, so both
+    // pay one blob read and the difference is the index search.
+    let mut mid_few = chronos_core::time::now_ms();
     for i in 0..9 {
         hist.update(few, &doc(i), WriteOptions::new())
             .await
             .expect("update");
+        if i == 4 {
+            mid_few = chronos_core::time::now_ms();
+        }
     }
+    let mut mid_many = chronos_core::time::now_ms();
     for i in 0..z.versions_large - 1 {
         hist.update(many, &doc(i), WriteOptions::new())
             .await
             .expect("update");
+        if i == z.versions_large / 2 {
+            mid_many = chronos_core::time::now_ms();
+        }
     }
-    let mid = chronos_core::time::now_ms();
+    let cold_hist = &s
+        .cold
+        .collection(hist.config().clone())
+        .await
+        .expect("open collection");
     let small = timed("10 versions", 200, |_| async move {
-        hist.get_as_of(few, mid, ro()).await.expect("as of");
+        cold_hist
+            .get_as_of(few, mid_few, ro())
+            .await
+            .expect("as of");
     })
     .await;
     let large = timed(
         &format!("{} versions", z.versions_large),
         200,
         |_| async move {
-            hist.get_as_of(many, mid, ro()).await.expect("as of");
+            cold_hist
+                .get_as_of(many, mid_many, ro())
+                .await
+                .expect("as of");
         },
     )
     .await;

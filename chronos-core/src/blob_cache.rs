@@ -249,7 +249,8 @@ mod tests {
         run(async {
             let inner = Arc::new(Counting::default());
             // Room for five 20-byte blobs with their bookkeeping.
-            let cache = WriteCache::new(5 * entry_cost("a\u{0}k0", &Bytes::from(vec![0u8; 20])) + 10);
+            let cache =
+                WriteCache::new(5 * entry_cost("a\u{0}k0", &Bytes::from(vec![0u8; 20])) + 10);
             let c = RecentWrites::new(inner.clone(), cache.clone(), "a");
             // Another store sharing the cache: same keys, separate entries.
             let other_inner = Arc::new(Counting::default());
@@ -278,7 +279,10 @@ mod tests {
                     .unwrap();
             }
             let (n, bytes) = cache.cached();
-            assert!(bytes <= cache.capacity && n == 5, "{n} blobs, {bytes} bytes");
+            assert!(
+                bytes <= cache.capacity && n == 5,
+                "{n} blobs, {bytes} bytes"
+            );
             c.get("k9").await.unwrap();
             assert_eq!(gets(), 1);
             c.get("k0").await.unwrap();
