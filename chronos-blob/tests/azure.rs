@@ -4,9 +4,6 @@
 mod common;
 mod presign;
 
-use std::sync::Arc;
-
-use chronos_core::Stores;
 use chronos_store_mongo::{MongoConnection, Transactions};
 use chronos_testkit::conformance::{self, Harness};
 
@@ -26,23 +23,13 @@ async fn mongo_azure() -> Harness {
         &chronos_core::ItemId::generate().to_string()[12..]
     );
     let db = conn.database(&name).await.expect("open database");
-    Harness {
-        stores: Stores {
-            index: db.index(),
-            blob: Arc::new(blob),
-            lock: db.lock(),
-        },
-        docs: db.docs(),
-    }
+    common::harness(db.index(), db.lock(), db.docs(), blob)
 }
 
 chronos_testkit::conformance_suite!(mongo_azure);
 
 async fn memory_azure() -> Harness {
-    match common::azure_store() {
-        Some(b) => common::memory_index_over(b),
-        None => chronos_testkit::memory_harness().await,
-    }
+    common::memory_index_over(common::azure_store()).await
 }
 
 #[test]

@@ -1,10 +1,9 @@
 //! The whole conformance suite with blobs on the local filesystem (and SQLite-free memory
 //! index), plus the blob cases on object_store's in-memory backend.
 
-use std::sync::Arc;
+mod common;
 
 use chronos_blob::ObjectBlobStore;
-use chronos_core::Stores;
 use chronos_testkit::conformance::{self, Harness};
 
 async fn local_harness() -> Harness {
@@ -12,29 +11,13 @@ async fn local_harness() -> Harness {
     let blob = ObjectBlobStore::local(dir.path().join("blobs")).expect("local store");
     // The directory must outlive the case.
     std::mem::forget(dir);
-    let mem = chronos_testkit::memory_stores();
-    Harness {
-        stores: Stores {
-            index: mem.index,
-            blob: Arc::new(blob),
-            lock: mem.lock,
-        },
-        docs: Arc::new(chronos_testkit::MemoryDocumentStore::new()),
-    }
+    common::memory_index_over(Some(blob)).await
 }
 
 chronos_testkit::conformance_suite!(local_harness);
 
 async fn object_memory_harness() -> Harness {
-    let mem = chronos_testkit::memory_stores();
-    Harness {
-        stores: Stores {
-            index: mem.index,
-            blob: Arc::new(ObjectBlobStore::memory()),
-            lock: mem.lock,
-        },
-        docs: Arc::new(chronos_testkit::MemoryDocumentStore::new()),
-    }
+    common::memory_index_over(Some(ObjectBlobStore::memory())).await
 }
 
 #[test]

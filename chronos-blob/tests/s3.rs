@@ -4,9 +4,6 @@
 mod common;
 mod presign;
 
-use std::sync::Arc;
-
-use chronos_core::Stores;
 use chronos_store_sqlite::SqliteBackend;
 use chronos_testkit::conformance::{self, Harness};
 
@@ -20,23 +17,13 @@ async fn sqlite_s3() -> Harness {
     // The file must outlive the case.
     std::mem::forget(dir);
     let db = SqliteBackend::open(&uri).await.expect("open SQLite");
-    Harness {
-        stores: Stores {
-            index: db.index(),
-            blob: Arc::new(blob),
-            lock: db.lock(),
-        },
-        docs: db.docs(),
-    }
+    common::harness(db.index(), db.lock(), db.docs(), blob)
 }
 
 chronos_testkit::conformance_suite!(sqlite_s3);
 
 async fn memory_s3() -> Harness {
-    match common::s3_store() {
-        Some(b) => common::memory_index_over(b),
-        None => chronos_testkit::memory_harness().await,
-    }
+    common::memory_index_over(common::s3_store()).await
 }
 
 #[test]

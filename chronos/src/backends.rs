@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chronos_blob::{ObjectBlobStore, SpaceConnection, SpaceKind, SpaceOptions};
+use chronos_blob::{ObjectBlobStore, SpaceConnection};
 use chronos_core::blob_cache::DEFAULT_WRITE_CACHE_BYTES;
 use chronos_core::{BlobStore, Error, IndexStore, Lock, RecentWrites, Result, WriteCache};
 use chronos_store_mongo::{MongoConnection, MongoStores, Transactions};
 use chronos_store_sqlite::SqliteBackend;
 use tokio::sync::Mutex;
 
-use crate::config::{redact_uri, ChronosConfig, DatabaseTarget, SpaceKindName};
+use crate::config::{redact_uri, ChronosConfig, DatabaseTarget};
 
 /// The index side of one database.
 #[derive(Debug, Clone)]
@@ -162,21 +162,7 @@ impl Registry {
         if let Some(c) = map.get(name) {
             return Ok(c.clone());
         }
-        let s = &cfg.spaces_connections[name];
-        let conn = SpaceConnection::new(
-            name,
-            SpaceOptions {
-                endpoint: s.endpoint.clone(),
-                region: s.region.clone(),
-                access_key: s.access_key.clone(),
-                secret_key: s.secret_key.clone(),
-                force_path_style: s.force_path_style,
-                kind: s.kind.map(|k| match k {
-                    SpaceKindName::S3 => SpaceKind::S3,
-                    SpaceKindName::Azure => SpaceKind::Azure,
-                }),
-            },
-        )?;
+        let conn = SpaceConnection::new(name, cfg.spaces_connections[name].options())?;
         tracing::info!(connection = name, kind = ?conn.kind(), "blob storage client created");
         map.insert(name.to_string(), conn.clone());
         Ok(conn)

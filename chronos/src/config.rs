@@ -134,22 +134,27 @@ pub enum SpaceKindName {
     Azure,
 }
 
+impl SpacesConnection {
+    /// The options `chronos-blob` connects with.
+    pub fn options(&self) -> chronos_blob::SpaceOptions {
+        chronos_blob::SpaceOptions {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            force_path_style: self.force_path_style,
+            kind: self.kind.map(|k| match k {
+                SpaceKindName::S3 => chronos_blob::SpaceKind::S3,
+                SpaceKindName::Azure => chronos_blob::SpaceKind::Azure,
+            }),
+        }
+    }
+}
+
 impl fmt::Debug for SpacesConnection {
+    /// As [`chronos_blob::SpaceOptions`] shows it: keys redacted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpacesConnection")
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field(
-                "access_key",
-                &self.access_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "secret_key",
-                &self.secret_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("force_path_style", &self.force_path_style)
-            .field("kind", &self.kind)
-            .finish()
+        self.options().fmt(f)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use chronos_blob::{ObjectBlobStore, SpaceConnection, SpaceKind, SpaceOptions};
-use chronos_core::Stores;
+use chronos_core::{DocumentStore, IndexStore, Lock, Stores};
 use chronos_testkit::conformance::Harness;
 
 pub use chronos_testkit::service_var as var;
@@ -59,15 +59,30 @@ pub fn azure_store() -> Option<ObjectBlobStore> {
     Some(c.bucket(&b).expect("Azure test container"))
 }
 
-/// Memory index, lock and documents over the given blob store.
-pub fn memory_index_over(blob: ObjectBlobStore) -> Harness {
-    let mem = chronos_testkit::memory_stores();
+/// A harness of an index backend's stores over `blob`.
+pub fn harness(
+    index: Arc<dyn IndexStore>,
+    lock: Arc<dyn Lock>,
+    docs: Arc<dyn DocumentStore>,
+    blob: ObjectBlobStore,
+) -> Harness {
     Harness {
         stores: Stores {
-            index: mem.index,
+            index,
             blob: Arc::new(blob),
-            lock: mem.lock,
+            lock,
         },
-        docs: Arc::new(chronos_testkit::MemoryDocumentStore::new()),
+        docs,
     }
+}
+
+/// Memory index, lock and documents over the given blob store; plain memory when the service
+/// is not there (outside CI).
+pub async fn memory_index_over(blob: Option<ObjectBlobStore>) -> Harness {
+    let Some(blob) = blob else {
+        return chronos_testkit::memory_harness().await;
+    };
+    let mem = chronos_testkit::memory_stores();
+    let docs = Arc::new(chronos_testkit::MemoryDocumentStore::new());
+    harness(mem.index, mem.lock, docs, blob)
 }

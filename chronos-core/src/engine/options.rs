@@ -126,6 +126,21 @@ macro_rules! audit_builders {
     };
 }
 
+macro_rules! read_builders {
+    () => {
+        /// Attaches presigned URLs valid for `ttl` (see [`ReadOptions::presign`]).
+        pub fn presign(mut self, ttl: std::time::Duration) -> Self {
+            self.presign = Some(ttl);
+            self
+        }
+        /// Sets how externalised properties come back.
+        pub fn externals(mut self, how: Externals) -> Self {
+            self.externals = how;
+            self
+        }
+    };
+}
+
 macro_rules! expected_ov_builder {
     () => {
         /// Fails with `Conflict` unless the record is at this ov.
@@ -276,16 +291,7 @@ impl ReadOptions {
         self.projection = Some(fields.into_iter().map(Into::into).collect());
         self
     }
-    /// Attaches presigned URLs valid for `ttl` (see [`ReadOptions::presign`]).
-    pub fn presign(mut self, ttl: std::time::Duration) -> Self {
-        self.presign = Some(ttl);
-        self
-    }
-    /// Sets how externalised properties come back.
-    pub fn externals(mut self, how: Externals) -> Self {
-        self.externals = how;
-        self
-    }
+    read_builders!();
 }
 
 /// Options of `list_by_meta` / `query`.
@@ -367,16 +373,7 @@ impl ListOptions {
         self.projection = Some(fields.into_iter().map(Into::into).collect());
         self
     }
-    /// Attaches presigned URLs valid for `ttl` to every record of the page.
-    pub fn presign(mut self, ttl: std::time::Duration) -> Self {
-        self.presign = Some(ttl);
-        self
-    }
-    /// Sets how externalised properties come back.
-    pub fn externals(mut self, how: Externals) -> Self {
-        self.externals = how;
-        self
-    }
+    read_builders!();
 }
 
 /// Options of `history`.
