@@ -35,6 +35,10 @@ struct Args {
     /// MongoDB URI (default: CHRONOS_TEST_MONGODB_URI).
     #[arg(long)]
     mongo_uri: Option<String>,
+    /// MongoDB commits in transactions when the server has them (auto) or the ordered,
+    /// non-transactional path (off).
+    #[arg(long, default_value = "auto")]
+    mongo_transactions: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -136,7 +140,7 @@ fn blobs(kind: &str, dir: &std::path::Path) -> Result<(Arc<dyn BlobStore>, raw::
     ))
 }
 
-async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> {
+async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setup, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (index, blob_kind) = backend.split_once('+').unwrap_or((backend, "fs"));
     let (blob, raw_blob) = blobs(blob_kind, dir.path())?;
@@ -160,12 +164,14 @@ async fn setup(backend: &str, mongo_uri: Option<&str>) -> Result<Setup, String> 
         }
         "mongo" => {
             let uri = mongo_uri.ok_or("the mongo backend needs --mongo-uri or CHRONOS_TEST_MONGODB_URI (cargo xtask bench starts a server)")?;
-            let conn = chronos_store_mongo::MongoConnection::connect(
-                uri,
-                chronos_store_mongo::Transactions::Auto,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let mode = match txn {
+                "off" => chronos_store_mongo::Transactions::Off,
+                "auto" => chronos_store_mongo::Transactions::Auto,
+                other => return Err(format!("--mongo-transactions {other}: use auto or off")),
+            };
+            let conn = chronos_store_mongo::MongoConnection::connect(uri, mode)
+                .await
+                .map_err(|e| e.to_string())?;
             let db_name = format!("bench_{}", &ItemId::generate().to_string()[14..]);
             let db = conn.database(&db_name).await.map_err(|e| e.to_string())?;
             let raw = raw::RawIndex::mongo(uri, &format!("{db_name}_raw")).await?;
@@ -735,7 +741,7 @@ fn main() {
     let mut report = serde_json::Map::new();
     let mut failed = false;
     for b in backends {
-        match rt.block_on(async { setup(b, mongo.as_deref()).await }) {
+        match rt.block_on(async { setup(b, mongo.as_deref(), &args.mongo_transactions).await }) {
             Ok(s) => {
                 let t = Instant::now();
                 let rows = rt.block_on(bench(&s, z));
