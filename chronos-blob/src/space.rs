@@ -49,11 +49,12 @@ impl SpaceKind {
     /// assert_eq!(SpaceKind::detect("https://s3.amazonaws.com"), SpaceKind::S3);
     /// ```
     pub fn detect(endpoint: &str) -> Self {
-        let host = Url::parse(endpoint)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-        match host {
-            Some(h) if h.ends_with(".blob.core.windows.net") => Self::Azure,
+        Url::parse(endpoint).map_or(Self::S3, |u| Self::of_url(&u))
+    }
+
+    fn of_url(url: &Url) -> Self {
+        match url.host_str() {
+            Some(h) if h.to_ascii_lowercase().ends_with(".blob.core.windows.net") => Self::Azure,
             _ => Self::S3,
         }
     }
@@ -169,9 +170,7 @@ impl SpaceConnection {
                 )));
             }
         }
-        let kind = options
-            .kind
-            .unwrap_or_else(|| SpaceKind::detect(&options.endpoint));
+        let kind = options.kind.unwrap_or_else(|| SpaceKind::of_url(&endpoint));
         // TLS uses rustls with ring, the provider the MongoDB driver already brings. Installing
         // it fails harmlessly when the application installed one first.
         let _ = rustls::crypto::ring::default_provider().install_default();

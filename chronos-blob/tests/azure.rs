@@ -37,10 +37,10 @@ fn azure_blob_contract_with_memory_index() {
     conformance::run(memory_azure, conformance::blob_store_contract);
 }
 
-#[test]
-fn azure_sas_urls() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_sas_urls() {
     let Some(store) = common::azure_store() else {
         return;
     };
-    presign::check(store);
+    presign::check(store).await;
 }

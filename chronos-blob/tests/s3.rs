@@ -31,10 +31,10 @@ fn s3_blob_contract_with_memory_index() {
     conformance::run(memory_s3, conformance::blob_store_contract);
 }
 
-#[test]
-fn s3_presigned_urls() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_presigned_urls() {
     let Some(store) = common::s3_store() else {
         return;
     };
-    presign::check(store);
+    presign::check(store).await;
 }

@@ -10,7 +10,8 @@
 //! devShadow, writeOptimization, fallback, transactions, base64Props) are accepted as JSON and
 //! reported by [`ChronosConfig::unsupported_options`], never silently ignored.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chronos_core::{Error, Result};
@@ -639,22 +640,27 @@ impl ChronosConfig {
     /// Databases sharing a bucket (or local directory) are told apart by `dbName`, so two
     /// different index databases there must not have the same one.
     fn check_shared_blob_locations(&self) -> Result<()> {
-        let all = self.targets();
-        for (i, (path, t)) in all.iter().enumerate() {
-            for (other, o) in &all[..i] {
-                if self.blob_location(o) == self.blob_location(t)
-                    && o.db_name == t.db_name
-                    && self.index_identity(o) != self.index_identity(t)
-                {
+        // The first target seen per (place, dbName): any later one there with the same
+        // dbName must be the same index database. One pass, however many tenants.
+        let mut first: HashMap<(String, String), (String, (String, String))> = HashMap::new();
+        for (path, t) in self.targets() {
+            let me = self.index_identity(&t);
+            match first.entry((self.blob_location(&t), t.db_name.clone())) {
+                Entry::Occupied(o) if o.get().1 != me => {
                     return Err(at(
                         format!("{path}.dbName"),
                         format!(
-                            "'{}' stores blobs in the same place as {other}, which has the same \
+                            "'{}' stores blobs in the same place as {}, which has the same \
                              dbName on another connection; their payloads could not be told \
                              apart: use a different dbName or bucket",
-                            t.db_name
+                            t.db_name,
+                            o.get().0
                         ),
                     ));
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(v) => {
+                    v.insert((path, me));
                 }
             }
         }

@@ -332,7 +332,10 @@ impl Collection {
             payloads.push((v.blob_key, v.checksum));
         }
         if let Some(h) = idx.head(self.name(), id).await? {
-            payloads.push((h.blob_key, h.checksum));
+            // The head is often that very version: read its payload once.
+            if payloads.iter().all(|(k, _)| *k != h.blob_key) {
+                payloads.push((h.blob_key, h.checksum));
+            }
         }
         for (k, sum) in payloads {
             match self.load(&k, &sum).await {
