@@ -74,6 +74,8 @@ fn doc(i: usize) -> Value {
 
 struct Setup {
     name: String,
+    /// How the index backend runs (printed and recorded beside the numbers).
+    detail: &'static str,
     engine: Engine,
     /// The same stores without the write cache: reads as another process (or after the
     /// cache evicted the record) makes them.
@@ -144,6 +146,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (index, blob_kind) = backend.split_once('+').unwrap_or((backend, "fs"));
     let (blob, raw_blob) = blobs(blob_kind, dir.path())?;
+    let mut detail = "SQLite (WAL), one file";
     let (stores, raw) = match index {
         "sqlite" => {
             let db = chronos_store_sqlite::SqliteBackend::open(&format!(
@@ -172,6 +175,11 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
             let conn = chronos_store_mongo::MongoConnection::connect(uri, mode)
                 .await
                 .map_err(|e| e.to_string())?;
+            detail = if conn.uses_transactions() {
+                "MongoDB commits in transactions (replica set)"
+            } else {
+                "MongoDB commits on the ordered path (no transactions)"
+            };
             let db_name = format!("bench_{}", &ItemId::generate().to_string()[14..]);
             let db = conn.database(&db_name).await.map_err(|e| e.to_string())?;
             let raw = raw::RawIndex::mongo(uri, &format!("{db_name}_raw")).await?;
@@ -198,6 +206,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
     };
     Ok(Setup {
         name: format!("{index}+{blob_kind}"),
+        detail,
         engine: Engine::new(stores),
         cold,
         raw,
@@ -740,12 +749,16 @@ fn main() {
                 let t = Instant::now();
                 let rows = rt.block_on(bench(&s, z));
                 stats::print(&s.name, &rows);
+                println!("({})", s.detail);
                 println!(
                     "({} mode, {:.1}s)",
                     if args.quick { "quick" } else { "full" },
                     t.elapsed().as_secs_f64()
                 );
-                report.insert(s.name.clone(), stats::to_json(&rows));
+                report.insert(
+                    s.name.clone(),
+                    json!({"index": s.detail, "rows": stats::to_json(&rows)}),
+                );
             }
             Err(e) => {
                 eprintln!("bench: {b}: {e}");

@@ -196,6 +196,30 @@ pub struct Commit {
     pub lineage: Lineage,
 }
 
+/// What [`IndexStore::precommit`] prepared for one commit; handed back to
+/// [`IndexStore::commit_prepared`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Precommit {
+    /// A cv the store reserved for the commit (stores that hand out cvs at commit time leave
+    /// this empty).
+    pub reserved_cv: Option<u64>,
+}
+
+impl Precommit {
+    /// Nothing prepared: [`IndexStore::commit_prepared`] does the whole commit.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// A cv reserved for the commit.
+    pub fn with_cv(cv: u64) -> Self {
+        Self {
+            reserved_cv: Some(cv),
+        }
+    }
+}
+
 /// A point in a collection's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Point {
@@ -328,6 +352,34 @@ pub trait IndexStore: Send + Sync + Debug {
 
     /// Atomically commits one version; returns its cv. See the trait contract.
     async fn commit(&self, collection: &str, commit: Commit) -> Result<u64>;
+
+    /// The part of a commit that may run *while its payload is still being stored*: checks
+    /// and reservations that no reader can observe (the ov check, a cv reservation). The
+    /// engine runs it concurrently with the payload put and, if both succeed, calls
+    /// [`IndexStore::commit_prepared`]; so on a networked index the round trips it saves
+    /// overlap the blob store's.
+    ///
+    /// Contract: it changes nothing a reader can see. `Conflict` means `commit` would
+    /// certainly fail with `Conflict` now (and, since a record's latest ov never goes down,
+    /// always will). A reserved cv that is never committed is simply skipped: cvs are unique
+    /// and increasing, not dense. Default: nothing to prepare.
+    async fn precommit(&self, collection: &str, commit: &Commit) -> Result<Precommit> {
+        let _ = (collection, commit);
+        Ok(Precommit::none())
+    }
+
+    /// [`IndexStore::commit`] with what [`IndexStore::precommit`] prepared for this very
+    /// commit. Same contract as `commit`: the store still refuses an ov someone committed
+    /// since the precommit. Default: `commit`.
+    async fn commit_prepared(
+        &self,
+        collection: &str,
+        commit: Commit,
+        prepared: Precommit,
+    ) -> Result<u64> {
+        let _ = prepared;
+        self.commit(collection, commit).await
+    }
 
     /// The head of a record, if any.
     async fn head(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>>;

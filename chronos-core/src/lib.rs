@@ -57,7 +57,7 @@ pub use filter::Filter;
 pub use id::ItemId;
 pub use index::{
     Commit, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, NewVersion, Point,
-    Shadow, Sort, SortField, SortKey, VersionEntry,
+    Precommit, Shadow, Sort, SortField, SortKey, VersionEntry,
 };
 pub use lock::{Lease, Lock};
 pub use model::{Lineage, Op, Origin, Presigned, Record, RecordRef, SystemFields, WriteResult};

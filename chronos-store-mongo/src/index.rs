@@ -1,13 +1,18 @@
 //! [`IndexStore`] on MongoDB in upstream's layout: `<c>_head`, `<c>_ver`, `<c>_counter`.
 //!
 //! Two commit paths, chosen once per client:
-//! - *transactional* (replica set or mongos): counter bump, ov check, version insert and head
-//!   write in one transaction, retried on `TransientTransactionError` and
-//!   `UnknownTransactionCommitResult`;
-//! - *ordered* (standalone, or transactions disabled): bump the counter, check the latest ov,
-//!   insert the version — the unique `(itemId, ov)` insert is the linearisation point — then
-//!   write the head only if it is older (idempotent). A head left behind by a crash is
-//!   repaired from the version log by the next `head` read.
+//! Both start the same way: the latest-ov check and the counter bump (`$inc` on the
+//! counter document, outside any transaction). Through [`IndexStore::precommit`] the two run
+//! concurrently — one round trip, which the engine overlaps with the payload put. Then:
+//! - *transactional* (replica set or mongos): version insert and head write in one
+//!   transaction, retried on `TransientTransactionError` and `UnknownTransactionCommitResult`;
+//! - *ordered* (standalone, or transactions disabled): insert the version — the unique
+//!   `(itemId, ov)` insert is the linearisation point — then write the head only if it is
+//!   older (idempotent). A head left behind by a crash is repaired from the version log by
+//!   the next `head` read.
+//!
+//! In both the unique `(itemId, ov)` index is what refuses a version committed since the
+//! check; the check itself refuses gaps (a record's latest ov never goes down).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -16,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chronos_core::{
     Commit, Error, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, ItemId, Op,
-    Point, Result, SortField, VersionEntry,
+    Point, Precommit, Result, SortField, VersionEntry,
 };
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
@@ -46,6 +51,15 @@ struct Colls {
 enum Stop {
     Conflict(Error),
     Driver(mongodb::error::Error, &'static str),
+}
+
+impl Stop {
+    fn into_error(self) -> Error {
+        match self {
+            Stop::Conflict(e) => e,
+            Stop::Driver(e, op) => map_err(e, op),
+        }
+    }
 }
 
 impl From<(mongodb::error::Error, &'static str)> for Stop {
@@ -354,20 +368,14 @@ impl MongoIndexStore {
     }
 
     /// Conflict unless the record's latest committed ov is `ov - 1` (none for ov 0).
-    async fn check_latest(
-        &self,
-        cs: &Colls,
-        c: &Commit,
-        mut sess: Option<&mut ClientSession>,
-    ) -> std::result::Result<(), Stop> {
+    async fn check_latest(&self, cs: &Colls, c: &Commit) -> std::result::Result<(), Stop> {
         let v = &c.version;
-        let latest = exec!(
-            sess,
-            cs.ver
-                .find_one(doc! {"itemId": oid(v.item_id)})
-                .sort(doc! {"ov": -1})
-        )
-        .map_err(|e| Stop::Driver(e, "read latest ov"))?;
+        let latest = cs
+            .ver
+            .find_one(doc! {"itemId": oid(v.item_id)})
+            .sort(doc! {"ov": -1})
+            .await
+            .map_err(|e| Stop::Driver(e, "read latest ov"))?;
         let latest_ov = latest
             .as_ref()
             .map(|d| get(d, "ov").and_then(u64_of))
@@ -384,6 +392,25 @@ impl MongoIndexStore {
                 c,
                 &format!("latest committed ov is {latest_ov:?}"),
             ))
+        }
+    }
+
+    /// The ov check and the cv bump. Concurrently for a precommit: one round trip for both
+    /// (which the engine overlaps with the payload put), at the price that a conflicting
+    /// commit may consume a cv — cvs are unique and increasing, not dense. A plain `commit`
+    /// checks first, so a conflict it can see consumes none.
+    async fn prepare_commit(
+        &self,
+        cs: &Colls,
+        c: &Commit,
+        concurrently: bool,
+    ) -> std::result::Result<u64, Stop> {
+        if concurrently {
+            let (checked, cv) = futures::join!(self.check_latest(cs, c), self.reserve_cv(cs));
+            checked.and(cv)
+        } else {
+            self.check_latest(cs, c).await?;
+            self.reserve_cv(cs).await
         }
     }
 
@@ -432,20 +459,20 @@ impl MongoIndexStore {
         let id = oid(v.item_id);
         match c.head {
             HeadAction::Upsert => {
-                let filter = if self.transactions {
-                    doc! {"_id": id}
+                let head = head_doc(&entry, c.created_at, c.shadow.as_ref(), Some(&c.lineage));
+                let written = if v.ov == 0 {
+                    // A first version has no head to replace (only a later version's, on
+                    // the ordered path): a plain insert, cheaper than an upsert.
+                    exec!(sess, cs.head.insert_one(head)).map(drop)
                 } else {
-                    doc! {"_id": id, "ov": {"$lt": v.ov as i64}}
+                    let filter = if self.transactions {
+                        doc! {"_id": id}
+                    } else {
+                        doc! {"_id": id, "ov": {"$lt": v.ov as i64}}
+                    };
+                    exec!(sess, cs.head.replace_one(filter, head).upsert(true)).map(drop)
                 };
-                match exec!(
-                    sess,
-                    cs.head
-                        .replace_one(
-                            filter,
-                            head_doc(&entry, c.created_at, c.shadow.as_ref(), Some(&c.lineage))
-                        )
-                        .upsert(true)
-                ) {
+                match written {
                     Ok(_) => {}
                     // Ordered path: a newer head already exists; ours is history now.
                     Err(e) if is_duplicate_key(&e) && !self.transactions => {}
@@ -483,11 +510,10 @@ impl MongoIndexStore {
             s.start_transaction()
                 .await
                 .map_err(|e| map_err(e, "start transaction"))?;
-            let steps = async {
-                self.check_latest(cs, c, Some(&mut s)).await?;
-                self.apply(cs, c, cv, Some(&mut s)).await
-            }
-            .await;
+            // No ov check in here: the caller checked before the transaction began, the
+            // latest ov of a record never goes down, and the unique `(itemId, ov)` insert
+            // refuses a version someone committed since.
+            let steps = self.apply(cs, c, cv, Some(&mut s)).await;
             match steps {
                 Ok(()) => loop {
                     match s.commit_transaction().await {
@@ -518,20 +544,16 @@ impl MongoIndexStore {
         ))
     }
 
-    /// Ordered path: brings a head that lags the version log up to date.
+    /// Ordered path: brings a head that lags the version log (whose latest entry is
+    /// `latest`) up to date.
     async fn repair(
         &self,
         c: &str,
         id: ItemId,
         head: Option<HeadEntry>,
+        latest: Option<Document>,
     ) -> Result<Option<HeadEntry>> {
         let cs = self.colls(c);
-        let latest = cs
-            .ver
-            .find_one(doc! {"itemId": oid(id)})
-            .sort(doc! {"ov": -1})
-            .await
-            .map_err(|e| map_err(e, "read latest version"))?;
         let Some(latest_doc) = latest else {
             return Ok(head);
         };
@@ -585,11 +607,15 @@ impl IndexStore for MongoIndexStore {
         let models: Vec<IndexModel> = indexed_props
             .iter()
             .map(|p| {
+                // `_id` second: an equality filter on the property then reads its matches in
+                // list order (by id, the default) straight from the index, so a page costs
+                // the same however many records match.
                 let mut keys = Document::new();
                 keys.insert(format!("metaIndexed.{p}"), 1);
+                keys.insert("_id", 1);
                 IndexModel::builder()
                     .keys(keys)
-                    .options(IndexOptions::builder().name(format!("meta_{p}")).build())
+                    .options(IndexOptions::builder().name(format!("meta_{p}_id")).build())
                     .build()
             })
             .collect();
@@ -602,42 +628,71 @@ impl IndexStore for MongoIndexStore {
     }
 
     async fn commit(&self, c: &str, commit: Commit) -> Result<u64> {
+        self.commit_prepared(c, commit, Precommit::none()).await
+    }
+
+    async fn precommit(&self, c: &str, commit: &Commit) -> Result<Precommit> {
+        self.ensure(c).await?;
+        self.prepare_commit(&self.colls(c), commit, true)
+            .await
+            .map(Precommit::with_cv)
+            .map_err(|s| {
+                s.into_error()
+                    .with("collection", c)
+                    .with("id", commit.version.item_id)
+            })
+    }
+
+    async fn commit_prepared(&self, c: &str, commit: Commit, prepared: Precommit) -> Result<u64> {
         self.ensure(c).await?;
         let cs = self.colls(c);
-        let id = commit.version.item_id;
-        let stop = |s: Stop| match s {
-            Stop::Conflict(e) => e,
-            Stop::Driver(e, op) => map_err(e, op),
-        };
         let r = async {
-            // Checked before taking a cv, so a plain conflict consumes none.
-            self.check_latest(&cs, &commit, None).await.map_err(stop)?;
-            let cv = self.reserve_cv(&cs).await.map_err(stop)?;
+            let cv = match prepared.reserved_cv {
+                Some(cv) => cv,
+                None => self
+                    .prepare_commit(&cs, &commit, false)
+                    .await
+                    .map_err(Stop::into_error)?,
+            };
             if self.transactions {
                 self.commit_txn(&cs, &commit, cv).await?;
             } else {
-                self.apply(&cs, &commit, cv, None).await.map_err(stop)?;
+                self.apply(&cs, &commit, cv, None)
+                    .await
+                    .map_err(Stop::into_error)?;
             }
             Ok(cv)
         }
         .await;
-        r.map_err(|e: Error| e.with("collection", c).with("id", id))
+        r.map_err(|e: Error| e.with("collection", c).with("id", commit.version.item_id))
     }
 
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
         self.ensure(c).await?;
-        let d = self
-            .colls(c)
-            .head
-            .find_one(doc! {"_id": oid(id)})
-            .await
-            .map_err(|e| map_err(e, "read head").with("collection", c))?;
-        let head = d.as_ref().map(head_from).transpose()?;
+        let cs = self.colls(c);
+        let read_head = async {
+            let d = cs
+                .head
+                .find_one(doc! {"_id": oid(id)})
+                .await
+                .map_err(|e| map_err(e, "read head").with("collection", c))?;
+            d.as_ref().map(head_from).transpose()
+        };
         if self.transactions {
-            Ok(head)
-        } else {
-            self.repair(c, id, head).await
+            return read_head.await;
         }
+        // Ordered path: the head may lag the log after a crash. The log's latest entry is
+        // read alongside (one round trip for both); a commit landing in between is fine
+        // either way round, as the repair only ever moves a head forward.
+        let read_latest = async {
+            cs.ver
+                .find_one(doc! {"itemId": oid(id)})
+                .sort(doc! {"ov": -1})
+                .await
+                .map_err(|e| map_err(e, "read latest version").with("collection", c))
+        };
+        let (head, latest) = futures::try_join!(read_head, read_latest)?;
+        self.repair(c, id, head, latest).await
     }
 
     async fn version(&self, c: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>> {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chronos_core::{
     BlobCapabilities, BlobMeta, BlobStore, Commit, Error, HeadEntry, HeadQuery, IndexCapabilities,
-    IndexStore, ItemId, Lease, Lock, Point, Result, Stores, VersionEntry,
+    IndexStore, ItemId, Lease, Lock, Point, Precommit, Result, Stores, VersionEntry,
 };
 
 /// When an injected fault strikes relative to the real call.
@@ -36,12 +36,22 @@ enum Trigger {
     Op(&'static str),
 }
 
+/// Work to run just before a named operation reaches the store.
+struct Interleave(&'static str, futures::future::BoxFuture<'static, ()>);
+
+impl std::fmt::Debug for Interleave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Interleave({})", self.0)
+    }
+}
+
 #[derive(Debug, Default)]
 struct PlanState {
     calls: u64,
     armed: Option<(Trigger, FaultMode)>,
     log: Vec<&'static str>,
     fired: Option<&'static str>,
+    interleave: Option<Interleave>,
 }
 
 /// Which calls fail. Cheap to clone (shared state).
@@ -67,6 +77,15 @@ impl FaultPlan {
         s.armed = Some((Trigger::Op(op), mode));
         s.fired = None;
     }
+    /// Runs `work` just before the next call of the named operation reaches the store — a
+    /// competing writer slipping in at exactly that step (races made deterministic).
+    pub fn interleave_before(
+        &self,
+        op: &'static str,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.lock().interleave = Some(Interleave(op, Box::pin(work)));
+    }
     /// Disarms any pending fault.
     pub fn clear(&self) {
         self.lock().armed = None;
@@ -85,6 +104,17 @@ impl FaultPlan {
     }
     fn lock(&self) -> std::sync::MutexGuard<'_, PlanState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// The work registered to run before `op`, if any (taken: it runs once).
+    fn take_interleave(&self, op: &'static str) -> Option<futures::future::BoxFuture<'static, ()>> {
+        let mut s = self.lock();
+        match s.interleave.take() {
+            Some(Interleave(o, work)) if o == op => Some(work),
+            other => {
+                s.interleave = other;
+                None
+            }
+        }
     }
     /// Registers a call; returns the fault to apply to it, if any.
     fn hit(&self, op: &'static str) -> Option<FaultMode> {
@@ -116,6 +146,9 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
+    if let Some(work) = plan.take_interleave(op) {
+        work.await;
+    }
     match plan.hit(op) {
         None => call().await,
         Some(FaultMode::Before) => Err(injected(op)),
@@ -155,6 +188,15 @@ impl IndexStore for FaultyIndexStore {
     async fn commit(&self, c: &str, commit: Commit) -> Result<u64> {
         guarded(&self.plan, "commit", || {
             self.inner.commit(c, commit.clone())
+        })
+        .await
+    }
+    async fn precommit(&self, c: &str, commit: &Commit) -> Result<Precommit> {
+        guarded(&self.plan, "precommit", || self.inner.precommit(c, commit)).await
+    }
+    async fn commit_prepared(&self, c: &str, commit: Commit, p: Precommit) -> Result<u64> {
+        guarded(&self.plan, "commit_prepared", || {
+            self.inner.commit_prepared(c, commit.clone(), p.clone())
         })
         .await
     }

@@ -16,8 +16,8 @@ use chronos_core::filter::{canonical_cmp, get_path};
 use chronos_core::time::now_ms;
 use chronos_core::{
     BlobCapabilities, BlobMeta, BlobStore, Commit, Error, Filter, HeadAction, HeadEntry, HeadQuery,
-    IndexCapabilities, IndexStore, ItemId, Lease, Lock, Point, Result, SortField, Timestamp,
-    VersionEntry,
+    IndexCapabilities, IndexStore, ItemId, Lease, Lock, Point, Precommit, Result, SortField,
+    Timestamp, VersionEntry,
 };
 use serde_json::{Map, Value};
 
@@ -63,27 +63,30 @@ impl IndexStore for MemoryIndexStore {
         Ok(())
     }
 
+    /// The ov check alone, so the engine's handling of a conflict found before the payload
+    /// is stored runs on this backend too.
+    async fn precommit(&self, collection: &str, c: &Commit) -> Result<Precommit> {
+        self.with(collection, |coll| {
+            let latest = coll
+                .versions
+                .get(&c.version.item_id)
+                .and_then(|vs| vs.last())
+                .map(|v| v.ov);
+            check_ov(collection, c, latest)
+        })?;
+        Ok(Precommit::none())
+    }
+
     async fn commit(&self, collection: &str, c: Commit) -> Result<u64> {
         self.with(collection, |coll| {
             let id = c.version.item_id;
+            let latest = coll
+                .versions
+                .get(&id)
+                .and_then(|vs| vs.last())
+                .map(|v| v.ov);
+            check_ov(collection, &c, latest)?;
             let vs = coll.versions.entry(id).or_default();
-            let latest = vs.last().map(|v| v.ov);
-            let ok = match (latest, c.version.ov) {
-                (None, 0) => true,
-                (Some(l), ov) => ov == l + 1,
-                _ => false,
-            };
-            if !ok {
-                if vs.is_empty() {
-                    coll.versions.remove(&id);
-                }
-                return Err(Error::conflict(format!(
-                    "cannot commit ov {} of {id}: latest committed ov is {latest:?}",
-                    c.version.ov
-                ))
-                .with("collection", collection)
-                .with("id", id));
-            }
             coll.cv += 1;
             let entry = c.version.into_entry(coll.cv);
             match c.head {
@@ -431,5 +434,25 @@ pub fn memory_stores() -> chronos_core::Stores {
         index: Arc::new(MemoryIndexStore::new()),
         blob: Arc::new(MemoryBlobStore::new()),
         lock: Arc::new(MemoryLock::new()),
+    }
+}
+
+/// Conflict unless `c` appends right after `latest` (the record's greatest committed ov).
+fn check_ov(collection: &str, c: &Commit, latest: Option<u64>) -> Result<()> {
+    let ok = match (latest, c.version.ov) {
+        (None, 0) => true,
+        (Some(l), ov) => ov == l + 1,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let id = c.version.item_id;
+        Err(Error::conflict(format!(
+            "cannot commit ov {} of {id}: latest committed ov is {latest:?}",
+            c.version.ov
+        ))
+        .with("collection", collection)
+        .with("id", id))
     }
 }

@@ -5,8 +5,9 @@
 //! - `cargo xtask test`  — tidy, start the real services (installing them on first use), then
 //!   the whole workspace test suite against them (what CI runs);
 //! - `cargo xtask services` — start the services and print their URIs, until interrupted;
-//! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE]` — benchmarks
-//!   beside raw baselines (servers started as for tests; `--quick` only checks the harness).
+//! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE]
+//!   [--mongo-replica-set]` — benchmarks beside raw baselines (servers started as for tests,
+//!   SecantusDB standalone unless `--mongo-replica-set`; `--quick` only checks the harness).
 //!
 //! Dependencies: std only, so the xtask builds in seconds.
 
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
                   lint      rustfmt + clippy (warnings denied)\n  \
                   test      tidy, start the services, then every test\n  \
                   services  start the test services and print their URIs\n  \
-                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE]"
+                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--mongo-replica-set]"
             .to_string()),
     };
     match result {
@@ -53,7 +54,7 @@ fn workspace_root() -> PathBuf {
 /// variables) and runs every test against them.
 fn test(root: &Path) -> Result<(), String> {
     let mut env: Vec<(&str, String)> = Vec::new();
-    let _services = services::start_all(root, &mut env)?;
+    let _services = services::start_all(root, &mut env, services::MongoTopology::ReplicaSet)?;
     run_with_env(root, "cargo", &["test", "--workspace"], &env)
 }
 
@@ -64,10 +65,22 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         .and_then(|i| args.get(i + 1))
         .map_or("sqlite+fs", String::as_str);
     let quick = args.iter().any(|a| a == "--quick");
+    // `--mongo-replica-set` is the xtask's own: SecantusDB then runs as a replica set (with
+    // transactions) instead of standalone; see `MongoTopology::Standalone` for why that is
+    // not the default here.
+    let topology = if args.iter().any(|a| a == "--mongo-replica-set") {
+        services::MongoTopology::ReplicaSet
+    } else {
+        services::MongoTopology::Standalone
+    };
+    let args: Vec<&String> = args
+        .iter()
+        .filter(|a| *a != "--mongo-replica-set")
+        .collect();
     let mut env: Vec<(&str, String)> = Vec::new();
     // Only the embedded default runs without servers.
     let _services = if !matches!(backend, "sqlite" | "sqlite+fs") {
-        services::start_all(root, &mut env)?
+        services::start_all(root, &mut env, topology)?
     } else {
         Vec::new()
     };
@@ -77,13 +90,13 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         cargo.push("--release");
     }
     cargo.push("--");
-    cargo.extend(args.iter().map(String::as_str));
+    cargo.extend(args.iter().map(|a| a.as_str()));
     run_with_env(root, "cargo", &cargo, &env)
 }
 
 fn services(root: &Path) -> Result<(), String> {
     let mut env = Vec::new();
-    let _services = services::start_all(root, &mut env)?;
+    let _services = services::start_all(root, &mut env, services::MongoTopology::ReplicaSet)?;
     for (k, v) in &env {
         println!("export {k}='{v}'");
     }

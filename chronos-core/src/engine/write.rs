@@ -534,10 +534,6 @@ impl Collection {
             _ => None,
         };
         let ctx = |e: Error| e.with("collection", self.name()).with("id", d.id);
-        self.put_unique(&key, stored)
-            .await
-            .map_err(|e| ctx(e).with("key", &key))?;
-
         let commit = Commit {
             version: NewVersion {
                 item_id: d.id,
@@ -569,7 +565,33 @@ impl Collection {
             at,
             op: d.op,
         };
-        match self.stores().index.commit(self.name(), commit).await {
+        let taken = || {
+            ctx(Error::conflict(format!(
+                "record {} was changed concurrently (ov {ov} is already taken)",
+                d.id
+            )))
+        };
+        // The payload first, then the commit. What the index can do before the payload is
+        // stored (checks, a cv reservation; nothing visible) overlaps the put.
+        let idx = &self.stores().index;
+        let (put, prepared) = futures::join!(
+            self.put_unique(&key, stored),
+            idx.precommit(self.name(), &commit)
+        );
+        put.map_err(|e| ctx(e).with("key", &key))?;
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                // No commit was sent, so no version can refer to this payload.
+                let _ = self.stores().blob.delete(&key).await;
+                return Err(if e.kind() == ErrorKind::Conflict {
+                    taken()
+                } else {
+                    ctx(e)
+                });
+            }
+        };
+        match idx.commit_prepared(self.name(), commit, prepared).await {
             Ok(cv) => {
                 if let (false, Some(c)) = (cfg.versioning, cur) {
                     // Versioning off: the previous payload is no longer referenced. A failure
@@ -592,10 +614,7 @@ impl Collection {
                     // Unknown: leave the payload for the sweep.
                     Err(_) => {}
                 }
-                Err(ctx(Error::conflict(format!(
-                    "record {} was changed concurrently (ov {ov} is already taken)",
-                    d.id
-                ))))
+                Err(taken())
             }
             Err(e) => {
                 // The outcome is unknown (e.g. the acknowledgement was lost). Our version is

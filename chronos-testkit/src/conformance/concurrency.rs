@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use chronos_core::{
-    Collection, CreateOptions, EnrichOptions, ErrorKind, ItemId, ReadOptions, WriteOptions,
+    Collection, CollectionConfig, CreateOptions, EnrichOptions, ErrorKind, ItemId, ReadOptions,
+    WriteOptions,
 };
 use serde_json::{json, Value};
 
@@ -197,4 +198,64 @@ pub async fn two_engines_share_one_store(h: Harness) {
         .unwrap();
     assert_eq!(r.system.ov, 8);
     assert_all_hits(&data(&r), 8);
+}
+
+/// A writer that loses a race at either step of its commit — another writer takes its ov
+/// just before the precommit, or between precommit and commit — leaves no payload behind:
+/// with `expected_ov` it gets `Conflict`, without it retries and lands on top.
+pub async fn lost_races_leave_no_payload(h: Harness) {
+    use crate::fault::{faulty, FaultPlan};
+    let plan = FaultPlan::new();
+    let cfg = CollectionConfig::new(Harness::unique("race"));
+    let racer = h.engine().collection(cfg.clone()).await.unwrap();
+    let c = chronos_core::Engine::new(faulty(&h.stores, &plan))
+        .collection(cfg)
+        .await
+        .unwrap();
+    let id = c
+        .create(&json!({"n": 0}), CreateOptions::new())
+        .await
+        .unwrap()
+        .id;
+    let mut n = 0;
+    for step in ["precommit", "commit_prepared"] {
+        for expected in [true, false] {
+            n += 1;
+            let (r, theirs) = (racer.clone(), n);
+            plan.interleave_before(step, async move {
+                r.update(
+                    id,
+                    &json!({"n": theirs, "by": "racer"}),
+                    WriteOptions::new(),
+                )
+                .await
+                .expect("racer update");
+            });
+            let cur = c.get_latest(id, ReadOptions::new()).await.unwrap().unwrap();
+            let opts = if expected {
+                WriteOptions::new().expected_ov(cur.system.ov)
+            } else {
+                WriteOptions::new()
+            };
+            let mine = c.update(id, &json!({"n": n, "by": "me"}), opts).await;
+            if expected {
+                let e = mine.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Conflict, "{step}: {e}");
+            } else {
+                n += 1;
+                let w = mine.unwrap();
+                let latest = c.get_latest(id, ReadOptions::new()).await.unwrap().unwrap();
+                assert_eq!(latest.system.ov, w.ov, "{step}");
+                assert_eq!(data(&latest)["by"], "me", "{step}");
+            }
+            let history = full_history(&c, id).await;
+            let keys = super::blob_keys(&h, &c).await;
+            assert_eq!(
+                keys.len(),
+                history.len(),
+                "{step} (expected_ov: {expected}): one payload per version, none left over: {keys:?}"
+            );
+        }
+    }
+    assert_eq!(full_history(&c, id).await.len(), 7);
 }

@@ -202,6 +202,86 @@ pub async fn index_commit_contract(h: Harness) {
         .is_empty());
 }
 
+/// `IndexStore::precommit` + `commit_prepared`: the split commit keeps `commit`'s contract,
+/// and a precommit alone changes nothing a reader can see.
+pub async fn index_precommit_contract(h: Harness) {
+    let idx = &h.stores.index;
+    let coll = &Harness::unique("pre");
+    idx.prepare(coll, &[]).await.unwrap();
+    let id = ItemId::generate();
+    let t0 = now_ms().as_millisecond();
+    let split = |c: Commit| async move {
+        let p = idx.precommit(coll, &c).await?;
+        idx.commit_prepared(coll, c, p).await
+    };
+    let log = |id| async move {
+        idx.versions(coll, id, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.ov, v.blob_key))
+            .collect::<Vec<_>>()
+    };
+
+    // A gap is refused by one half or the other, and nothing shows.
+    let gap = commit(version(id, 1, Op::Update, t0), HeadAction::Upsert);
+    let e = split(gap).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "ov 1 before ov 0: {e}");
+    assert!(idx.head(coll, id).await.unwrap().is_none());
+    assert!(log(id).await.is_empty());
+
+    let cv0 = split(commit(version(id, 0, Op::Create, t0), HeadAction::Upsert))
+        .await
+        .unwrap();
+    assert_eq!(idx.head(coll, id).await.unwrap().unwrap().cv, cv0);
+
+    // Two writers prepare ov 1; the first to commit wins, the other's prepared commit is
+    // refused — the check is repeated (or enforced) at commit time.
+    let mut a = commit(version(id, 1, Op::Update, t0 + 1), HeadAction::Upsert);
+    a.version.blob_key = "k/a".into();
+    let mut b = commit(version(id, 1, Op::Update, t0 + 2), HeadAction::Upsert);
+    b.version.blob_key = "k/b".into();
+    let pa = idx.precommit(coll, &a).await.unwrap();
+    let pb = idx.precommit(coll, &b).await.unwrap();
+    if let (Some(x), Some(y)) = (pa.reserved_cv, pb.reserved_cv) {
+        assert_ne!(x, y, "reserved cvs are unique");
+        assert!(
+            x > cv0 && y > cv0,
+            "reserved after a completed commit: above its cv"
+        );
+    }
+    // A precommit alone is invisible.
+    let head = idx.head(coll, id).await.unwrap().unwrap();
+    assert_eq!((head.ov, head.cv), (0, cv0));
+    assert_eq!(log(id).await.len(), 1);
+
+    let cva = idx.commit_prepared(coll, a, pa).await.unwrap();
+    assert!(cva > cv0);
+    let e = idx.commit_prepared(coll, b, pb).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "stale precommit: {e}");
+    let head = idx.head(coll, id).await.unwrap().unwrap();
+    assert_eq!((head.ov, head.cv, head.blob_key.as_str()), (1, cva, "k/a"));
+    assert_eq!(
+        log(id).await,
+        [(0, format!("k/{id}/v0")), (1, "k/a".into())]
+    );
+
+    // A precommit for an ov that is already taken is refused by one half or the other.
+    let again = commit(version(id, 1, Op::Update, t0 + 3), HeadAction::Upsert);
+    assert_eq!(split(again).await.unwrap_err().kind(), ErrorKind::Conflict);
+    // And a removal goes through the split path like any commit.
+    let cvd = split(commit(
+        version(id, 2, Op::Delete, t0 + 4),
+        HeadAction::Remove,
+    ))
+    .await
+    .unwrap();
+    assert!(cvd > cva);
+    assert!(idx.head(coll, id).await.unwrap().is_none());
+    assert_eq!(log(id).await.len(), 3);
+    assert!(idx.current_cv(coll).await.unwrap() >= cvd);
+}
+
 /// `BlobStore`: create-only puts, exact gets, idempotent deletes, ordered prefix listing.
 pub async fn blob_store_contract(h: Harness) {
     let b = &h.stores.blob;
