@@ -41,9 +41,13 @@ impl RawIndex {
     }
 
     pub(crate) async fn mongo(uri: &str, db: &str) -> Result<Self, String> {
-        let client = mongodb::Client::with_uri_str(uri)
+        // Pooled the way Chronos pools its own connections.
+        let mut opts = mongodb::options::ClientOptions::parse(uri)
             .await
             .map_err(|e| e.to_string())?;
+        opts.max_idle_time
+            .get_or_insert(chronos_store_mongo::DEFAULT_MAX_IDLE);
+        let client = mongodb::Client::with_options(opts).map_err(|e| e.to_string())?;
         let coll = client.database(db).collection::<Document>("raw");
         coll.create_index(
             mongodb::IndexModel::builder()

