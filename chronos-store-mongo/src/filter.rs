@@ -15,14 +15,29 @@ use crate::conv::to_bson;
 pub(crate) fn translate(f: &Filter, prefix: &str) -> Document {
     match f {
         Filter::All => Document::new(),
-        Filter::And(fs) => {
-            doc! { "$and": fs.iter().map(|f| Bson::Document(translate(f, prefix))).collect::<Vec<_>>() }
-        }
+        Filter::And(fs) => conjoin(fs.iter().map(|f| translate(f, prefix))),
         Filter::Or(fs) => {
             doc! { "$or": fs.iter().map(|f| Bson::Document(translate(f, prefix))).collect::<Vec<_>>() }
         }
         Filter::Field { path, cond } => cond_doc(&format!("{prefix}{path}"), cond),
     }
+}
+
+/// The conjunction of `clauses` as one query document: their fields side by side while no
+/// field repeats (an implicit AND, which every query planner reads as such — SecantusDB, the
+/// test server, only picks an index for that shape), `$and` of them otherwise. Empty
+/// clauses match everything and drop out.
+pub(crate) fn conjoin(clauses: impl IntoIterator<Item = Document>) -> Document {
+    let clauses: Vec<Document> = clauses.into_iter().filter(|d| !d.is_empty()).collect();
+    let mut merged = Document::new();
+    for c in &clauses {
+        if c.keys().any(|k| merged.contains_key(k)) {
+            let all: Vec<Bson> = clauses.into_iter().map(Bson::Document).collect();
+            return doc! { "$and": all };
+        }
+        merged.extend(c.clone());
+    }
+    merged
 }
 
 fn val(v: &serde_json::Value) -> Bson {
@@ -60,5 +75,26 @@ fn cond_doc(field: &str, c: &Cond) -> Document {
                 .collect();
             doc! { "$nor": [ { "$and": all } ] }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conjunctions_flatten_unless_a_field_repeats() {
+        let flat = conjoin([
+            doc! {"a": {"$eq": 1}},
+            Document::new(),
+            doc! {"b": {"$gt": 2}, "c": null},
+        ]);
+        assert_eq!(flat, doc! {"a": {"$eq": 1}, "b": {"$gt": 2}, "c": null});
+        let nested = conjoin([doc! {"a": {"$gt": 1}}, doc! {"a": {"$lt": 5}}]);
+        assert_eq!(
+            nested,
+            doc! {"$and": [{"a": {"$gt": 1}}, {"a": {"$lt": 5}}]}
+        );
+        assert_eq!(conjoin([Document::new()]), Document::new());
     }
 }

@@ -756,10 +756,9 @@ impl IndexStore for MongoIndexStore {
 
     async fn query_heads(&self, c: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
         self.ensure(c).await?;
-        let mut clauses: Vec<Bson> =
-            vec![Bson::Document(filter::translate(&q.filter, "metaIndexed."))];
+        let mut clauses = vec![filter::translate(&q.filter, "metaIndexed.")];
         if !q.include_deleted {
-            clauses.push(Bson::Document(doc! {"deletedAt": null}));
+            clauses.push(doc! {"deletedAt": null});
         }
         let dir = if q.sort.descending { -1 } else { 1 };
         let (sort_field, sort) = match &q.sort.field {
@@ -794,11 +793,11 @@ impl IndexStore for MongoIndexStore {
                 }
                 SortField::Meta(_) => keyset_meta(&sort_field, &after.value, id, q.sort.descending),
             };
-            clauses.push(Bson::Document(cond));
+            clauses.push(cond);
         }
         let docs = find_sorted(
             &self.colls(c).head,
-            doc! {"$and": clauses},
+            filter::conjoin(clauses),
             sort,
             q.limit,
             "query heads",
