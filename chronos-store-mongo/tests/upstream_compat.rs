@@ -23,50 +23,64 @@ fn sha(b: &[u8]) -> String {
         .collect()
 }
 
-#[test]
-fn upstream_layout_reads_back() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_layout_reads_back() {
     let Some(uri) = common::uri() else { return };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+    let conn = MongoConnection::connect(&uri, Transactions::Auto)
+        .await
         .unwrap();
-    rt.block_on(async move {
-        let conn = MongoConnection::connect(&uri, Transactions::Auto).await.unwrap();
-        let db_name = common::db_name();
-        let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
-        let db = client.database(&db_name);
-        let blobs = Arc::new(chronos_testkit::MemoryBlobStore::new());
+    let db_name = common::db_name();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let db = client.database(&db_name);
+    let blobs = Arc::new(chronos_testkit::MemoryBlobStore::new());
 
-        let oid = ObjectId::new();
-        let id = ItemId::from_bytes(oid.bytes());
-        let t = |s: &str| DateTime::parse_rfc3339_str(s).unwrap();
-        let versions = [
-            (0_i32, 1_i32, "CREATE", "2026-01-01T10:00:00.000Z", json!({"email": "a@x.io", "status": "active"})),
-            (1, 5, "UPDATE", "2026-01-02T10:00:00.000Z", json!({"email": "a@x.io", "status": "vip"})),
-        ];
-        let mut keys = Vec::new();
-        for (ov, cv, op, at, data) in &versions {
-            let key = format!("users/{oid}/v{ov}/item.json");
-            let mut payload = data.clone();
-            payload["_system"] = json!({"insertedAt": "2026-01-01T10:00:00.000Z", "updatedAt": at, "state": "new-not-synched"});
-            let bytes = serde_json::to_vec(&payload).unwrap();
-            blobs.put_if_absent(&key, Bytes::from(bytes.clone())).await.unwrap();
-            let mut ver = doc! {
-                "_id": ObjectId::new(), "itemId": oid, "ov": *ov, "cv": *cv, "op": *op, "at": t(at),
-                "actor": "ts-app", "reason": "seed", "jsonBucket": "chronos-compat", "jsonKey": &key,
-                "metaIndexed": {"email": data["email"].as_str().unwrap(), "status": data["status"].as_str().unwrap()},
-                "size": bytes.len() as i32, "checksum": sha(&bytes),
-            };
-            if *ov > 0 {
-                ver.insert("prevOv", *ov - 1);
-            }
-            db.collection::<Document>("users_ver").insert_one(ver).await.unwrap();
-            keys.push((key, bytes));
+    let oid = ObjectId::new();
+    let id = ItemId::from_bytes(oid.bytes());
+    let t = |s: &str| DateTime::parse_rfc3339_str(s).unwrap();
+    let versions = [
+        (
+            0_i32,
+            1_i32,
+            "CREATE",
+            "2026-01-01T10:00:00.000Z",
+            json!({"email": "a@x.io", "status": "active"}),
+        ),
+        (
+            1,
+            5,
+            "UPDATE",
+            "2026-01-02T10:00:00.000Z",
+            json!({"email": "a@x.io", "status": "vip"}),
+        ),
+    ];
+    let mut keys = Vec::new();
+    for (ov, cv, op, at, data) in &versions {
+        let key = format!("users/{oid}/v{ov}/item.json");
+        let mut payload = data.clone();
+        payload["_system"] = json!({"insertedAt": "2026-01-01T10:00:00.000Z", "updatedAt": at, "state": "new-not-synched"});
+        let bytes = serde_json::to_vec(&payload).unwrap();
+        blobs
+            .put_if_absent(&key, Bytes::from(bytes.clone()))
+            .await
+            .unwrap();
+        let mut ver = doc! {
+            "_id": ObjectId::new(), "itemId": oid, "ov": *ov, "cv": *cv, "op": *op, "at": t(at),
+            "actor": "ts-app", "reason": "seed", "jsonBucket": "chronos-compat", "jsonKey": &key,
+            "metaIndexed": {"email": data["email"].as_str().unwrap(), "status": data["status"].as_str().unwrap()},
+            "size": bytes.len() as i32, "checksum": sha(&bytes),
+        };
+        if *ov > 0 {
+            ver.insert("prevOv", *ov - 1);
         }
-        // A DELETE writes no JSON: it points at the previous version's object.
-        let (last_key, last_bytes) = keys.last().cloned().unwrap();
         db.collection::<Document>("users_ver")
+            .insert_one(ver)
+            .await
+            .unwrap();
+        keys.push((key, bytes));
+    }
+    // A DELETE writes no JSON: it points at the previous version's object.
+    let (last_key, last_bytes) = keys.last().cloned().unwrap();
+    db.collection::<Document>("users_ver")
             .insert_one(doc! {
                 "_id": ObjectId::new(), "itemId": oid, "ov": 2_i32, "cv": 9_i32, "op": "DELETE", "at": t("2026-01-03T10:00:00.000Z"),
                 "jsonBucket": "chronos-compat", "jsonKey": &last_key, "metaIndexed": {"email": "a@x.io", "status": "vip"},
@@ -74,7 +88,7 @@ fn upstream_layout_reads_back() {
             })
             .await
             .unwrap();
-        db.collection::<Document>("users_head")
+    db.collection::<Document>("users_head")
             .insert_one(doc! {
                 "_id": oid, "itemId": oid, "ov": 2_i32, "cv": 9_i32, "jsonBucket": "chronos-compat", "jsonKey": &last_key,
                 "metaIndexed": {"email": "a@x.io", "status": "vip"}, "size": last_bytes.len() as i32,
@@ -83,36 +97,88 @@ fn upstream_layout_reads_back() {
             })
             .await
             .unwrap();
-        db.collection::<Document>("users_counter").insert_one(doc! {"_id": "cv", "value": 34_i32}).await.unwrap();
+    db.collection::<Document>("users_counter")
+        .insert_one(doc! {"_id": "cv", "value": 34_i32})
+        .await
+        .unwrap();
 
-        let stores = conn.database(&db_name).await.unwrap();
-        let users = Engine::new(Stores { index: stores.index(), blob: blobs.clone(), lock: stores.lock() })
-            .collection(CollectionConfig::new("users").indexed_props(["email", "status"]))
-            .await
-            .unwrap();
-        let ro = ReadOptions::new;
-        assert!(users.get_latest(id, ro()).await.unwrap().is_none(), "the upstream delete holds");
-        let tomb = users.get_latest(id, ro().include_deleted(true)).await.unwrap().unwrap();
-        assert!(tomb.system.deleted && tomb.system.ov == 2 && tomb.system.cv == 9);
-        assert_eq!(tomb.data["status"], "vip");
-        let v0 = users.get_version(id, 0, ro()).await.unwrap().unwrap();
-        assert_eq!(v0.data["status"], "active");
-        assert_eq!(v0.system.inserted_at.to_string(), "2026-01-01T10:00:00Z");
-        let asof = users.get_as_of(id, "2026-01-02T12:00:00Z".parse::<Timestamp>().unwrap(), ro()).await.unwrap().unwrap();
-        assert_eq!((asof.system.ov, asof.data["status"].as_str()), (1, Some("vip")));
-        let hist = users.history(id, HistoryOptions::default()).await.unwrap().versions;
-        assert_eq!(hist.iter().map(|v| v.op).collect::<Vec<_>>(), [Op::Create, Op::Update, Op::Delete]);
-        assert_eq!(hist[0].actor.as_deref(), Some("ts-app"));
-        let listed = users.list_by_meta(ListOptions::new().filter(json!({"status": "vip"})).include_deleted(true)).await.unwrap();
-        assert_eq!(listed.items.iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+    let stores = conn.database(&db_name).await.unwrap();
+    let users = Engine::new(Stores {
+        index: stores.index(),
+        blob: blobs.clone(),
+        lock: stores.lock(),
+    })
+    .collection(CollectionConfig::new("users").indexed_props(["email", "status"]))
+    .await
+    .unwrap();
+    let ro = ReadOptions::new;
+    assert!(
+        users.get_latest(id, ro()).await.unwrap().is_none(),
+        "the upstream delete holds"
+    );
+    let tomb = users
+        .get_latest(id, ro().include_deleted(true))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(tomb.system.deleted && tomb.system.ov == 2 && tomb.system.cv == 9);
+    assert_eq!(tomb.data["status"], "vip");
+    let v0 = users.get_version(id, 0, ro()).await.unwrap().unwrap();
+    assert_eq!(v0.data["status"], "active");
+    assert_eq!(v0.system.inserted_at.to_string(), "2026-01-01T10:00:00Z");
+    let asof = users
+        .get_as_of(
+            id,
+            "2026-01-02T12:00:00Z".parse::<Timestamp>().unwrap(),
+            ro(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (asof.system.ov, asof.data["status"].as_str()),
+        (1, Some("vip"))
+    );
+    let hist = users
+        .history(id, HistoryOptions::default())
+        .await
+        .unwrap()
+        .versions;
+    assert_eq!(
+        hist.iter().map(|v| v.op).collect::<Vec<_>>(),
+        [Op::Create, Op::Update, Op::Delete]
+    );
+    assert_eq!(hist[0].actor.as_deref(), Some("ts-app"));
+    let listed = users
+        .list_by_meta(
+            ListOptions::new()
+                .filter(json!({"status": "vip"}))
+                .include_deleted(true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items.iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
 
-        // New writes continue the upstream counters and never touch upstream payloads.
-        let w = users.restore_object(id, chronos_core::RestoreTarget::Ov(0), WriteOptions::new().expected_ov(2)).await.unwrap();
-        assert_eq!((w.ov, w.cv), (3, 35));
-        for (key, bytes) in keys {
-            assert_eq!(blobs.get(&key).await.unwrap(), Bytes::from(bytes), "upstream payload {key} changed");
-        }
-        assert_eq!(users.get_latest(id, ro()).await.unwrap().unwrap().data["status"], "active");
-        client.database(&db_name).drop().await.unwrap();
-    });
+    // New writes continue the upstream counters and never touch upstream payloads.
+    let w = users
+        .restore_object(
+            id,
+            chronos_core::RestoreTarget::Ov(0),
+            WriteOptions::new().expected_ov(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!((w.ov, w.cv), (3, 35));
+    for (key, bytes) in keys {
+        assert_eq!(
+            blobs.get(&key).await.unwrap(),
+            Bytes::from(bytes),
+            "upstream payload {key} changed"
+        );
+    }
+    assert_eq!(
+        users.get_latest(id, ro()).await.unwrap().unwrap().data["status"],
+        "active"
+    );
+    client.database(&db_name).drop().await.unwrap();
 }
