@@ -194,6 +194,29 @@ pub struct Commit {
     pub shadow: Option<Shadow>,
     /// The version's lineage, kept in the head ([`HeadEntry::lineage`]).
     pub lineage: Lineage,
+    /// The write attempt's deadline: a store that can read a clock at its linearisation point
+    /// refuses the commit after this instant (`Unavailable`, changing nothing), so a commit
+    /// delayed in flight can never land after a sweep gave up on its payload. Stores that
+    /// cannot (MongoDB) rely on the engine's own check before sending plus the collection's
+    /// clock-skew margin.
+    pub not_after: Option<Timestamp>,
+}
+
+impl Commit {
+    /// For stores checking [`Commit::not_after`] at their linearisation point: `Unavailable`
+    /// when `now` is past it, the one error every store returns for a late commit.
+    pub fn check_deadline(&self, collection: &str, now: Timestamp) -> crate::Result<()> {
+        match self.not_after {
+            Some(limit) if now > limit => Err(crate::Error::unavailable(format!(
+                "commit of ov {} refused: the write attempt's deadline ({limit}) passed before \
+                 it reached the index store; nothing was committed, retry it",
+                self.version.ov
+            ))
+            .with("collection", collection)
+            .with("id", self.version.item_id)),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What [`IndexStore::precommit`] prepared for one commit; handed back to
@@ -340,11 +363,24 @@ impl IndexCapabilities {
 ///   from the version log may have none, never a wrong one).
 /// - Reads see only committed state; [`IndexStore::head`] reflects the greatest committed
 ///   version even on stores without atomic commits (they repair the head before answering).
+/// - A commit past its [`Commit::not_after`] is refused with `Unavailable` where the store
+///   can tell (see there).
 /// - Errors: driver failures map to `Unavailable` (retryable) or `Internal`; nothing else.
 #[async_trait]
 pub trait IndexStore: Send + Sync + Debug {
     /// What this store can do.
     fn capabilities(&self) -> IndexCapabilities;
+
+    /// The id of this index database: created at random (see
+    /// [`new_database_id`](crate::new_database_id)) by the first call on a new database and
+    /// the same for every later call — from any handle, in any process, after a restart.
+    /// Different databases have different ids.
+    ///
+    /// Every blob the engine writes carries it in its key, and a sweep deletes only blobs that
+    /// carry its own: that is what keeps databases sharing one bucket (under any prefix, from
+    /// any configuration) from deleting each other's payloads. It must therefore never change
+    /// once handed out: 1–64 characters of `0-9a-z`, stored durably in the database itself.
+    async fn database_id(&self) -> Result<String>;
 
     /// Creates what `collection` needs (tables, indexes; one per indexed prop). Idempotent;
     /// called once per collection handle, never per write.

@@ -47,10 +47,11 @@ pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
 pub use blob_cache::{RecentWrites, WriteCache};
 pub use docs::{DocQuery, DocUpdate, Document, DocumentStore};
 pub use engine::{
-    Base64Prop, Collection, CollectionConfig, CollectionRestoreOptions, CollectionTarget,
-    CreateOptions, Engine, EnrichOptions, Externals, HistoryOptions, HistoryPage, ListOptions,
-    Page, PlannedChange, ReadOptions, RestoreAction, RestoreReport, RestoreTarget, ShadowPolicy,
-    Stores, SweepReport, WriteOptions, COMPRESS_MIN_BYTES,
+    new_database_id, Base64Prop, Collection, CollectionConfig, CollectionRestoreOptions,
+    CollectionTarget, CreateOptions, Engine, EnrichOptions, Externals, HistoryOptions, HistoryPage,
+    ListOptions, Page, PlannedChange, ReadOptions, RestoreAction, RestoreReport, RestoreTarget,
+    ShadowPolicy, Stores, SweepReport, WriteOptions, COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW,
+    DEFAULT_WRITE_DEADLINE,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;

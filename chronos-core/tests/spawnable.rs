@@ -43,7 +43,7 @@ async fn every_operation_runs_in_a_spawned_task() {
     spawn_ok!(|c| c.restore_object(id, RestoreTarget::Ov(0), WriteOptions::new()));
     spawn_ok!(|c| c.restore_collection(Point::Cv(1), CollectionRestoreOptions::new()));
     spawn_ok!(|c| c.delete(id, WriteOptions::new()));
-    spawn_ok!(|c| c.sweep(std::time::Duration::ZERO));
+    spawn_ok!(|c| c.sweep(chronos_core::DEFAULT_WRITE_DEADLINE + chronos_core::DEFAULT_CLOCK_SKEW));
     // create, update, enrich, restore (to v0), delete; the collection restore to cv 1 found
     // the record already back at v0's content and wrote nothing.
     assert_eq!(

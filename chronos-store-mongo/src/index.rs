@@ -600,6 +600,36 @@ impl IndexStore for MongoIndexStore {
         IndexCapabilities::new(self.transactions)
     }
 
+    async fn database_id(&self) -> Result<String> {
+        // `{_id: "databaseId", value}` in `chronos_meta`, set on insert only: concurrent
+        // first calls race on the `_id`, and the loser reads the winner's.
+        let meta = self.db.collection::<Document>("chronos_meta");
+        let candidate = chronos_core::new_database_id();
+        for _ in 0..3 {
+            let found = meta
+                .find_one_and_update(
+                    doc! {"_id": "databaseId"},
+                    doc! {"$setOnInsert": {"value": &candidate}},
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await;
+            match found {
+                Ok(Some(d)) => {
+                    return d.get_str("value").map(str::to_string).map_err(|_| {
+                        Error::internal("chronos_meta.databaseId has no string 'value'")
+                    })
+                }
+                Ok(None) => {}
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(map_err(e, "read database id")),
+            }
+        }
+        Err(Error::unavailable(
+            "could not read or create chronos_meta.databaseId",
+        ))
+    }
+
     async fn prepare(&self, c: &str, indexed_props: &[String]) -> Result<()> {
         self.ensure(c).await?;
         if indexed_props.is_empty() {
@@ -655,6 +685,10 @@ impl IndexStore for MongoIndexStore {
                     .await
                     .map_err(Stop::into_error)?,
             };
+            // The last moment before the version insert (the linearisation point) that this
+            // process can check; a request delayed in flight after it is what the
+            // collection's clock-skew margin covers.
+            commit.check_deadline(c, chronos_core::time::now_ms())?;
             if self.transactions {
                 self.commit_txn(&cs, &commit, cv).await?;
             } else {

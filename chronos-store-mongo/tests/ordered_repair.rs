@@ -30,6 +30,7 @@ fn commit(id: ItemId, ov: u64, op: Op, head: HeadAction) -> Commit {
         prune_below_ov: None,
         shadow: None,
         lineage: Lineage::default(),
+        not_after: None,
     }
 }
 

@@ -197,6 +197,20 @@ impl IndexStore for SqliteIndexStore {
         IndexCapabilities::new(true)
     }
 
+    async fn database_id(&self) -> Result<String> {
+        // Insert-if-absent, then read: concurrent first calls (in any process) agree.
+        let id: String = sqlx::query_scalar(
+            "CREATE TABLE IF NOT EXISTS chronos_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+             INSERT OR IGNORE INTO chronos_meta (key, value) VALUES ('database_id', ?1);
+             SELECT value FROM chronos_meta WHERE key = 'database_id';",
+        )
+        .bind(chronos_core::new_database_id())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "read database id"))?;
+        Ok(id)
+    }
+
     async fn prepare(&self, coll: &str, indexed_props: &[String]) -> Result<()> {
         self.ready
             .lock()
@@ -226,6 +240,9 @@ impl IndexStore for SqliteIndexStore {
         let id = v.item_id.to_string();
         let ctx = |e: Error| e.with("collection", coll).with("id", v.item_id);
         let mut tx = begin_immediate(&self.pool).await.map_err(ctx)?;
+        // With the write lock held, so nothing between this check and the COMMIT waits on
+        // other writers.
+        c.check_deadline(coll, chronos_core::time::now_ms())?;
         let db = &mut *tx;
         // One round trip to the connection's thread for the whole commit (BEGIN IMMEDIATE
         // already holds the write lock): the version insert, whose WHERE is the ov check and

@@ -60,6 +60,7 @@ fn child_worker() {
                     prune_below_ov: None,
                     shadow: None,
                     lineage: Default::default(),
+                    not_after: None,
                 };
                 match idx.commit(COLL, c).await {
                     Ok(_) => break,

@@ -182,6 +182,9 @@ impl IndexStore for FaultyIndexStore {
     fn capabilities(&self) -> IndexCapabilities {
         self.inner.capabilities()
     }
+    async fn database_id(&self) -> Result<String> {
+        guarded(&self.plan, "database_id", || self.inner.database_id()).await
+    }
     async fn prepare(&self, c: &str, p: &[String]) -> Result<()> {
         guarded(&self.plan, "prepare", || self.inner.prepare(c, p)).await
     }

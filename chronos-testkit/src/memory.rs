@@ -39,6 +39,7 @@ struct Coll {
 #[derive(Debug, Default)]
 pub struct MemoryIndexStore {
     colls: Mutex<HashMap<String, Coll>>,
+    database_id: std::sync::OnceLock<String>,
 }
 
 impl MemoryIndexStore {
@@ -56,6 +57,13 @@ impl MemoryIndexStore {
 impl IndexStore for MemoryIndexStore {
     fn capabilities(&self) -> IndexCapabilities {
         IndexCapabilities::new(true)
+    }
+
+    async fn database_id(&self) -> Result<String> {
+        Ok(self
+            .database_id
+            .get_or_init(chronos_core::new_database_id)
+            .clone())
     }
 
     async fn prepare(&self, collection: &str, _indexed: &[String]) -> Result<()> {
@@ -86,6 +94,7 @@ impl IndexStore for MemoryIndexStore {
                 .and_then(|vs| vs.last())
                 .map(|v| v.ov);
             check_ov(collection, &c, latest)?;
+            c.check_deadline(collection, now_ms())?;
             let vs = coll.versions.entry(id).or_default();
             coll.cv += 1;
             let entry = c.version.into_entry(coll.cv);

@@ -2,7 +2,7 @@
 //! base64 strings is stored as its own blobs, and the version's JSON keeps a small ref.
 //!
 //! On write, a configured property holding a base64 string is decoded and stored at
-//! `<prefix><coll>/<prop>/<id>/v<ov>/blob-<random>.bin` (plus `text-<random>.txt` for text
+//! `<prefix><coll>/<prop>/<id>/v<ov>/blob-<attempt>.bin` (plus `text-<attempt>.txt` for text
 //! content), create-only and under keys unique to the attempt, like payloads; the property is
 //! replaced by `{"ref": {blobKey, textKey?, contentType, size, sha256, textCharset?}}` — the
 //! shape upstream stored (`{ref: {contentBucket, blobKey, textKey?}}`, which reads too), plus
@@ -26,6 +26,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::attempt::Attempt;
 use super::payload::sha256_hex;
 use super::{Collection, Externals, ReadOptions};
 use crate::error::{Error, Result};
@@ -102,11 +103,9 @@ fn parse_ref(v: &Value) -> Option<BlobRef> {
     serde_json::from_value(inner.clone()).ok()
 }
 
-fn random_token() -> String {
-    let mut token = [0u8; 8];
-    getrandom::getrandom(&mut token).expect("operating system random source");
-    token.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// File-name stems of externalised content and its text copy.
+pub(super) const PROP_BLOB_STEM: &str = "blob";
+pub(super) const PROP_TEXT_STEM: &str = "text";
 
 /// Checks a `base64Props` property name: one top-level field of `A-Za-z0-9_-`, not starting
 /// with `_` or `$` (it becomes a blob key segment).
@@ -145,6 +144,7 @@ impl Collection {
         data: &mut Map<String, Value>,
         id: ItemId,
         ov: u64,
+        attempt: &Attempt,
     ) -> Result<()> {
         let mut decoded: Vec<(&String, &Base64Prop, Vec<u8>)> = Vec::new();
         for (prop, spec) in &self.inner.config.base64_props {
@@ -192,7 +192,7 @@ impl Collection {
         }
         for (prop, spec, content) in decoded {
             let stored = self
-                .store_content(prop, spec, id, ov, content)
+                .store_content(prop, spec, id, ov, attempt, content)
                 .await
                 .map_err(|e| e.with("field", prop))?;
             data.insert(prop.clone(), stored);
@@ -206,14 +206,14 @@ impl Collection {
         spec: &Base64Prop,
         id: ItemId,
         ov: u64,
+        attempt: &Attempt,
         content: Vec<u8>,
     ) -> Result<Value> {
         let dir = format!("{}v{ov}/", self.prop_dir(prop, id));
-        let token = random_token();
         let text = spec.stores_text();
         let r = BlobRef {
-            blob_key: format!("{dir}blob-{token}.bin"),
-            text_key: text.then(|| format!("{dir}text-{token}.txt")),
+            blob_key: format!("{dir}{}", attempt.file(PROP_BLOB_STEM, ".bin")),
+            text_key: text.then(|| format!("{dir}{}", attempt.file(PROP_TEXT_STEM, ".txt"))),
             content_type: Some(spec.content_type.clone()),
             size: Some(content.len() as u64),
             sha256: Some(sha256_hex(&content)),

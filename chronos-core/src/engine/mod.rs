@@ -2,7 +2,7 @@
 //!
 //! # Write path
 //! validate → compute the new document → put its payload under a key unique to this write
-//! attempt (`<coll>/<id>/v<ov>/item-<token>.json`, create-only) → commit the index entry with
+//! attempt (`<coll>/<id>/v<ov>/item-<database id>-<start>-<random>.json`, create-only) → commit the index entry with
 //! [`IndexStore::commit`], whose `(id, ov)` check is the linearisation point. A losing or
 //! failing writer therefore never touches a committed payload; what it leaves behind is an
 //! unreferenced blob that [`Collection::sweep`] removes.
@@ -11,25 +11,28 @@
 //! Heads and versions come from the index store (point lookups by `(id, ov)` / `(id, at)`);
 //! payloads from the blob store, checked against the stored SHA-256.
 
+mod attempt;
 mod externals;
 mod options;
 mod payload;
 mod read;
 mod restore;
+mod sweep;
 mod write;
 
 use std::fmt;
 use std::sync::Arc;
 
+pub use attempt::new_database_id;
 pub use externals::{validate_base64_prop_name, Base64Prop};
 pub use options::{
     CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,
     Externals, HistoryOptions, ListOptions, ReadOptions, RestoreTarget, ShadowPolicy, WriteOptions,
-    COMPRESS_MIN_BYTES,
+    COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_WRITE_DEADLINE,
 };
 pub use read::{HistoryPage, Page};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport};
-pub use write::SweepReport;
+pub use sweep::SweepReport;
 
 use crate::blob::BlobStore;
 use crate::error::{Error, Result};
@@ -98,14 +101,21 @@ impl Engine {
                 .with("collection", &config.name));
             }
         }
-        self.stores
-            .index
-            .prepare(&config.name, &config.indexed_props)
-            .await?;
+        let index = &self.stores.index;
+        index.prepare(&config.name, &config.indexed_props).await?;
+        let owner = index.database_id().await?;
+        if !attempt::is_database_id(&owner) {
+            return Err(Error::internal(format!(
+                "the index store returned a malformed database id ({} characters; expected 1-64 of 0-9 a-z)",
+                owner.len()
+            ))
+            .with("collection", &config.name));
+        }
         Ok(Collection {
             inner: Arc::new(Inner {
                 stores: self.stores.clone(),
                 config,
+                owner,
             }),
         })
     }
@@ -174,6 +184,8 @@ pub struct Collection {
 struct Inner {
     stores: Stores,
     config: CollectionConfig,
+    /// The index database's id ([`IndexStore::database_id`]), written into every blob key.
+    owner: String,
 }
 
 impl Collection {
@@ -184,6 +196,12 @@ impl Collection {
     /// The collection's configuration.
     pub fn config(&self) -> &CollectionConfig {
         &self.inner.config
+    }
+    /// The id of the index database this collection lives in
+    /// ([`IndexStore::database_id`]): every blob it writes carries it, and its sweep deletes
+    /// nothing that does not.
+    pub fn database_id(&self) -> &str {
+        &self.inner.owner
     }
     /// The stores this collection uses — for tooling and tests: writing to them directly
     /// bypasses every guarantee of the engine.

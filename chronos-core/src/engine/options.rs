@@ -35,7 +35,22 @@ pub struct CollectionConfig {
     pub compression: bool,
     /// Properties stored as their own blobs (`base64Props`), by top-level field name.
     pub base64_props: std::collections::BTreeMap<String, super::Base64Prop>,
+    /// How long a write attempt may take from its first blob put to sending its commit; an
+    /// attempt past it is refused (`Unavailable`, nothing committed). Default
+    /// [`DEFAULT_WRITE_DEADLINE`]. With [`CollectionConfig::clock_skew`] it bounds how long an
+    /// unreferenced blob may still become referenced, which is what makes the sweep safe.
+    pub write_deadline: std::time::Duration,
+    /// The largest difference between the clocks of any two processes writing or sweeping
+    /// this collection, plus the longest time one commit request may spend in flight. Default
+    /// [`DEFAULT_CLOCK_SKEW`]. [`Collection::sweep`](super::Collection::sweep) refuses a grace
+    /// period shorter than `write_deadline + clock_skew`.
+    pub clock_skew: std::time::Duration,
 }
+
+/// Default [`CollectionConfig::write_deadline`]: two minutes.
+pub const DEFAULT_WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+/// Default [`CollectionConfig::clock_skew`]: three minutes.
+pub const DEFAULT_CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// Payloads below this size are stored as they are even with compression on: gzip's framing
 /// would outweigh the gain.
@@ -63,7 +78,25 @@ impl CollectionConfig {
             blob_prefix: String::new(),
             compression: false,
             base64_props: Default::default(),
+            write_deadline: DEFAULT_WRITE_DEADLINE,
+            clock_skew: DEFAULT_CLOCK_SKEW,
         }
+    }
+    /// Sets [`CollectionConfig::write_deadline`].
+    pub fn write_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.write_deadline = deadline;
+        self
+    }
+    /// Sets [`CollectionConfig::clock_skew`] (zero is right only when every writer and
+    /// sweeper shares one clock, as in tests).
+    pub fn clock_skew(mut self, skew: std::time::Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+    /// The shortest grace period [`Collection::sweep`](super::Collection::sweep) accepts:
+    /// `write_deadline + clock_skew`.
+    pub fn min_sweep_grace(&self) -> std::time::Duration {
+        self.write_deadline.saturating_add(self.clock_skew)
     }
     /// Puts this collection's blobs under `prefix` (`""`, or segments of `A-Za-z0-9_.-`
     /// each followed by `/`, e.g. `"tenant_a/"`).

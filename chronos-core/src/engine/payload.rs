@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::attempt::Attempt;
 use crate::error::{Error, Result};
 use crate::filter::get_path;
 use crate::id::ItemId;
@@ -128,14 +129,25 @@ pub(crate) fn decode(bytes: &[u8], key: &str, checksum: &str) -> Result<Decoded>
 
 /// A blob key unique to this write attempt, under the collection's prefix; the `v<ov>` part
 /// keeps upstream's layout recognisable and lets a sweep find the version that should
-/// reference it. Compressed payloads end in `.json.gz`.
-pub(crate) fn blob_key(prefix: &str, collection: &str, id: ItemId, ov: u64, gz: bool) -> String {
-    let mut token = [0u8; 8];
-    getrandom::getrandom(&mut token).expect("operating system random source");
-    let t: String = token.iter().map(|b| format!("{b:02x}")).collect();
-    let ext = if gz { GZIP_SUFFIX } else { "" };
-    format!("{prefix}{collection}/{id}/v{ov}/item-{t}.json{ext}")
+/// reference it, the file name says which database wrote it and when (see
+/// [`super::attempt`]). Compressed payloads end in `.json.gz`.
+pub(crate) fn blob_key(
+    prefix: &str,
+    collection: &str,
+    id: ItemId,
+    ov: u64,
+    attempt: &Attempt,
+    gz: bool,
+) -> String {
+    let ext = if gz { ".json.gz" } else { ".json" };
+    format!(
+        "{prefix}{collection}/{id}/v{ov}/{}",
+        attempt.file(PAYLOAD_STEM, ext)
+    )
 }
+
+/// The file-name stem of payload blobs.
+pub(crate) const PAYLOAD_STEM: &str = "item";
 
 /// Parses `<prefix><collection>/<id>/v<ov>/…` back into `(id, ov)`.
 pub(crate) fn parse_blob_key(prefix: &str, collection: &str, key: &str) -> Option<(ItemId, u64)> {
@@ -199,12 +211,16 @@ mod tests {
     #[test]
     fn keys_are_unique_and_parse_back() {
         let id = ItemId::generate();
-        let a = blob_key("", "users", id, 3, false);
-        assert_ne!(a, blob_key("", "users", id, 3, false));
+        let at = Attempt::start("ab12");
+        let a = blob_key("", "users", id, 3, &at, false);
+        assert_ne!(
+            a,
+            blob_key("", "users", id, 3, &Attempt::start("ab12"), false)
+        );
         assert_eq!(parse_blob_key("", "users", &a), Some((id, 3)));
         assert_eq!(parse_blob_key("", "user", &a), None);
         assert_eq!(parse_blob_key("", "users", "users/xyz/v1/item.json"), None);
-        let p = blob_key("db_a/", "users", id, 3, true);
+        let p = blob_key("db_a/", "users", id, 3, &at, true);
         assert!(
             p.starts_with("db_a/users/") && p.ends_with(".json.gz"),
             "{p}"

@@ -1,4 +1,4 @@
-//! Writes: create, update, delete, enrich, restore_object, and the orphan sweep.
+//! Writes: create, update, delete, enrich, restore_object.
 
 use std::time::Duration;
 
@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::attempt::Attempt;
 use super::payload::{self, Decoded, StoredSystem};
 use super::{Collection, CreateOptions, EnrichOptions, RestoreTarget, WriteOptions};
 use crate::error::{Error, ErrorKind, Result};
@@ -69,15 +70,6 @@ struct Draft {
     lineage: Lineage,
     actor: Option<String>,
     reason: Option<String>,
-}
-
-/// What [`Collection::sweep`] found and removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SweepReport {
-    /// Blobs examined.
-    pub scanned: u64,
-    /// Keys of unreferenced blobs that were removed.
-    pub removed: Vec<String>,
 }
 
 impl Collection {
@@ -264,88 +256,6 @@ impl Collection {
         .await
     }
 
-    /// Removes payload blobs of this collection that no version references and that are older
-    /// than `older_than` (leftovers of failed or losing writes). The grace period protects
-    /// writes still in flight: use minutes, not seconds, against shared stores.
-    pub async fn sweep(&self, older_than: Duration) -> Result<SweepReport> {
-        let cutoff_ms = now_ms().as_millisecond() - older_than.as_millis() as i64;
-        let cfg = &self.inner.config;
-        let prefix = format!("{}{}/", cfg.blob_prefix, self.name());
-        let mut report = SweepReport::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .stores()
-                .blob
-                .list(&prefix, after.as_deref(), 1000)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.key.clone());
-            for blob in page {
-                report.scanned += 1;
-                if blob.last_modified.as_millisecond() > cutoff_ms {
-                    continue;
-                }
-                let referenced = if let Some((id, ov)) =
-                    payload::parse_blob_key(&cfg.blob_prefix, self.name(), &blob.key)
-                {
-                    self.is_referenced(id, ov, &blob.key).await?
-                } else if let Some((id, ov)) = self.parse_prop_key(&blob.key) {
-                    self.prop_is_referenced(id, ov, &blob.key).await?
-                } else {
-                    // Not a key this collection writes: never ours to delete.
-                    true
-                };
-                if referenced {
-                    continue;
-                }
-                self.stores().blob.delete(&blob.key).await?;
-                report.removed.push(blob.key);
-            }
-        }
-        Ok(report)
-    }
-
-    async fn is_referenced(&self, id: ItemId, ov: u64, key: &str) -> Result<bool> {
-        let idx = &self.stores().index;
-        if idx
-            .version(self.name(), id, ov)
-            .await?
-            .is_some_and(|v| v.blob_key == key)
-        {
-            return Ok(true);
-        }
-        Ok(idx
-            .head(self.name(), id)
-            .await?
-            .is_some_and(|h| h.blob_key == key))
-    }
-
-    /// A property blob written for `(id, ov)` is referenced if that version or the head
-    /// refers to it (later versions carry refs forward, and with versioning off the writing
-    /// version may be gone). A payload that cannot be read counts as referring to it: the
-    /// sweep only deletes what it knows to be garbage.
-    async fn prop_is_referenced(&self, id: ItemId, ov: u64, key: &str) -> Result<bool> {
-        let idx = &self.stores().index;
-        let mut payloads = Vec::new();
-        if let Some(v) = idx.version(self.name(), id, ov).await? {
-            payloads.push((v.blob_key, v.checksum));
-        }
-        if let Some(h) = idx.head(self.name(), id).await? {
-            // The head is often that very version: read its payload once.
-            if payloads.iter().all(|(k, _)| *k != h.blob_key) {
-                payloads.push((h.blob_key, h.checksum));
-            }
-        }
-        for (k, sum) in payloads {
-            match self.load(&k, &sum).await {
-                Ok(d) if !self.refers_to(&d.data, key) => {}
-                _ => return Ok(true),
-            }
-        }
-        Ok(false)
-    }
-
     /// Runs `attempt` until it succeeds, fails with something other than a lost race, or —
     /// when the caller pinned `expected_ov` — fails at all.
     async fn retrying<F, Fut>(
@@ -501,8 +411,11 @@ impl Collection {
     async fn append(&self, cur: Option<&Current>, mut d: Draft) -> Result<WriteResult> {
         let cfg = &self.inner.config;
         let ov = cur.map_or(0, |c| c.ov + 1);
+        // Every blob of this attempt carries its database and start in its key (see
+        // `attempt`): the sweep's proof of what it may delete.
+        let attempt = Attempt::start(&self.inner.owner);
         // Externalised properties become refs before anything is derived from the document.
-        self.externalize(&mut d.data, d.id, ov).await?;
+        self.externalize(&mut d.data, d.id, ov, &attempt).await?;
         let now = now_ms();
         // `at` must strictly increase per record even if clocks jump back or writes are fast.
         let at = match cur {
@@ -522,7 +435,7 @@ impl Collection {
         let enc = payload::encode(&d.data, &system);
         let size = enc.bytes.len() as u64;
         let (stored, gz) = payload::maybe_compress(&enc.bytes, cfg.compression);
-        let key = payload::blob_key(&cfg.blob_prefix, self.name(), d.id, ov, gz);
+        let key = payload::blob_key(&cfg.blob_prefix, self.name(), d.id, ov, &attempt, gz);
         let shadow = match cfg.shadow {
             Some(p) if size <= p.max_bytes => Some(Shadow {
                 json: String::from_utf8_lossy(&enc.bytes).into_owned(),
@@ -557,6 +470,7 @@ impl Collection {
             prune_below_ov: (!cfg.versioning && ov > 0).then_some(ov),
             shadow,
             lineage: d.lineage,
+            not_after: Some(attempt.deadline(cfg.write_deadline)),
         };
         let done = |cv| WriteResult {
             id: d.id,
@@ -591,6 +505,18 @@ impl Collection {
                 });
             }
         };
+        if attempt.expired(cfg.write_deadline) {
+            // Past its deadline a sweep may already treat this attempt's blobs as garbage, so
+            // it must not commit. Nothing was sent, so the payload can go.
+            let _ = self.stores().blob.delete(&key).await;
+            tracing::warn!(collection = self.name(), id = %d.id, ov, deadline = ?cfg.write_deadline,
+                "write attempt passed its deadline before its commit; refused");
+            return Err(ctx(Error::unavailable(format!(
+                "the write took longer than its deadline of {:?} before its commit (slow blob \
+                 or index store); nothing was committed, retry it",
+                cfg.write_deadline
+            ))));
+        }
         match idx.commit_prepared(self.name(), commit, prepared).await {
             Ok(cv) => {
                 if let (false, Some(c)) = (cfg.versioning, cur) {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use chronos_core::docs::{DocQuery, DocUpdate, Document};
 use chronos_core::time::now_ms;
 use chronos_core::{
-    Commit, ErrorKind, Filter, HeadAction, ItemId, NewVersion, Op, Point, SortField,
+    Commit, ErrorKind, Filter, HeadAction, ItemId, NewVersion, Op, Point, SortField, Timestamp,
 };
 use serde_json::{json, Map, Value};
 
@@ -36,6 +36,7 @@ fn commit(v: NewVersion, head: HeadAction) -> Commit {
         prune_below_ov: None,
         shadow: None,
         lineage: chronos_core::Lineage::default(),
+        not_after: None,
     }
 }
 
@@ -62,7 +63,25 @@ pub async fn index_commit_contract(h: Harness) {
     assert!(idx.versions(&coll, id, None, 10).await.unwrap().is_empty());
     assert_eq!(idx.current_cv(&coll).await.unwrap(), 0);
 
+    // A commit past its deadline is refused and changes nothing, by `commit` and by
+    // `commit_prepared` alike.
+    let mut late = commit(version(id, 0, Op::Create, t0), HeadAction::Upsert);
+    late.not_after = Some(Timestamp::from_millisecond(t0 - 1).unwrap());
+    let e = idx.commit(&coll, late.clone()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "late commit: {e}");
+    assert!(e.to_string().contains("deadline"), "{e}");
+    let p = idx.precommit(&coll, &late).await.unwrap();
+    let e = idx.commit_prepared(&coll, late, p).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Unavailable,
+        "late prepared commit: {e}"
+    );
+    assert!(idx.head(&coll, id).await.unwrap().is_none());
+    assert!(idx.versions(&coll, id, None, 10).await.unwrap().is_empty());
+
     let mut first = commit(version(id, 0, Op::Create, t0), HeadAction::Upsert);
+    first.not_after = Some(Timestamp::from_millisecond(t0 + 60_000).unwrap());
     first.lineage = chronos_core::Lineage {
         parent_id: Some("p-1".into()),
         parent_collection: Some("parents".into()),

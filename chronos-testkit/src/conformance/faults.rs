@@ -3,15 +3,13 @@
 //! acknowledgement); no acknowledged write is lost, no failed write becomes visible, a
 //! repeated call never fails or doubles a write, and the sweep removes every leftover.
 
-use std::time::Duration;
-
 use chronos_core::{
     Collection, CollectionConfig, CreateOptions, Engine, EnrichOptions, ErrorKind, ItemId,
     ReadOptions, Record, RestoreTarget, VersionEntry, WriteOptions, WriteResult,
 };
 use serde_json::json;
 
-use super::{blob_keys, Harness};
+use super::{blob_keys, sweep_now, Harness};
 use crate::fault::{faulty, FaultMode, FaultPlan};
 
 #[derive(Debug, Clone, Copy)]
@@ -142,7 +140,7 @@ pub async fn injected_faults_never_lose_or_expose_writes(h: Harness) {
                 }
 
                 // Leftovers are garbage the sweep removes; what stays is referenced.
-                check.sweep(Duration::ZERO).await.unwrap();
+                sweep_now(&h, &check).await;
                 let mut referenced: Vec<String> = Vec::new();
                 for id in [w0.id, target] {
                     if let Ok(p) = check.history(id, Default::default()).await {

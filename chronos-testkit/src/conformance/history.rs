@@ -11,7 +11,7 @@ use chronos_core::{
 };
 use serde_json::json;
 
-use super::{blob_keys, data, full_history, Harness};
+use super::{blob_keys, data, full_history, planted_key, sweep_now, Harness};
 
 fn before(t: Timestamp) -> Timestamp {
     Timestamp::from_millisecond(t.as_millisecond() - 1).unwrap()
@@ -58,7 +58,7 @@ pub async fn committed_versions_are_immutable(h: Harness) {
     c.restore_collection(Point::Cv(cv_mark), CollectionRestoreOptions::new())
         .await
         .unwrap();
-    c.sweep(Duration::ZERO).await.unwrap();
+    sweep_now(&h, &c).await;
     for (v, rec, bytes) in snapshot {
         let again = c
             .get_version(w.id, v.ov, ReadOptions::new())
@@ -292,34 +292,50 @@ pub async fn sweep_removes_only_unreferenced_blobs(h: Harness) {
     c.update(a.id, &json!({"a": 2}), WriteOptions::new())
         .await
         .unwrap();
-    let orphan_new = format!(
-        "{}/{}/v0/item-0011223344556677.json",
-        c.name(),
-        ItemId::generate()
-    );
-    let orphan_old = format!("{}/{}/v1/item-8899aabbccddeeff.json", c.name(), a.id);
+    let own = c.database_id().to_string();
+    let now = chronos_core::time::now_ms().as_millisecond();
+    let (fresh_id, a_id) = (ItemId::generate(), a.id.to_string());
+    let fresh_dir = format!("{fresh_id}/v0");
+    // Own, unreferenced, slot free, written long ago: garbage.
+    let orphan_new = planted_key(&c, &own, 1, &fresh_dir, "item", ".json");
+    // Own, unreferenced, its slot (a, v1) taken by another version: garbage however young.
+    let orphan_taken = planted_key(&c, &own, now, &format!("{a_id}/v1"), "item", ".json");
+    // Own, unreferenced, slot free, young: may still commit — kept.
+    let young = planted_key(&c, &own, now + 60_000, &fresh_dir, "item", ".json");
+    // Not provably ours: another database's, an older release's, anything else.
+    let other_db = planted_key(&c, "0ther", 1, &fresh_dir, "item", ".json");
+    let legacy = format!("{}/{fresh_id}/v0/item-0011223344556677.json", c.name());
     let foreign = format!("{}/README.txt", c.name());
-    for k in [&orphan_new, &orphan_old, &foreign] {
+    let planted = [
+        &orphan_new,
+        &orphan_taken,
+        &young,
+        &other_db,
+        &legacy,
+        &foreign,
+    ];
+    for k in planted {
         h.stores
             .blob
             .put_if_absent(k, Bytes::from_static(b"{}"))
             .await
             .unwrap();
     }
-    let kept = c.sweep(Duration::from_secs(3600)).await.unwrap();
-    assert!(
-        kept.removed.is_empty(),
-        "the grace period protects fresh blobs"
-    );
-    let mut r = c.sweep(Duration::ZERO).await.unwrap();
+    let e = c.sweep(Duration::from_secs(60)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(e.to_string().contains("minimum"), "{e}");
+    let mut r = sweep_now(&h, &c).await;
     r.removed.sort();
-    let mut expected = vec![orphan_new, orphan_old];
+    let mut expected = vec![orphan_new, orphan_taken];
     expected.sort();
     assert_eq!(r.removed, expected);
-    assert_eq!(r.scanned, 5);
+    assert_eq!(r.scanned, 8);
+    assert_eq!((r.not_owned, r.too_young), (3, 1));
     let keys = blob_keys(&h, &c).await;
-    assert_eq!(keys.len(), 3);
-    assert!(keys.contains(&foreign));
+    assert_eq!(keys.len(), 6);
+    for k in [&young, &other_db, &legacy, &foreign] {
+        assert!(keys.contains(k), "{k} was removed");
+    }
     assert_eq!(
         data(
             &c.get_version(a.id, 0, ReadOptions::new())

@@ -23,6 +23,7 @@ mod query;
 mod records;
 mod restore;
 mod storage;
+mod sweeping;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use query::*;
 pub use records::*;
 pub use restore::*;
 pub use storage::*;
+pub use sweeping::*;
 
 /// The stores a case runs against.
 #[derive(Debug, Clone)]
@@ -90,6 +92,27 @@ where
     });
 }
 
+/// Runs a case that needs two independent databases of the backend: two harnesses from
+/// `factory`.
+pub fn run_pair<F, FFut, C, CFut>(factory: F, case: C)
+where
+    F: Fn() -> FFut,
+    FFut: Future<Output = Harness>,
+    C: FnOnce(Harness, Harness) -> CFut,
+    CFut: Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let a = factory().await;
+        let b = factory().await;
+        case(a, b).await;
+    });
+}
+
 /// Expands to one `#[test]` per conformance case, each with a fresh harness from `$factory`
 /// (an `async fn() -> Harness`).
 #[macro_export]
@@ -138,7 +161,21 @@ macro_rules! conformance_suite {
             lock_contract,
             document_store_contract,
             injected_faults_never_lose_or_expose_writes,
+            database_id_is_stable,
+            sweep_beside_writers_loses_no_acknowledged_write,
+            late_attempts_do_not_commit,
         );
+        $crate::conformance_suite!(@pairs $factory;
+            sweeps_spare_other_databases_in_one_bucket,
+        );
+    };
+    (@pairs $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::run_pair($factory, $crate::conformance::$case);
+            }
+        )*
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(
@@ -148,6 +185,48 @@ macro_rules! conformance_suite {
             }
         )*
     };
+}
+
+/// The grace period of [`sweeper`] handles: short enough to wait out in a test.
+pub(crate) const QUICK_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// A second handle on `c`'s collection whose sweep accepts [`QUICK_GRACE`] (a 20 ms write
+/// deadline, no clock skew: right only while nothing writes through it and every writer
+/// shares this clock). Writes keep going through `c` with its own deadline.
+pub(crate) async fn sweeper(h: &Harness, c: &Collection) -> Collection {
+    let cfg = c
+        .config()
+        .clone()
+        .write_deadline(QUICK_GRACE)
+        .clock_skew(std::time::Duration::ZERO);
+    h.engine().collection(cfg).await.expect("open sweeper")
+}
+
+/// Waits out [`QUICK_GRACE`], then sweeps through a [`sweeper`] of `c`.
+pub(crate) async fn sweep_now(h: &Harness, c: &Collection) -> chronos_core::SweepReport {
+    let s = sweeper(h, c).await;
+    tokio::time::sleep(QUICK_GRACE * 2).await;
+    s.sweep(QUICK_GRACE).await.expect("sweep")
+}
+
+/// The key of a blob planted under `c` at `<prefix><coll>/<dir>/` as if an attempt of
+/// database `owner` that started at `started_ms` had written it:
+/// `<stem>-<owner>-<started_ms>-<tag><ext>`.
+pub(crate) fn planted_key(
+    c: &Collection,
+    owner: &str,
+    started_ms: i64,
+    dir: &str,
+    stem: &str,
+    ext: &str,
+) -> String {
+    let tag = ItemId::generate().to_string();
+    format!(
+        "{}{}/{dir}/{stem}-{owner}-{started_ms}-{}{ext}",
+        c.config().blob_prefix,
+        c.name(),
+        &tag[12..]
+    )
 }
 
 /// Every blob key stored under a collection's prefix.

@@ -10,7 +10,7 @@ use chronos_core::{
 };
 use serde_json::json;
 
-use super::{blob_keys, data, Harness};
+use super::{blob_keys, data, planted_key, sweep_now, Harness};
 
 /// Two databases sharing one bucket use different blob prefixes: every payload of a
 /// collection lands under its prefix, and its sweep never touches keys outside it — not
@@ -35,11 +35,18 @@ pub async fn blob_prefix_keeps_shared_buckets_apart(h: Harness) {
     );
 
     let stranger = ItemId::generate();
+    let own = c.database_id();
+    let dir = format!("{stranger}/v0");
     let foreign = [
-        format!("db_b/{}/{stranger}/v0/item-0011223344556677.json", c.name()),
+        // Another prefix, upstream's layout, and another database's key under our prefix.
+        format!(
+            "db_b/{}/{stranger}/v0/item-{own}-1-0011223344556677.json",
+            c.name()
+        ),
         format!("{}/{stranger}/v0/item.json", c.name()),
+        planted_key(&c, "0therdb", 1, &dir, "item", ".json"),
     ];
-    let own_orphan = format!("db_a/{}/{stranger}/v0/item-8899aabbccddeeff.json", c.name());
+    let own_orphan = planted_key(&c, own, 1, &dir, "item", ".json");
     for k in foreign.iter().chain([&own_orphan]) {
         h.stores
             .blob
@@ -47,7 +54,7 @@ pub async fn blob_prefix_keeps_shared_buckets_apart(h: Harness) {
             .await
             .unwrap();
     }
-    let r = c.sweep(Duration::ZERO).await.unwrap();
+    let r = sweep_now(&h, &c).await;
     assert_eq!(r.removed, vec![own_orphan]);
     for k in &foreign {
         assert_eq!(
@@ -310,8 +317,13 @@ pub async fn base64_props_roundtrip(h: Harness) {
     }
 
     // The sweep: orphaned content goes, referenced content stays.
-    let orphan = format!("{}/file/{}/v9/blob-0011223344556677.bin", c.name(), w.id);
-    let stray = format!("{}/file/{}/v0/blob-8899aabbccddeeff.bin", c.name(), w.id);
+    // Slot v9 is free but the attempt is old; slot v0 is taken, so even a young one is garbage.
+    let (own, now) = (
+        c.database_id(),
+        chronos_core::time::now_ms().as_millisecond(),
+    );
+    let orphan = planted_key(&c, own, 1, &format!("file/{}/v9", w.id), "blob", ".bin");
+    let stray = planted_key(&c, own, now, &format!("file/{}/v0", w.id), "text", ".txt");
     for k in [&orphan, &stray] {
         h.stores
             .blob
@@ -319,7 +331,7 @@ pub async fn base64_props_roundtrip(h: Harness) {
             .await
             .unwrap();
     }
-    let mut r = c.sweep(Duration::ZERO).await.unwrap();
+    let mut r = sweep_now(&h, &c).await;
     r.removed.sort();
     let mut expected = vec![orphan, stray];
     expected.sort();
