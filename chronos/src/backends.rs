@@ -4,7 +4,7 @@
 //! `shutdown`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chronos_blob::{ObjectBlobStore, SpaceConnection};
@@ -134,8 +134,7 @@ impl Registry {
             let bucket = t.bucket.as_deref().unwrap_or_default();
             Arc::new(self.space(cfg, space).await?.bucket(bucket)?)
         } else {
-            let local = cfg
-                .local_storage
+            cfg.local_storage
                 .as_ref()
                 .filter(|l| l.enabled)
                 .ok_or_else(|| {
@@ -143,9 +142,7 @@ impl Registry {
                         "no blob storage: set spaceConnRef or enable localStorage",
                     )
                 })?;
-            let dir: PathBuf =
-                Path::new(&local.base_path).join(t.bucket.as_deref().unwrap_or(&t.db_name));
-            Arc::new(ObjectBlobStore::local(&dir)?)
+            Arc::new(ObjectBlobStore::local(&cfg.local_dir(t))?)
         };
         let store: Arc<dyn BlobStore> = Arc::new(RecentWrites::new(
             bare,

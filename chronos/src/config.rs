@@ -421,6 +421,17 @@ impl ChronosConfig {
             if t.db_name.trim().is_empty() {
                 return Err(at(format!("{path}.dbName"), "must not be empty"));
             }
+            // It names a directory (local blobs, SQLite files): `.` and `..` would be the
+            // base directory itself or its parent.
+            if t.db_name.chars().all(|c| c == '.') {
+                return Err(at(
+                    format!("{path}.dbName"),
+                    format!(
+                        "'{}' is not a usable name (it is a path to a directory)",
+                        t.db_name
+                    ),
+                ));
+            }
             if !t
                 .db_name
                 .chars()
@@ -596,17 +607,46 @@ impl ChronosConfig {
         out
     }
 
-    /// Where a target's blobs live: one spaces bucket, or one local directory.
+    /// Where a target's blobs live: one spaces bucket, or one local directory (the blob
+    /// store registry's key: one store per connection and bucket).
     pub(crate) fn blob_location(&self, t: &DatabaseTarget) -> String {
         match (&t.space_conn_ref, &self.local_storage) {
             (Some(space), _) => format!("space:{space}:{}", t.bucket.as_deref().unwrap_or("")),
-            (None, Some(l)) => format!(
-                "local:{}",
-                std::path::Path::new(&l.base_path)
-                    .join(t.bucket.as_deref().unwrap_or(&t.db_name))
-                    .display()
-            ),
+            (None, Some(_)) => format!("local:{}", self.local_dir(t).display()),
             (None, None) => String::new(),
+        }
+    }
+
+    /// The local directory of a target without `spaceConnRef`, spelled canonically:
+    /// `shared`, `shared/` and `./shared` are one directory.
+    pub(crate) fn local_dir(&self, t: &DatabaseTarget) -> std::path::PathBuf {
+        let base = self
+            .local_storage
+            .as_ref()
+            .map(|l| l.base_path.as_str())
+            .unwrap_or_default();
+        std::path::Path::new(base)
+            .join(t.bucket.as_deref().unwrap_or(&t.db_name))
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
+    }
+
+    /// The physical place of a target's blobs, however it is spelled or reached: the same
+    /// for two spaces connections naming one endpoint and bucket. Used to decide which
+    /// databases share a place (and so get `<dbName>/` prefixes); the sweep does not depend
+    /// on it (blob keys name their database, see `chronos_core::Collection::sweep`).
+    fn blob_place(&self, t: &DatabaseTarget) -> String {
+        match &t.space_conn_ref {
+            Some(space) => {
+                let endpoint = self
+                    .spaces_connections
+                    .get(space)
+                    .map(|c| c.endpoint.trim().trim_end_matches('/').to_ascii_lowercase())
+                    .unwrap_or_default();
+                format!("space:{endpoint}:{}", t.bucket.as_deref().unwrap_or(""))
+            }
+            None => self.blob_location(t),
         }
     }
 
@@ -624,12 +664,12 @@ impl ChronosConfig {
     /// stores blobs in the same place, `<dbName>/` when several share it (the spec's "shared
     /// bucket" setup) — so one database's sweep can never take another's payloads.
     pub(crate) fn blob_prefix(&self, t: &DatabaseTarget) -> String {
-        let here = self.blob_location(t);
+        let here = self.blob_place(t);
         let me = self.index_identity(t);
         let shared = self
             .targets()
             .iter()
-            .any(|(_, o)| self.blob_location(o) == here && self.index_identity(o) != me);
+            .any(|(_, o)| self.blob_place(o) == here && self.index_identity(o) != me);
         if shared {
             format!("{}/", t.db_name)
         } else {
@@ -645,7 +685,7 @@ impl ChronosConfig {
         let mut first: HashMap<(String, String), (String, (String, String))> = HashMap::new();
         for (path, t) in self.targets() {
             let me = self.index_identity(&t);
-            match first.entry((self.blob_location(&t), t.db_name.clone())) {
+            match first.entry((self.blob_place(&t), t.db_name.clone())) {
                 Entry::Occupied(o) if o.get().1 != me => {
                     return Err(at(
                         format!("{path}.dbName"),

@@ -2,8 +2,6 @@
 //! `cargo xtask test`): `spacesConnections` wired from configuration, one client per
 //! connection, the spec's shared-bucket setup kept apart by blob prefixes, compression.
 
-use std::time::Duration;
-
 use chronos::{Chronos, Route};
 use chronos_core::{CreateOptions, ErrorKind, ItemId, ReadOptions};
 use chronos_testkit::service_var;
@@ -99,16 +97,17 @@ async fn s3_and_azure_from_config() {
 
     // a's sweep removes a's orphan and never b's payloads.
     let orphan = format!(
-        "{}/users/{}/v0/item-0011223344556677.json",
+        "{}/users/{}/v0/item-{}-1-0011223344556677.json",
         db(&Route::runtime("a", "users")),
-        ItemId::generate()
+        ItemId::generate(),
+        a.database_id()
     );
     a.stores()
         .blob
         .put_if_absent(&orphan, bytes::Bytes::from_static(b"{}"))
         .await
         .unwrap();
-    let r = a.sweep(Duration::ZERO).await.unwrap();
+    let r = a.sweep(a.config().min_sweep_grace()).await.unwrap();
     assert_eq!(r.removed, vec![orphan]);
     for (coll, id, expected) in [
         (&a, wa.id, json!({"who": "a"})),

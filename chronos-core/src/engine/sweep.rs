@@ -191,7 +191,6 @@ impl Collection {
     }
 }
 
-
 /// What the sweep may do with one of its own blobs.
 enum Fate {
     /// A version or the head refers to it: never delete.
