@@ -61,5 +61,7 @@ pub use index::{
     Precommit, Shadow, Sort, SortField, SortKey, VersionEntry,
 };
 pub use lock::{Lease, Lock};
-pub use model::{Lineage, Op, Origin, Presigned, Record, RecordRef, SystemFields, WriteResult};
+pub use model::{
+    Lineage, Op, Origin, Presigned, Record, RecordRef, SystemFields, WriteResult, MAX_PAYLOAD_DEPTH,
+};
 pub use time::Timestamp;

@@ -80,10 +80,69 @@ pub(crate) async fn begin_immediate(
 
 /// Quotes an identifier built from a validated collection name.
 pub(crate) fn ident(name: &str) -> String {
+    debug_assert!(!name.is_empty());
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The table-name stem of a collection. SQLite compares identifiers case-insensitively, so
+/// `users` and `Users` would share tables: the stem is an injective encoding in which no
+/// two collection names meet — upper-case letters become `^` + the lower-case letter, and a
+/// name starting with SQLite's reserved `sqlite_` gets a `~` in front (neither character can
+/// appear in a collection name). Names in lower case, the common case, are unchanged, so
+/// their tables keep the names earlier releases gave them.
+pub(crate) fn table_stem(coll: &str) -> String {
+    let mut out = String::with_capacity(coll.len() + 4);
+    if coll.to_ascii_lowercase().starts_with("sqlite_") {
+        out.push('~');
+    }
+    for c in coll.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('^');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A SQL string literal.
 pub(crate) fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table_stem;
+
+    #[test]
+    fn table_stems_are_injective_and_case_free() {
+        // Valid collection names only: `^` and `~` cannot occur in one, which is what makes
+        // the escapes unambiguous.
+        let names = [
+            "users",
+            "Users",
+            "USERS",
+            "uSers",
+            "sqlite_master",
+            "SQLITE_master",
+            "Sqlite_x",
+            "sqlite_x",
+            "a-b.c_d",
+            "_x",
+        ];
+        let stems: Vec<String> = names.iter().map(|n| table_stem(n)).collect();
+        for (i, a) in stems.iter().enumerate() {
+            assert!(!a.chars().any(|c| c.is_ascii_uppercase()), "{a}");
+            assert!(!a.to_ascii_lowercase().starts_with("sqlite_"), "{a}");
+            for b in &stems[i + 1..] {
+                assert_ne!(a.to_ascii_lowercase(), b.to_ascii_lowercase());
+            }
+        }
+        assert_eq!(
+            table_stem("users"),
+            "users",
+            "lower-case names keep their tables"
+        );
+    }
 }

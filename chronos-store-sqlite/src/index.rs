@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, Row, SqlitePool};
 
-use crate::conn::{begin_immediate, ident, literal, map_err};
+use crate::conn::{begin_immediate, ident, literal, map_err, table_stem};
 use crate::sql_filter::{self, json_path, Bind, Sql};
 
 const VER_COLS: &str =
@@ -27,13 +27,57 @@ pub struct SqliteIndexStore {
     pool: SqlitePool,
     /// Collections whose tables exist (created once per process, not per call).
     ready: Mutex<HashSet<String>>,
+    /// Tables of older releases renamed ([`migrate_case_sensitive_names`]), once per store.
+    migrated: tokio::sync::OnceCell<()>,
 }
 
 fn tables(coll: &str) -> (String, String) {
+    let stem = table_stem(coll);
     (
-        ident(&format!("{coll}_head")),
-        ident(&format!("{coll}_ver")),
+        ident(&format!("{stem}_head")),
+        ident(&format!("{stem}_ver")),
     )
+}
+
+/// Renames tables that releases before [`table_stem`] named after collections with upper-case
+/// letters (`Users_head`) to their encoded names (`^users_head`), and drops their indexes,
+/// whose names would collide case-insensitively; `ensure` recreates them. Encoded names never
+/// contain upper-case letters, so those that do are exactly the old ones. Idempotent.
+async fn migrate_case_sensitive_names(pool: &SqlitePool) -> Result<()> {
+    let legacy: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table'
+           AND (name LIKE '%\\_head' ESCAPE '\\' OR name LIKE '%\\_ver' ESCAPE '\\')
+           AND name <> lower(name)",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|e| map_err(e, "list tables to migrate"))?;
+    for old in legacy {
+        let (coll, suffix) = old.rsplit_once('_').expect("matched a suffix");
+        let new = format!("{}_{suffix}", table_stem(coll));
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        )
+        .bind(&old)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| map_err(e, "list indexes to migrate"))?;
+        let mut ddl = String::from("BEGIN IMMEDIATE;");
+        for i in indexes {
+            ddl.push_str(&format!("DROP INDEX {};", ident(&i)));
+        }
+        ddl.push_str(&format!(
+            "ALTER TABLE {} RENAME TO {}; COMMIT;",
+            ident(&old),
+            ident(&new)
+        ));
+        sqlx::raw_sql(&ddl)
+            .execute(pool)
+            .await
+            .map_err(|e| map_err(e, "migrate table name").with("table", &old))?;
+        tracing::info!(from = %old, to = %new, "renamed a table to its case-preserving name");
+    }
+    Ok(())
 }
 
 fn ts(ms: i64) -> Result<Timestamp> {
@@ -119,6 +163,7 @@ impl SqliteIndexStore {
         Self {
             pool,
             ready: Mutex::new(HashSet::new()),
+            migrated: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -134,7 +179,11 @@ impl SqliteIndexStore {
             return Ok(());
         }
         chronos_core::engine::validate_collection_name(coll)?;
+        self.migrated
+            .get_or_try_init(|| migrate_case_sensitive_names(&self.pool))
+            .await?;
         let (head, ver) = tables(coll);
+        let stem = table_stem(coll);
         let ddl = format!(
             "CREATE TABLE IF NOT EXISTS chronos_counters (coll TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS {ver} (item_id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL,
@@ -151,12 +200,12 @@ impl SqliteIndexStore {
                shadow TEXT, shadow_expires INTEGER, lineage TEXT) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS {} ON {head} (updated_at);
              CREATE INDEX IF NOT EXISTS {} ON {head} (created_at);",
-            ident(&format!("{coll}_ver_cv")),
-            ident(&format!("{coll}_ver_item_at")),
-            ident(&format!("{coll}_ver_item_cv")),
-            ident(&format!("{coll}_ver_at")),
-            ident(&format!("{coll}_head_updated")),
-            ident(&format!("{coll}_head_created")),
+            ident(&format!("{stem}_ver_cv")),
+            ident(&format!("{stem}_ver_item_at")),
+            ident(&format!("{stem}_ver_item_cv")),
+            ident(&format!("{stem}_ver_at")),
+            ident(&format!("{stem}_head_updated")),
+            ident(&format!("{stem}_head_created")),
         );
         sqlx::raw_sql(&ddl)
             .execute(&self.pool)
@@ -166,7 +215,7 @@ impl SqliteIndexStore {
         // them in place.
         let columns: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT name FROM pragma_table_info({})",
-            literal(&format!("{coll}_head"))
+            literal(&format!("{stem}_head"))
         ))
         .fetch_all(&self.pool)
         .await
@@ -222,7 +271,11 @@ impl IndexStore for SqliteIndexStore {
             chronos_core::filter::check_path(prop)?;
             let ddl = format!(
                 "CREATE INDEX IF NOT EXISTS {} ON {head} (json_extract(meta, {}))",
-                ident(&format!("{coll}_head_meta_{i}_{}", prop.replace('.', "_"))),
+                ident(&format!(
+                    "{}_head_meta_{i}_{}",
+                    table_stem(coll),
+                    prop.replace('.', "_")
+                )),
                 literal(&json_path(prop))
             );
             sqlx::raw_sql(&ddl)

@@ -142,7 +142,7 @@ impl Registry {
                         "no blob storage: set spaceConnRef or enable localStorage",
                     )
                 })?;
-            Arc::new(ObjectBlobStore::local(&cfg.local_dir(t))?)
+            Arc::new(ObjectBlobStore::local(cfg.local_dir(t))?)
         };
         let store: Arc<dyn BlobStore> = Arc::new(RecentWrites::new(
             bare,

@@ -30,7 +30,7 @@ pub use options::{
     Externals, HistoryOptions, ListOptions, ReadOptions, RestoreTarget, ShadowPolicy, WriteOptions,
     COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_WRITE_DEADLINE,
 };
-pub use read::{HistoryPage, Page};
+pub use read::{HistoryPage, Page, Unreadable};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport};
 pub use sweep::SweepReport;
 

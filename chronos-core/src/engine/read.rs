@@ -2,12 +2,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use super::payload::{self, Decoded};
 use super::{Collection, HistoryOptions, ListOptions, ReadOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::filter::Filter;
 use crate::id::ItemId;
 use crate::index::{HeadEntry, HeadQuery, Point, Sort, SortField, SortKey, VersionEntry};
@@ -21,11 +21,29 @@ const MAX_PAGE: usize = 1000;
 
 /// A page of records.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Page {
     /// The records, in the requested order.
     pub items: Vec<Record>,
     /// Pass to [`ListOptions::cursor`] for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+    /// Records that matched but whose stored payload cannot be read (missing, corrupted,
+    /// not parseable): reported here instead of failing the whole page, so one bad record
+    /// never hides the others. Their position in the order is where they would have been;
+    /// reading one directly gives the full error. A store that fails (`Unavailable`) still
+    /// fails the page.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A record a page could not read (see [`Page::unreadable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The record.
+    pub id: ItemId,
+    /// Why: the error's kind (`Internal` for a damaged payload, `NotFound` for a missing one).
+    pub kind: crate::ErrorKind,
+    /// The error's message with its context.
+    pub message: String,
 }
 
 /// A page of a record's history.
@@ -144,12 +162,32 @@ impl Collection {
         // Owned heads: a closure over borrowed ones makes this future non-`Send` for
         // spawned tasks (a higher-ranked lifetime limitation of the compiler).
         let read = &read;
-        let items = stream::iter(heads)
-            .map(|h| async move { self.record_from_head(&h, read).await })
+        let results: Vec<(ItemId, Result<Record>)> = stream::iter(heads)
+            .map(|h| async move { (h.item_id, self.record_from_head(&h, read).await) })
             .buffered(FETCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(Page { items, next_cursor })
+            .collect()
+            .await;
+        let mut items = Vec::with_capacity(results.len());
+        let mut unreadable = Vec::new();
+        for (id, r) in results {
+            match r {
+                Ok(rec) => items.push(rec),
+                Err(e) if matches!(e.kind(), ErrorKind::Internal | ErrorKind::NotFound) => {
+                    tracing::warn!(collection = self.name(), %id, error = %e, "list page skips an unreadable record");
+                    unreadable.push(Unreadable {
+                        id,
+                        kind: e.kind(),
+                        message: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Page {
+            items,
+            next_cursor,
+            unreadable,
+        })
     }
 
     /// [`Collection::list_by_meta`] with the filter given separately.

@@ -145,7 +145,23 @@ impl Collection {
         self.retrying(opts.expected_ov, || async {
             let cur = self.current_live(id).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
-            let prev = self.load_current(&cur).await?;
+            // The tombstone copies the last content when it can be read; a payload that is
+            // missing or damaged must not make the record undeletable, so then it is empty.
+            let prev = match self.load_current(&cur).await {
+                Ok(prev) => prev,
+                Err(e) if matches!(e.kind(), ErrorKind::Internal | ErrorKind::NotFound) => {
+                    tracing::warn!(collection = self.name(), %id, error = %e,
+                        "deleting a record whose payload cannot be read: the tombstone keeps no content");
+                    Decoded {
+                        data: Map::new(),
+                        system: StoredSystem {
+                            lineage: cur.lineage.clone().unwrap_or_default(),
+                            ..Default::default()
+                        },
+                    }
+                }
+                Err(e) => return Err(e),
+            };
             let draft = Draft {
                 id,
                 op: Op::Delete,
@@ -414,6 +430,9 @@ impl Collection {
         // Every blob of this attempt carries its database and start in its key (see
         // `attempt`): the sweep's proof of what it may delete.
         let attempt = Attempt::start(&self.inner.owner);
+        // What is stored must read back: merges and restores are checked like new data.
+        crate::model::check_map_depth(&d.data)
+            .map_err(|e| e.with("collection", self.name()).with("id", d.id))?;
         // Externalised properties become refs before anything is derived from the document.
         self.externalize(&mut d.data, d.id, ov, &attempt).await?;
         let now = now_ms();

@@ -22,6 +22,7 @@ mod history;
 mod query;
 mod records;
 mod restore;
+mod robustness;
 mod storage;
 mod sweeping;
 
@@ -37,6 +38,7 @@ pub use history::*;
 pub use query::*;
 pub use records::*;
 pub use restore::*;
+pub use robustness::*;
 pub use storage::*;
 pub use sweeping::*;
 
@@ -147,6 +149,7 @@ macro_rules! conformance_suite {
             list_validates_inputs,
             list_sees_latest_metadata_only,
             collections_are_isolated,
+            collection_names_are_case_sensitive,
             restore_object_by_ov_and_time,
             restore_collection_returns_to_target,
             restore_collection_is_exclusive,
@@ -164,6 +167,8 @@ macro_rules! conformance_suite {
             database_id_is_stable,
             sweep_beside_writers_loses_no_acknowledged_write,
             late_attempts_do_not_commit,
+            deep_payloads_are_rejected,
+            damaged_record_never_bricks_a_page,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,

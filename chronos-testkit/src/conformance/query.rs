@@ -237,3 +237,44 @@ pub async fn collections_are_isolated(h: Harness) {
         1
     );
 }
+
+/// Collection names that differ only in case (or that start with a prefix a backend
+/// reserves) are distinct collections on every backend: each sees only its own records, and
+/// the same explicit id can exist in each.
+pub async fn collection_names_are_case_sensitive(h: Harness) {
+    let base = Harness::unique("case");
+    let names = [
+        base.clone(),
+        base.to_uppercase(),
+        format!("C{}", &base[1..]),
+        format!("sqlite_{base}"),
+        format!("SQLITE_{base}"),
+    ];
+    let id = chronos_core::ItemId::generate();
+    let mut colls = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        let c = h
+            .engine()
+            .collection(chronos_core::CollectionConfig::new(name.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        c.create(&json!({"n": n}), CreateOptions::new().id(id))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        c.create(&json!({"n": n, "second": true}), CreateOptions::new())
+            .await
+            .unwrap();
+        colls.push(c);
+    }
+    for (n, c) in colls.iter().enumerate() {
+        let got = c.get_latest(id, ReadOptions::new()).await.unwrap().unwrap();
+        assert_eq!(got.data["n"], json!(n), "{}", c.name());
+        let page = c.list_by_meta(ListOptions::new()).await.unwrap();
+        assert_eq!(page.items.len(), 2, "{}", c.name());
+        assert!(
+            page.items.iter().all(|r| r.data["n"] == json!(n)),
+            "{}",
+            c.name()
+        );
+    }
+}
