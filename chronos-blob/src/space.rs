@@ -21,6 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chronos_core::error::redact_uri;
 use chronos_core::{Error, Result};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
@@ -82,7 +83,7 @@ pub struct SpaceOptions {
 impl fmt::Debug for SpaceOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpaceOptions")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &redact_uri(&self.endpoint))
             .field("region", &self.region)
             .field(
                 "access_key",
@@ -145,18 +146,25 @@ impl SpaceConnection {
     /// `spacesConnections` entry; errors name its fields (`spacesConnections.<name>.endpoint`).
     pub fn new(name: &str, options: SpaceOptions) -> Result<Self> {
         let field = |f: &str| format!("spacesConnections.{name}.{f}");
+        let shown = redact_uri(options.endpoint.trim());
         let endpoint = Url::parse(options.endpoint.trim()).map_err(|e| {
             Error::invalid_config(format!(
-                "{}: '{}' is not a URL: {e}",
-                field("endpoint"),
-                options.endpoint
+                "{}: '{shown}' is not a URL: {e}",
+                field("endpoint")
             ))
         })?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
             return Err(Error::invalid_config(format!(
-                "{}: '{}' must be an http:// or https:// URL with a host",
-                field("endpoint"),
-                options.endpoint
+                "{}: '{shown}' must be an http:// or https:// URL with a host",
+                field("endpoint")
+            )));
+        }
+        // Credentials in the URL would travel into every request URL, error and trace of
+        // the HTTP stack, where nothing can redact them.
+        if !endpoint.username().is_empty() || endpoint.password().is_some() {
+            return Err(Error::invalid_config(format!(
+                "{}: '{shown}' must not contain credentials; set accessKey and secretKey",
+                field("endpoint")
             )));
         }
         for (f, v) in [

@@ -194,19 +194,72 @@ impl fmt::Debug for Error {
     }
 }
 
-/// Replaces a URI's password (`scheme://user:pass@host`) with `***`.
-/// Used for every connection URI that reaches an error, `Debug` or a log.
+/// A URI with everything secret replaced by `***`: the password of the user info (all of
+/// the user info when it has no `user:` part), and the values of query parameters that carry
+/// secrets (`password`, `secret`, `token`, `key`, `credential`, `signature` in their name,
+/// and `authMechanismProperties`). Used for every connection URI that reaches an error,
+/// `Debug` or a log.
+///
+/// Passwords with unescaped `@`, `/`, `?`, `#` or `:` are still hidden: the user info ends
+/// at the *last* `@`, so at worst more is hidden, never a secret shown.
 pub fn redact_uri(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_string();
+    let (scheme, rest) = match uri.split_once("://") {
+        Some(parts) => parts,
+        None => return redact_query(uri),
     };
-    let Some((auth, host)) = rest.split_once('@') else {
-        return uri.to_string();
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => uri.to_string(),
+    // The user info ends at the last '@' anywhere: a password may hold '@', '/', '?', '#'
+    // or ':' unescaped, and hiding too much is the safe way to be wrong.
+    match rest.rfind('@') {
+        Some(at) => {
+            let (user_info, after) = (&rest[..at], &rest[at + 1..]);
+            let user = match user_info.split_once(':') {
+                Some((user, _)) if !user.is_empty() && !user.contains(['/', '?', '#']) => {
+                    format!("{user}:***")
+                }
+                _ => "***".to_string(),
+            };
+            format!("{scheme}://{user}@{}", redact_query(after))
+        }
+        None => format!("{scheme}://{}", redact_query(rest)),
     }
+}
+
+/// Redacts the values of secret-bearing `key=value` pairs in a query string (or anything
+/// after the first `?`).
+fn redact_query(s: &str) -> String {
+    let Some((head, query)) = s.split_once('?') else {
+        return s.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_name(k) => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{head}?{}", pairs.join("&"))
+}
+
+/// Whether a configuration field or URI parameter name holds a secret (case-insensitive):
+/// passwords, secrets, tokens, keys, credentials, signatures, `authMechanismProperties`,
+/// connection URIs and strings (which embed passwords).
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "key",
+        "credential",
+        "signature",
+        "sig",
+        "authmechanismproperties",
+        "uri",
+        "connectionstring",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
 }
 
 #[cfg(test)]
@@ -235,6 +288,19 @@ mod tests {
         );
         assert_eq!(redact_uri("mongodb://h:1"), "mongodb://h:1");
         assert_eq!(redact_uri("sqlite://data"), "sqlite://data");
+        // A password with unescaped '@', ':' and '/' in it.
+        let r = redact_uri("mongodb://admin:PW@SECRET:x/y#?z@host:27017/db?w=1");
+        assert_eq!(r, "mongodb://admin:***@host:27017/db?w=1");
+        // User info without a user part, and secrets in the query string.
+        assert_eq!(redact_uri("http://TOKEN@host/x"), "http://***@host/x");
+        let r = redact_uri(
+            "mongodb://h/db?tlsCertificateKeyFilePassword=S1&authMechanismProperties=AWS_SESSION_TOKEN:S2&w=1",
+        );
+        assert!(
+            !r.contains("S1") && !r.contains("S2") && r.ends_with("&w=1"),
+            "{r}"
+        );
+        assert_eq!(redact_uri("no scheme?password=S"), "no scheme?password=***");
     }
 
     #[test]

@@ -83,16 +83,31 @@ impl MongoConnection {
             .map_err(|e| {
                 // The driver's message can quote the URI: report only the kind of problem.
                 let kind = error::map_err(e, "connect").kind();
-                Error::new(kind, format!("cannot connect to MongoDB at {redacted}"))
+                let what = if kind == chronos_core::ErrorKind::Validation {
+                    "is not a valid MongoDB URI (a password with @ / : ? # must be percent-encoded)"
+                } else {
+                    "cannot be connected to"
+                };
+                Error::new(kind, format!("{redacted} {what}"))
             })?;
         let hello = client
             .database("admin")
             .run_command(doc! {"hello": 1})
             .await
             .map_err(|e| {
+                // Wrong credentials and an unreachable server need different fixes: say which
+                // (the driver's message is not passed on: it can quote the URI).
+                let what = match e.kind.as_ref() {
+                    mongodb::error::ErrorKind::Authentication { .. } => {
+                        "authentication failed (check the user name, password and authSource)"
+                    }
+                    mongodb::error::ErrorKind::ServerSelection { .. }
+                    | mongodb::error::ErrorKind::Io(_) => "is unreachable (no server answered)",
+                    _ => "did not answer hello",
+                };
                 Error::new(
                     error::map_err(e, "hello").kind(),
-                    format!("MongoDB at {redacted} did not answer hello"),
+                    format!("MongoDB at {redacted}: {what}"),
                 )
             })?;
         let supports =

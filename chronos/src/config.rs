@@ -161,6 +161,20 @@ impl fmt::Debug for SpacesConnection {
 
 pub use chronos_core::error::redact_uri;
 
+/// The scheme of a would-be URI for messages (`(none)` when it has no plausible one).
+fn uri_scheme(uri: &str) -> &str {
+    match uri.split_once(':') {
+        Some((s, _))
+            if !s.is_empty()
+                && s.len() <= 16
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') =>
+        {
+            s
+        }
+        _ => "(none)",
+    }
+}
+
 /// The database types.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -347,7 +361,18 @@ impl ChronosConfig {
             // serde_json's own message may quote the offending input; keep only its
             // description so a secret in a mistyped field is never echoed.
             let msg = inner.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let mut msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            // serde quotes the offending value ("invalid type: integer `4242…`"): never for
+            // a field that holds a secret — keep only what was expected.
+            let field = path.rsplit('.').next().unwrap_or_default();
+            if chronos_core::error::is_secret_name(field) && !msg.starts_with("unknown field") {
+                msg = match msg.split_once(", expected ") {
+                    Some((_, expected)) => {
+                        format!("invalid value (not shown: the field holds a secret), expected {expected}")
+                    }
+                    None => "invalid value (not shown: the field holds a secret)".to_string(),
+                };
+            }
             if path == "." {
                 at("config", msg)
             } else {
@@ -378,9 +403,11 @@ impl ChronosConfig {
             if !scheme_ok {
                 return Err(at(
                     format!("dbConnections.{name}.mongoUri"),
+                    // Only the scheme: a string that is not a URI may be anything, a pasted
+                    // password included.
                     format!(
-                        "unsupported URI '{}': use mongodb://, mongodb+srv://, sqlite:// or memory://",
-                        redact_uri(&c.mongo_uri)
+                        "unsupported URI scheme '{}': use mongodb://, mongodb+srv://, sqlite:// or memory://",
+                        uri_scheme(&c.mongo_uri)
                     ),
                 ));
             }

@@ -312,3 +312,34 @@ fn base64_props_through_the_cli() {
         "{err}"
     );
 }
+
+/// A configuration whose MongoDB password and spaces secret key are wrong or unreachable:
+/// the CLI fails, and neither secret appears in what it prints (human or `--json`).
+#[test]
+fn cli_errors_never_print_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("chronos.json");
+    let config = serde_json::json!({
+        "dbConnections": { "m": { "mongoUri": "mongodb://admin:Pw@1Secret/x@127.0.0.1:1/?serverSelectionTimeoutMS=200" } },
+        "spacesConnections": { "s": { "endpoint": "http://127.0.0.1:1", "accessKey": "AK", "secretKey": "TopSecretKey42" } },
+        "databases": { "runtime": { "tenantDatabases": [
+            { "tenantId": "default", "dbConnRef": "m", "dbName": "db", "spaceConnRef": "s", "bucket": "b" }
+        ]}}
+    });
+    std::fs::write(&cfg, config.to_string()).unwrap();
+    for extra in [&[][..], &["--json"][..]] {
+        let mut args = vec!["--config", cfg.to_str().unwrap(), "list", "-c", "users"];
+        args.extend_from_slice(extra);
+        let out = chronos(tmp.path(), &args);
+        assert!(!out.status.success());
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!printed.is_empty());
+        for secret in ["Pw@1Secret", "1Secret", "TopSecretKey42"] {
+            assert!(!printed.contains(secret), "{extra:?}: {printed}");
+        }
+    }
+}
