@@ -161,6 +161,9 @@ impl fmt::Debug for SpacesConnection {
 
 pub use chronos_core::error::redact_uri;
 
+/// The longest `devShadow.ttlHours` accepted: ten years.
+pub const MAX_SHADOW_TTL_HOURS: f64 = 87_600.0;
+
 /// The scheme of a would-be URI for messages (`(none)` when it has no plausible one).
 fn uri_scheme(uri: &str) -> &str {
     match uri.split_once(':') {
@@ -594,7 +597,47 @@ impl ChronosConfig {
                 }
             }
         }
+        if let Some(d) = &self.dev_shadow {
+            // Hours become a Duration: NaN, infinities, negatives and absurd values must not
+            // reach it (they panic or expire at once).
+            if !(d.ttl_hours.is_finite()
+                && d.ttl_hours > 0.0
+                && d.ttl_hours <= MAX_SHADOW_TTL_HOURS)
+            {
+                return Err(at(
+                    "devShadow.ttlHours",
+                    format!("{} is not a number of hours above 0 and at most {MAX_SHADOW_TTL_HOURS} (ten years)", d.ttl_hours),
+                ));
+            }
+        }
+        self.check_distinct_databases()?;
         self.check_shared_blob_locations()
+    }
+
+    /// Two routes on one index database would read and write each other's records (the same
+    /// collection names in the same database): each target needs its own.
+    fn check_distinct_databases(&self) -> Result<()> {
+        let mut first: HashMap<(String, String), String> = HashMap::new();
+        for (path, t) in self.targets() {
+            match first.entry(self.index_identity(&t)) {
+                Entry::Occupied(o) => {
+                    return Err(at(
+                        format!("{path}.dbName"),
+                        format!(
+                            "'{}' on connection '{}' is already the database of {}; two routes \
+                             on one database would see each other's records: give each its own dbName",
+                            t.db_name,
+                            t.db_conn_ref,
+                            o.get()
+                        ),
+                    ));
+                }
+                Entry::Vacant(v) => {
+                    v.insert(path);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every database target with its JSON path.

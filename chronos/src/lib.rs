@@ -81,24 +81,26 @@ struct Inner {
 impl Chronos {
     /// Builds from JSON text. Validates everything; opens nothing yet.
     pub fn from_json(text: &str) -> Result<Self> {
-        Ok(Self::from_config(ChronosConfig::from_json(text)?))
+        Self::from_config(ChronosConfig::from_json(text)?)
     }
 
-    /// Builds from a parsed configuration. Options not implemented yet are logged as a warning
-    /// (see [`Chronos::unsupported_options`]).
-    pub fn from_config(config: ChronosConfig) -> Self {
+    /// Builds from a configuration, validating it (a `ChronosConfig` deserialised or built
+    /// by hand is checked here exactly as [`ChronosConfig::from_json`] checks text). Options
+    /// not implemented yet are logged as a warning (see [`Chronos::unsupported_options`]).
+    pub fn from_config(config: ChronosConfig) -> Result<Self> {
+        config.validate()?;
         let unsupported = config.unsupported_options();
         if !unsupported.is_empty() {
             tracing::warn!(options = ?unsupported, "configuration options not implemented yet are ignored");
         }
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 registry: Default::default(),
                 collections: Mutex::new(HashMap::new()),
                 closed: AtomicBool::new(false),
             }),
-        }
+        })
     }
 
     /// The embedded default: SQLite files and blobs under `dir`, one tenant named `default`

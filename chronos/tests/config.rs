@@ -130,6 +130,15 @@ fn invalid_configs_name_their_path() {
         (with(base(), &["databases", "messaging"], json!({"dbConnRef": "nope", "dbName": "m"})), "databases.messaging.dbConnRef: no connection named 'nope'"),
         (with(base(), &["collectionMaps"], json!({"docs": {"indexedProps": [], "base64Props": {"file": {"contentType": 3}}}})),
             "collectionMaps.docs.base64Props.file.contentType: invalid type"),
+        (with(base(), &["devShadow"], json!({"enabled": true, "ttlHours": 1e16})), "devShadow.ttlHours"),
+        (with(base(), &["devShadow"], json!({"enabled": true, "ttlHours": -1})), "devShadow.ttlHours"),
+        (with(base(), &["devShadow"], json!({"enabled": true, "ttlHours": 0})), "devShadow.ttlHours"),
+        (with(base(), &[&rt0[..], &["dbName"]].concat(), json!("..")), "databases.runtime.tenantDatabases[0].dbName: '..' is not a usable name"),
+        (with(base(), &[&rt0[..], &["dbName"]].concat(), json!(".")), "databases.runtime.tenantDatabases[0].dbName: '.' is not a usable name"),
+        (with(base(), &["databases", "runtime", "tenantDatabases"], json!([
+            {"tenantId": "a", "dbConnRef": "db", "dbName": "x"}, {"tenantId": "b", "dbConnRef": "db", "dbName": "x"}])),
+            "databases.runtime.tenantDatabases[1].dbName: 'x' on connection 'db' is already the database of databases.runtime.tenantDatabases[0]"),
+        (with(base(), &["spacesConnections", "s3", "secretKey"], json!(4242424242u64)), "spacesConnections.s3.secretKey: invalid value (not shown"),
     ];
     assert!(cases.len() >= 15);
     for (cfg, needle) in cases {
@@ -138,7 +147,7 @@ fn invalid_configs_name_their_path() {
         let msg = e.to_string();
         assert!(msg.contains(needle), "expected {needle:?} in {msg}");
         assert!(
-            !msg.contains("hunter2") && !msg.contains("secretpw"),
+            !msg.contains("hunter2") && !msg.contains("secretpw") && !msg.contains("4242424242"),
             "secret leaked: {msg}"
         );
     }
@@ -329,4 +338,21 @@ async fn the_without_s3_example_loads_and_runs_on_the_embedded_backend() {
         "payloads live under localStorage.basePath/<dbName>/<collection>"
     );
     chronos.shutdown().await;
+}
+
+/// A `ChronosConfig` deserialised directly (not through `from_json`) is validated by
+/// `Chronos::from_config`: a dangling reference is an error naming it, never a panic later.
+#[test]
+fn from_config_validates_what_serde_built() {
+    let mut cfg = base();
+    cfg["databases"]["runtime"]["tenantDatabases"][0]["dbConnRef"] = json!("mongo-x");
+    let parsed: ChronosConfig = serde_json::from_value(cfg).unwrap();
+    let e = Chronos::from_config(parsed).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    assert!(
+        e.to_string().contains(
+            "databases.runtime.tenantDatabases[0].dbConnRef: no connection named 'mongo-x'"
+        ),
+        "{e}"
+    );
 }

@@ -148,10 +148,12 @@ fn shared_bucket_needs_distinct_db_names() {
             .contains("databases.runtime.tenantDatabases[1].dbName"),
         "{e}"
     );
-    // The same index database twice in one bucket is fine (it is one namespace).
+    // The same index database for two tenants is refused too: they would read each
+    // other's records.
     let mut same = cfg.clone();
     same["databases"]["runtime"]["tenantDatabases"][1]["dbConnRef"] = json!("m1");
-    Chronos::from_json(&same.to_string()).expect("one database, two tenants");
+    let e = Chronos::from_json(&same.to_string()).unwrap_err();
+    assert!(e.to_string().contains("is already the database of"), "{e}");
 }
 
 #[test]
