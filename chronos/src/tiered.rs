@@ -20,6 +20,11 @@ pub struct TierOptions {
     pub merge: bool,
     /// When merging, arrays are unioned without duplicates (default) or concatenated.
     pub keep_duplicates: bool,
+    /// Skip a tenant or domain that has no database configured (reported in
+    /// [`TieredResult::tiers_not_configured`]) instead of failing with
+    /// `TenantNotConfigured`. Off by default: a mistyped tenant must not silently read the
+    /// generic tier.
+    pub skip_unconfigured: bool,
 }
 
 impl TierOptions {
@@ -42,6 +47,11 @@ impl TierOptions {
         self.merge = on;
         self
     }
+    /// Sets [`TierOptions::skip_unconfigured`].
+    pub fn skip_unconfigured(mut self, on: bool) -> Self {
+        self.skip_unconfigured = on;
+        self
+    }
 }
 
 /// The outcome of a tiered read.
@@ -50,12 +60,15 @@ pub struct TieredResult {
     /// The first record found (tenant → domain → generic) or the merge of all; `None` if no
     /// tier has one.
     pub data: Option<Map<String, Value>>,
-    /// Tiers that had a matching record, in priority order.
+    /// Tiers that had a matching record: in the order they were merged (generic, domain,
+    /// tenant — the spec's order) when merging; otherwise the one tier whose record was
+    /// returned.
     pub tiers_found: Vec<Tier>,
     /// The record each tier had.
     pub tier_records: BTreeMap<Tier, Record>,
-    /// Tiers that were asked for but have no database configured (skipped, not an error: the
-    /// tiers are a documented fallback chain).
+    /// Tiers that were asked for but have no database configured: a tier section absent from
+    /// the configuration, or (with [`TierOptions::skip_unconfigured`]) a tenant or domain
+    /// not listed in it.
     pub tiers_not_configured: Vec<Tier>,
 }
 
@@ -119,10 +132,9 @@ impl Chronos {
             let coll = match self.with(&route).await {
                 Ok(c) => c,
                 Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::TenantNotConfigured | ErrorKind::InvalidConfig
-                    ) =>
+                    if e.kind() == ErrorKind::InvalidConfig
+                        || (e.kind() == ErrorKind::TenantNotConfigured
+                            && opts.skip_unconfigured) =>
                 {
                     result.tiers_not_configured.push(tier);
                     continue;
@@ -145,6 +157,9 @@ impl Chronos {
                     break;
                 }
             }
+        }
+        if opts.merge {
+            result.tiers_found.reverse();
         }
         result.data = if opts.merge {
             // Lowest priority first, so the tenant overrides the domain and the domain the generic tier.

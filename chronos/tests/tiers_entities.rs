@@ -2,7 +2,7 @@
 //! (created / updated / unchanged, never duplicated, no field lost), on the embedded default.
 
 use chronos::{Chronos, DatabaseType, EntityMapping, EntityOperation, Route, Tier, TierOptions};
-use chronos_core::{CreateOptions, ListOptions, ReadOptions};
+use chronos_core::{CreateOptions, ErrorKind, ListOptions, ReadOptions};
 use serde_json::{json, Value};
 
 fn chronos(dir: &std::path::Path) -> Chronos {
@@ -67,9 +67,10 @@ async fn tiered_merge_reproduces_the_spec_example() {
         json!({"key": "feature-flags", "theme": "dark", "features": ["basic", "standard", "advanced", "premium"],
                "settings": {"timeout": 60, "maxRetries": 3}})
     );
+    // In merge order, as the spec lists them.
     assert_eq!(
         merged.tiers_found,
-        [Tier::Tenant, Tier::Domain, Tier::Generic]
+        [Tier::Generic, Tier::Domain, Tier::Tenant]
     );
     assert_eq!(
         merged.tier_records[&Tier::Domain].data["features"],
@@ -87,10 +88,30 @@ async fn tiered_merge_reproduces_the_spec_example() {
     );
     assert_eq!(first.tiers_found, [Tier::Tenant]);
 
-    // Without a tenant record the domain's is first; an unknown tenant is skipped and reported.
+    // A tenant that is not configured (a typo?) is an error by default, naming it…
     let other = TierOptions::new().tenant("tenant-z").domain("production");
-    let r = c
+    let e = c
         .get_knowledge("app-config", json!({"key": "feature-flags"}), &other)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TenantNotConfigured, "{e}");
+    assert!(e.to_string().contains("tenant-z"), "{e}");
+    let e = c
+        .get_knowledge(
+            "app-config",
+            json!({"key": "feature-flags"}),
+            &TierOptions::new().domain("prodution"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TenantNotConfigured, "{e}");
+    // …and skipped and reported when asked: the domain's record is then first.
+    let r = c
+        .get_knowledge(
+            "app-config",
+            json!({"key": "feature-flags"}),
+            &other.skip_unconfigured(true),
+        )
         .await
         .unwrap();
     assert_eq!(r.tiers_found, [Tier::Domain]);
