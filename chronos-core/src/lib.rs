@@ -50,8 +50,8 @@ pub use engine::{
     new_database_id, Base64Prop, Collection, CollectionConfig, CollectionRestoreOptions,
     CollectionTarget, CreateOptions, Engine, EnrichOptions, Externals, HistoryOptions, HistoryPage,
     ListOptions, Page, PlannedChange, ReadOptions, RestoreAction, RestoreReport, RestoreTarget,
-    ShadowPolicy, Stores, SweepReport, WriteOptions, COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW,
-    DEFAULT_WRITE_DEADLINE,
+    ShadowPolicy, Stores, SweepReport, Unreadable, WriteOptions, COMPRESS_MIN_BYTES,
+    DEFAULT_CLOCK_SKEW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_WRITE_DEADLINE,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;

@@ -45,7 +45,13 @@ pub struct CollectionConfig {
     /// [`DEFAULT_CLOCK_SKEW`]. [`Collection::sweep`](super::Collection::sweep) refuses a grace
     /// period shorter than `write_deadline + clock_skew`.
     pub clock_skew: std::time::Duration,
+    /// The largest payload (its JSON, before compression) a write may store; larger writes
+    /// are a validation error naming the limit. Default [`DEFAULT_MAX_PAYLOAD_BYTES`].
+    pub max_payload_bytes: u64,
 }
+
+/// Default [`CollectionConfig::max_payload_bytes`]: 16 MiB, MongoDB's document limit.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Default [`CollectionConfig::write_deadline`]: two minutes.
 pub const DEFAULT_WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
@@ -80,7 +86,13 @@ impl CollectionConfig {
             base64_props: Default::default(),
             write_deadline: DEFAULT_WRITE_DEADLINE,
             clock_skew: DEFAULT_CLOCK_SKEW,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
         }
+    }
+    /// Sets [`CollectionConfig::max_payload_bytes`].
+    pub fn max_payload_bytes(mut self, max: u64) -> Self {
+        self.max_payload_bytes = max;
+        self
     }
     /// Sets [`CollectionConfig::write_deadline`].
     pub fn write_deadline(mut self, deadline: std::time::Duration) -> Self {

@@ -453,6 +453,18 @@ impl Collection {
         let meta = payload::extract_meta(&d.data, &cfg.indexed_props);
         let enc = payload::encode(&d.data, &system);
         let size = enc.bytes.len() as u64;
+        if size > cfg.max_payload_bytes {
+            // Externalised content already stored for this attempt is unreferenced: garbage
+            // for the sweep (its slot stays free, so after the grace period).
+            return Err(Error::validation(format!(
+                "payload of {size} bytes exceeds the collection's maximum of {} bytes \
+                 (max_payload_bytes; large binary content belongs in base64Props)",
+                cfg.max_payload_bytes
+            ))
+            .with("collection", self.name())
+            .with("id", d.id)
+            .with("limit", cfg.max_payload_bytes));
+        }
         let (stored, gz) = payload::maybe_compress(&enc.bytes, cfg.compression);
         let key = payload::blob_key(&cfg.blob_prefix, self.name(), d.id, ov, &attempt, gz);
         let shadow = match cfg.shadow {

@@ -169,6 +169,7 @@ macro_rules! conformance_suite {
             late_attempts_do_not_commit,
             deep_payloads_are_rejected,
             damaged_record_never_bricks_a_page,
+            oversized_payloads_are_rejected,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,

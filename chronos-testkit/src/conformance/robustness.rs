@@ -138,3 +138,37 @@ pub async fn damaged_record_never_bricks_a_page(h: Harness) {
         .unwrap();
     assert!(tomb.system.deleted);
 }
+
+/// A payload above the collection's maximum is refused with a validation error naming the
+/// limit, and changes nothing; one at the limit is stored.
+pub async fn oversized_payloads_are_rejected(h: Harness) {
+    let cfg = chronos_core::CollectionConfig::new(Harness::unique("big")).max_payload_bytes(4096);
+    let c = h.engine().collection(cfg).await.unwrap();
+    let w = c
+        .create(&json!({"s": "x".repeat(1000)}), CreateOptions::new())
+        .await
+        .unwrap();
+    let e = c
+        .update(w.id, &json!({"s": "x".repeat(5000)}), WriteOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert_eq!(e.context("limit"), Some("4096"), "{e}");
+    assert!(e.to_string().contains("4096"), "{e}");
+    let e = c
+        .create(&json!({"s": "y".repeat(5000)}), CreateOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert_eq!(
+        blob_keys(&h, &c).await.len(),
+        1,
+        "a refused write stored a payload"
+    );
+    let latest = c
+        .get_latest(w.id, ReadOptions::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.system.ov, 0);
+}
