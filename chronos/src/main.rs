@@ -5,6 +5,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -28,7 +29,8 @@ fn main() -> ExitCode {
         Err(e) => {
             if json {
                 let v = serde_json::json!({"error": {"kind": e.kind().code(), "message": e.to_string()}});
-                println!("{v}");
+                // Ignored when stdout is closed: the error still goes to stderr below.
+                let _ = writeln!(std::io::stdout(), "{v}");
             }
             eprintln!("error: {e}");
             ExitCode::FAILURE

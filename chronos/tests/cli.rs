@@ -343,3 +343,71 @@ fn cli_errors_never_print_secrets() {
         }
     }
 }
+
+/// Output into a pipe that closes early (`chronos list | head -1`) ends quietly, and `--data`
+/// takes `@FILE` and `-` (standard input) for payloads beyond the command line's length.
+#[test]
+fn cli_reads_data_from_files_and_stdin_and_survives_a_closed_pipe() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let big = format!(r#"{{"name":"Ada","bio":"{}"}}"#, "x".repeat(300_000));
+    let file = dir.join("rec.json");
+    std::fs::write(&file, &big).unwrap();
+    let at = format!("@{}", file.display());
+    let created = json(dir, &["create", "-c", "people", "--data", &at]);
+    assert_eq!(created["ov"], 0);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .args([
+            "create",
+            "-c",
+            "people",
+            "--data",
+            "-",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"name":"Bob"}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let missing = chronos(
+        dir,
+        &["create", "-c", "people", "--data", "@/nonexistent/x.json"],
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/x.json"));
+
+    for _ in 0..40 {
+        ok(dir, &["create", "-c", "many", "--data", r#"{"n":1}"#]);
+    }
+    // The reader takes nothing and goes away at once.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .args(["list", "-c", "many", "--limit", "40", "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}

@@ -206,7 +206,7 @@ pub(crate) async fn run(data_dir: &Path, summary: &Out) -> Result<()> {
     ));
 
     if summary.is_json() {
-        println!(
+        out!(
             "{}",
             json!({
                 "collection": name,

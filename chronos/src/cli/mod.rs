@@ -1,5 +1,13 @@
 //! Argument definitions and command dispatch of the `chronos` CLI.
 
+/// `println!` for command output: a closed stdout (`chronos list | head`) ends the process
+/// quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::emit(format_args!($($arg)*))
+    };
+}
+
 mod demo;
 mod output;
 
@@ -78,7 +86,7 @@ enum Command {
     Create {
         #[command(flatten)]
         target: Target,
-        /// The record, as a JSON object.
+        /// The record, as a JSON object (or `@FILE`, or `-` for standard input).
         #[arg(long)]
         data: String,
         #[command(flatten)]
@@ -90,7 +98,7 @@ enum Command {
         target: Target,
         /// Record id.
         id: String,
-        /// The new data, as a JSON object.
+        /// The new data, as a JSON object (or `@FILE`, or `-` for standard input).
         #[arg(long)]
         data: String,
         /// Fail unless the record is at this version.
@@ -105,7 +113,7 @@ enum Command {
         target: Target,
         /// Record id.
         id: String,
-        /// The patch: a JSON object or an array of objects.
+        /// The patch: a JSON object or an array of objects (or `@FILE`, or `-` for stdin).
         #[arg(long)]
         data: String,
         /// Enrichment function id (recorded in functionIds).
@@ -217,8 +225,22 @@ enum Command {
     },
 }
 
+/// Parses a JSON argument: the text itself, `@FILE` for a file's contents, or `-` for
+/// standard input (so payloads are not limited by the command line's length).
 fn parse_json(what: &str, s: &str) -> Result<Value> {
-    serde_json::from_str(s)
+    let text = match s {
+        "-" => {
+            let mut buf = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf).map_err(|e| {
+                Error::validation(format!("--{what} -: cannot read standard input: {e}"))
+            })?;
+            buf
+        }
+        _ if s.starts_with('@') => std::fs::read_to_string(&s[1..])
+            .map_err(|e| Error::validation(format!("--{what} {s}: cannot read the file: {e}")))?,
+        _ => s.to_string(),
+    };
+    serde_json::from_str(&text)
         .map_err(|e| Error::validation(format!("--{what} is not valid JSON: {e}")))
 }
 

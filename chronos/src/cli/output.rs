@@ -54,7 +54,7 @@ impl Out {
 
     pub(crate) fn say(&self, text: &str) {
         if !self.json && !self.silent {
-            println!("{text}");
+            out!("{text}");
         }
     }
 
@@ -63,12 +63,12 @@ impl Out {
             return;
         }
         if self.json {
-            println!(
+            out!(
                 "{}",
                 json!({"id": w.id.to_string(), "ov": w.ov, "cv": w.cv, "at": format_instant(w.at), "op": w.op.as_str()})
             );
         } else {
-            println!(
+            out!(
                 "{verb} {} -> ov {} (cv {}, {}, at {})",
                 w.id,
                 w.ov,
@@ -84,9 +84,9 @@ impl Out {
             return;
         }
         if self.json {
-            println!("{}", r.to_json());
+            out!("{}", r.to_json());
         } else {
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&r.to_json()).unwrap_or_default()
             );
@@ -98,19 +98,23 @@ impl Out {
             return;
         }
         if self.json {
-            println!(
+            out!(
                 "{}",
                 Value::Array(versions.iter().map(version_json).collect())
             );
             return;
         }
-        println!("history of {id}: {} version(s)", versions.len());
-        println!(
+        out!("history of {id}: {} version(s)", versions.len());
+        out!(
             "{:>4}  {:>6}  {:<8} {:<25} {:<12} reason",
-            "ov", "cv", "op", "at", "actor"
+            "ov",
+            "cv",
+            "op",
+            "at",
+            "actor"
         );
         for v in versions {
-            println!(
+            out!(
                 "{:>4}  {:>6}  {:<8} {:<25} {:<12} {}",
                 v.ov,
                 v.cv,
@@ -128,21 +132,21 @@ impl Out {
         }
         if self.json {
             let items: Vec<Value> = p.items.iter().map(Record::to_json).collect();
-            println!("{}", json!({"items": items, "nextCursor": p.next_cursor}));
+            out!("{}", json!({"items": items, "nextCursor": p.next_cursor}));
             return;
         }
         for r in &p.items {
             let deleted = if r.system.deleted { " (deleted)" } else { "" };
-            println!(
+            out!(
                 "{}  ov {}{deleted}  {}",
                 r.id,
                 r.system.ov,
                 Value::Object(r.data.clone())
             );
         }
-        println!("{} record(s)", p.items.len());
+        out!("{} record(s)", p.items.len());
         if let Some(c) = &p.next_cursor {
-            println!("more: --cursor {c}");
+            out!("more: --cursor {c}");
         }
     }
 
@@ -167,13 +171,13 @@ impl Out {
                 .iter()
                 .map(|(id, e)| json!({"id": id.to_string(), "error": e.to_string()}))
                 .collect();
-            println!(
+            out!(
                 "{}",
                 json!({"dryRun": r.dry_run, "planned": planned, "applied": applied, "failed": failed})
             );
             return;
         }
-        println!(
+        out!(
             "{} change(s) planned{}",
             r.planned.len(),
             if r.dry_run {
@@ -183,13 +187,30 @@ impl Out {
             }
         );
         for p in &r.planned {
-            println!("  {}  ov {} -> {}", p.id, p.from_ov, action(&p.action));
+            out!("  {}  ov {} -> {}", p.id, p.from_ov, action(&p.action));
         }
         if !r.dry_run {
-            println!("{} applied, {} failed", r.applied.len(), r.failed.len());
+            out!("{} applied, {} failed", r.applied.len(), r.failed.len());
             for (id, e) in &r.failed {
-                println!("  failed {id}: {e}");
+                out!("  failed {id}: {e}");
             }
         }
+    }
+}
+
+/// Writes one line of command output; see the `out!` macro.
+pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+    {
+        // The reader went away (`| head`): nothing more can be shown, which is not an error.
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write output: {e}");
+        std::process::exit(1);
     }
 }
