@@ -47,6 +47,130 @@ struct Colls {
     counter: Collection<Document>,
 }
 
+/// Creates the indexes in `wanted` (keys, name, unique) that the collection lacks. An index
+/// with the same keys under another name is reused — data written by upstream has
+/// `idx_head_itemId` where we would create `itemId` — unless it lacks a uniqueness we need,
+/// which is an error saying what to do. Asking the server first also keeps index-option
+/// conflicts (code 85/86) from ever reaching the caller as raw server errors.
+async fn create_missing_indexes(
+    coll: &Collection<Document>,
+    c: &str,
+    wanted: &[(Document, &str, bool)],
+) -> Result<()> {
+    let mut existing: Vec<(Document, String, bool)> = Vec::new();
+    let mut cursor = match coll.list_indexes().await {
+        Ok(cur) => Some(cur),
+        // A collection that does not exist yet has no indexes.
+        Err(e) if matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(ce) if ce.code == 26) => {
+            None
+        }
+        Err(e) => return Err(map_err(e, "list indexes").with("collection", c)),
+    };
+    if let Some(cur) = cursor.as_mut() {
+        use futures::TryStreamExt;
+        while let Some(m) = cur
+            .try_next()
+            .await
+            .map_err(|e| map_err(e, "list indexes").with("collection", c))?
+        {
+            let name = m
+                .options
+                .as_ref()
+                .and_then(|o| o.name.clone())
+                .unwrap_or_default();
+            let unique = m.options.as_ref().and_then(|o| o.unique).unwrap_or(false);
+            existing.push((m.keys, name, unique));
+        }
+    }
+    let mut models = Vec::new();
+    for (keys, name, unique) in wanted {
+        match existing.iter().find(|(k, _, _)| same_keys(k, keys)) {
+            Some((_, _, true)) => {}
+            Some((_, _, false)) if !unique => {}
+            Some((_, other, false)) => {
+                return Err(Error::invalid_config(format!(
+                    "collection {}: index '{other}' on {keys} exists but is not unique, and \
+                     Chronos needs it unique; drop it (Chronos then creates '{name}')",
+                    coll.name()
+                ))
+                .with("collection", c));
+            }
+            None => models.push(
+                IndexModel::builder()
+                    .keys(keys.clone())
+                    .options(
+                        IndexOptions::builder()
+                            .name(name.to_string())
+                            .unique(*unique)
+                            .build(),
+                    )
+                    .build(),
+            ),
+        }
+    }
+    if models.is_empty() {
+        return Ok(());
+    }
+    coll.create_indexes(models).await.map_err(|e| {
+        let what = match e.kind.as_ref() {
+            mongodb::error::ErrorKind::Command(ce) if ce.code == 85 || ce.code == 86 => {
+                "an existing index conflicts with one Chronos needs"
+            }
+            _ => "cannot create indexes",
+        };
+        Error::new(
+            map_err(e, "create indexes").kind(),
+            format!("collection {}: {what}", coll.name()),
+        )
+        .with("collection", c)
+    })?;
+    Ok(())
+}
+
+/// Up to 20 `(itemId, ov)` pairs with more than one version entry, as `id ov N (k entries)`;
+/// `None` if the server cannot say.
+async fn duplicate_versions(ver: &Collection<Document>) -> Option<Vec<String>> {
+    use futures::TryStreamExt;
+    let pipeline = [
+        doc! {"$group": {"_id": {"itemId": "$itemId", "ov": "$ov"}, "n": {"$sum": 1}}},
+        doc! {"$match": {"n": {"$gt": 1}}},
+        doc! {"$limit": 20},
+    ];
+    let docs: Vec<Document> = ver
+        .aggregate(pipeline)
+        .await
+        .ok()?
+        .try_collect()
+        .await
+        .ok()?;
+    Some(
+        docs.iter()
+            .filter_map(|d| {
+                let k = d.get_document("_id").ok()?;
+                let id = k.get_object_id("itemId").map(|o| o.to_hex()).ok()?;
+                let ov = k.get("ov").map(|v| v.to_string())?;
+                let n = d.get("n").map(|v| v.to_string())?;
+                Some(format!("id {id} ov {ov} ({n} entries)"))
+            })
+            .collect(),
+    )
+}
+
+/// Whether two index key documents name the same fields in the same order and directions
+/// (servers and drivers may store `1` as Int32, Int64 or Double).
+fn same_keys(a: &Document, b: &Document) -> bool {
+    let dir = |v: &Bson| match v {
+        Bson::Int32(n) => Some(f64::from(*n).signum()),
+        Bson::Int64(n) => Some((*n as f64).signum()),
+        Bson::Double(d) => Some(d.signum()),
+        _ => None,
+    };
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|((ka, va), (kb, vb))| ka == kb && dir(va).is_some() && dir(va) == dir(vb))
+}
+
 /// Why a commit attempt stopped.
 enum Stop {
     Conflict(Error),
@@ -322,35 +446,32 @@ impl MongoIndexStore {
         }
         chronos_core::engine::validate_collection_name(c)?;
         let cs = self.colls(c);
-        let idx = |keys: Document, name: &str, unique: bool| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(
-                    IndexOptions::builder()
-                        .name(name.to_string())
-                        .unique(unique)
-                        .build(),
-                )
-                .build()
-        };
-        cs.ver
-            .create_indexes([
-                idx(doc! {"itemId": 1, "ov": 1}, "itemId_ov", true),
-                idx(doc! {"itemId": 1, "at": 1}, "itemId_at", false),
-                idx(doc! {"itemId": 1, "cv": 1}, "itemId_cv", false),
-                idx(doc! {"cv": 1}, "cv", false),
-                idx(doc! {"at": 1}, "at", false),
-            ])
-            .await
-            .map_err(|e| map_err(e, "create version indexes").with("collection", c))?;
-        cs.head
-            .create_indexes([
-                idx(doc! {"itemId": 1}, "itemId", true),
-                idx(doc! {"updatedAt": 1}, "updatedAt", false),
-                idx(doc! {"createdAt": 1}, "createdAt", false),
-            ])
-            .await
-            .map_err(|e| map_err(e, "create head indexes").with("collection", c))?;
+        let ver = [
+            (doc! {"itemId": 1, "ov": 1}, "itemId_ov", true),
+            (doc! {"itemId": 1, "at": 1}, "itemId_at", false),
+            (doc! {"itemId": 1, "cv": 1}, "itemId_cv", false),
+            (doc! {"cv": 1}, "cv", false),
+            (doc! {"at": 1}, "at", false),
+        ];
+        if let Err(e) = create_missing_indexes(&cs.ver, c, &ver).await {
+            return Err(match duplicate_versions(&cs.ver).await {
+                Some(dups) if !dups.is_empty() => Error::invalid_config(format!(
+                    "collection {c}_ver holds several entries for one version, so the unique \
+                     (itemId, ov) index cannot be built (the TypeScript library's write race \
+                     leaves these): {}; resolve them with `chronos repair-versions -c {c}`, \
+                     which keeps the entry the head points at",
+                    dups.join(", ")
+                ))
+                .with("collection", c),
+                _ => e,
+            });
+        }
+        let head = [
+            (doc! {"itemId": 1}, "itemId", true),
+            (doc! {"updatedAt": 1}, "updatedAt", false),
+            (doc! {"createdAt": 1}, "createdAt", false),
+        ];
+        create_missing_indexes(&cs.head, c, &head).await?;
         // Transactions cannot create collections on every server version: make sure the
         // counter collection exists beforehand.
         if let Err(e) = self.db.create_collection(format!("{c}_counter")).await {
@@ -635,7 +756,7 @@ impl IndexStore for MongoIndexStore {
         if indexed_props.is_empty() {
             return Ok(());
         }
-        let models: Vec<IndexModel> = indexed_props
+        let wanted: Vec<(Document, String, bool)> = indexed_props
             .iter()
             .map(|p| {
                 // `_id` second: an equality filter on the property then reads its matches in
@@ -644,18 +765,14 @@ impl IndexStore for MongoIndexStore {
                 let mut keys = Document::new();
                 keys.insert(format!("metaIndexed.{p}"), 1);
                 keys.insert("_id", 1);
-                IndexModel::builder()
-                    .keys(keys)
-                    .options(IndexOptions::builder().name(format!("meta_{p}_id")).build())
-                    .build()
+                (keys, format!("meta_{p}_id"), false)
             })
             .collect();
-        self.colls(c)
-            .head
-            .create_indexes(models)
-            .await
-            .map_err(|e| map_err(e, "create metadata indexes").with("collection", c))?;
-        Ok(())
+        let wanted: Vec<(Document, &str, bool)> = wanted
+            .iter()
+            .map(|(k, n, u)| (k.clone(), n.as_str(), *u))
+            .collect();
+        create_missing_indexes(&self.colls(c).head, c, &wanted).await
     }
 
     async fn commit(&self, c: &str, commit: Commit) -> Result<u64> {

@@ -23,6 +23,108 @@ fn sha(b: &[u8]) -> String {
         .collect()
 }
 
+/// Exactly the indexes upstream creates (names, keys, options), before any of ours.
+async fn upstream_indexes(db: &mongodb::Database, c: &str, indexed: &[&str]) {
+    let ix = |keys: Document, name: &str, unique: bool| {
+        mongodb::IndexModel::builder()
+            .keys(keys)
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .name(name.to_string())
+                    .unique(unique.then_some(true))
+                    .build(),
+            )
+            .build()
+    };
+    let mut head = vec![
+        ix(doc! {"itemId": 1}, "idx_head_itemId", true),
+        ix(doc! {"cv": -1}, "idx_head_cv", false),
+        ix(doc! {"ov": -1}, "idx_head_ov", false),
+        ix(doc! {"updatedAt": -1}, "idx_head_updatedAt", false),
+        ix(doc! {"deletedAt": 1}, "idx_head_deletedAt", false),
+    ];
+    for p in indexed {
+        head.push(ix(
+            doc! {format!("metaIndexed.{p}"): 1},
+            &format!("meta_{p}_1"),
+            false,
+        ));
+    }
+    db.collection::<Document>(&format!("{c}_head"))
+        .create_indexes(head)
+        .await
+        .unwrap();
+    db.collection::<Document>(&format!("{c}_ver"))
+        .create_indexes([
+            ix(doc! {"itemId": 1, "ov": -1}, "idx_ver_itemId_ov", false),
+            ix(doc! {"at": -1}, "idx_ver_at", false),
+            ix(doc! {"at": -1, "ov": -1}, "idx_ver_at_ov", false),
+            ix(doc! {"cv": -1}, "idx_ver_cv", false),
+            ix(doc! {"op": 1}, "idx_ver_op", false),
+            ix(doc! {"ov": -1}, "idx_ver_ov", false),
+        ])
+        .await
+        .unwrap();
+    db.collection::<Document>(&format!("{c}_locks"))
+        .create_indexes([
+            ix(doc! {"itemId": 1}, "itemId_unique", true),
+            mongodb::IndexModel::builder()
+                .keys(doc! {"expiresAt": 1})
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .name("expiresAt_ttl".to_string())
+                        .expire_after(std::time::Duration::from_secs(0))
+                        .build(),
+                )
+                .build(),
+            ix(doc! {"serverId": 1}, "serverId_index", false),
+            ix(
+                doc! {"serverId": 1, "expiresAt": 1},
+                "serverId_expiresAt_compound",
+                false,
+            ),
+        ])
+        .await
+        .unwrap();
+}
+
+/// Upstream's write race leaves two entries for one `(itemId, ov)`: opening the collection
+/// names them (id and ov) in a clear error instead of a raw duplicate-key failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_upstream_versions_are_named() {
+    let Some(uri) = common::uri() else { return };
+    let conn = MongoConnection::connect(&uri, Transactions::Auto)
+        .await
+        .unwrap();
+    let db_name = common::db_name();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let db = client.database(&db_name);
+    upstream_indexes(&db, "orders", &[]).await;
+    let oid = ObjectId::new();
+    for cv in [3_i32, 4] {
+        db.collection::<Document>("orders_ver")
+            .insert_one(doc! {"_id": ObjectId::new(), "itemId": oid, "ov": 1_i32, "cv": cv, "op": "UPDATE",
+                "at": DateTime::now(), "jsonKey": format!("orders/{oid}/v1/item.json"), "metaIndexed": {},
+                "size": 2_i32, "checksum": ""})
+            .await
+            .unwrap();
+    }
+    let stores = conn.database(&db_name).await.unwrap();
+    let e = Engine::new(Stores {
+        index: stores.index(),
+        blob: Arc::new(chronos_testkit::MemoryBlobStore::new()),
+        lock: stores.lock(),
+    })
+    .collection(CollectionConfig::new("orders"))
+    .await
+    .unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.kind(), chronos_core::ErrorKind::InvalidConfig, "{msg}");
+    assert!(msg.contains(&oid.to_hex()) && msg.contains("ov 1"), "{msg}");
+    assert!(msg.contains("2 entries"), "{msg}");
+    client.database(&db_name).drop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_layout_reads_back() {
     let Some(uri) = common::uri() else { return };
@@ -33,6 +135,8 @@ async fn upstream_layout_reads_back() {
     let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
     let db = client.database(&db_name);
     let blobs = Arc::new(chronos_testkit::MemoryBlobStore::new());
+
+    upstream_indexes(&db, "users", &["email", "status"]).await;
 
     let oid = ObjectId::new();
     let id = ItemId::from_bytes(oid.bytes());
