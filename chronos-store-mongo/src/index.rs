@@ -416,6 +416,11 @@ fn keyset_meta(field: &str, value: &serde_json::Value, id: ObjectId, desc: bool)
 }
 
 impl MongoIndexStore {
+    /// The database (for repairs that work on upstream's documents directly).
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
+
     pub(crate) fn new(client: Client, db: Database, transactions: bool) -> Self {
         Self {
             client,

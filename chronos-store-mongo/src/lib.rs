@@ -17,6 +17,7 @@ mod error;
 mod filter;
 mod index;
 mod lock;
+mod repair;
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use std::time::Duration;
 pub use docs::MongoDocumentStore;
 pub use index::MongoIndexStore;
 pub use lock::MongoLock;
+pub use repair::MovedVersion;
 
 use chronos_core::{DocumentStore, Error, IndexStore, Lock, Result};
 use mongodb::bson::doc;

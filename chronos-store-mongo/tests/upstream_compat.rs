@@ -101,14 +101,20 @@ async fn duplicate_upstream_versions_are_named() {
     let db = client.database(&db_name);
     upstream_indexes(&db, "orders", &[]).await;
     let oid = ObjectId::new();
-    for cv in [3_i32, 4] {
+    // The head points at the entry with the lower cv: that one must be kept.
+    for (cv, key) in [(3_i32, "item.json"), (4, "item-loser.json")] {
         db.collection::<Document>("orders_ver")
             .insert_one(doc! {"_id": ObjectId::new(), "itemId": oid, "ov": 1_i32, "cv": cv, "op": "UPDATE",
-                "at": DateTime::now(), "jsonKey": format!("orders/{oid}/v1/item.json"), "metaIndexed": {},
+                "at": DateTime::now(), "jsonKey": format!("orders/{oid}/v1/{key}"), "metaIndexed": {},
                 "size": 2_i32, "checksum": ""})
             .await
             .unwrap();
     }
+    db.collection::<Document>("orders_head")
+        .insert_one(doc! {"_id": oid, "itemId": oid, "ov": 1_i32, "cv": 3_i32, "jsonKey": format!("orders/{oid}/v1/item.json"),
+            "metaIndexed": {}, "size": 2_i32, "checksum": "", "createdAt": DateTime::now(), "updatedAt": DateTime::now()})
+        .await
+        .unwrap();
     let stores = conn.database(&db_name).await.unwrap();
     let e = Engine::new(Stores {
         index: stores.index(),
@@ -122,6 +128,40 @@ async fn duplicate_upstream_versions_are_named() {
     assert_eq!(e.kind(), chronos_core::ErrorKind::InvalidConfig, "{msg}");
     assert!(msg.contains(&oid.to_hex()) && msg.contains("ov 1"), "{msg}");
     assert!(msg.contains("2 entries"), "{msg}");
+
+    // The repair keeps the head's entry and moves the other aside (nothing is deleted).
+    let moved = stores.repair_duplicate_versions("orders").await.unwrap();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].kept_because, "head");
+    assert!(moved[0].moved_key.ends_with("item-loser.json"), "{moved:?}");
+    assert_eq!(
+        db.collection::<Document>("orders_ver_duplicates")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(stores
+        .repair_duplicate_versions("orders")
+        .await
+        .unwrap()
+        .is_empty());
+    let orders = Engine::new(Stores {
+        index: stores.index(),
+        blob: Arc::new(chronos_testkit::MemoryBlobStore::new()),
+        lock: stores.lock(),
+    })
+    .collection(CollectionConfig::new("orders"))
+    .await
+    .expect("opens after the repair");
+    let v = orders
+        .stores()
+        .index
+        .version("orders", ItemId::from_bytes(oid.bytes()), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(v.blob_key.ends_with("/item.json"));
     client.database(&db_name).drop().await.unwrap();
 }
 

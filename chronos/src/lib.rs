@@ -56,6 +56,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use chronos_core::{self as core, Collection, Error, ErrorKind, Result};
+pub use chronos_store_mongo::MovedVersion;
 pub use config::ChronosConfig;
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
 pub use route::{DatabaseType, Route, Tier};
@@ -134,6 +135,26 @@ impl Chronos {
     /// Configured options that are not implemented yet, as JSON paths.
     pub fn unsupported_options(&self) -> Vec<String> {
         self.inner.config.unsupported_options()
+    }
+
+    /// Resolves duplicate `(itemId, ov)` version entries that the TypeScript library's write
+    /// race left in a MongoDB collection (which keep the collection from opening): keeps the
+    /// entry the head points at (or the one committed last) and moves every other one to
+    /// `<c>_ver_duplicates` — nothing is deleted. Other backends cannot hold duplicates: an
+    /// empty list.
+    pub async fn repair_duplicate_versions(&self, route: &Route) -> Result<Vec<MovedVersion>> {
+        let target = route.resolve(&self.inner.config)?;
+        match self
+            .inner
+            .registry
+            .index(&self.inner.config, &target)
+            .await?
+        {
+            backends::IndexBackend::Mongo(m) => {
+                m.repair_duplicate_versions(&route.collection).await
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// A collection bound to the database the route resolves to. Handles are cached: the

@@ -223,6 +223,12 @@ enum Command {
         #[command(flatten)]
         audit: Audit,
     },
+    /// Resolve duplicate version entries left by the TypeScript library (MongoDB): keeps the
+    /// one the head points at, moves the others to `<collection>_ver_duplicates`.
+    RepairVersions {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// Parses a JSON argument: the text itself, `@FILE` for a file's contents, or `-` for
@@ -505,6 +511,10 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
                     report.failed.len()
                 )));
             }
+        }
+        Command::RepairVersions { target } => {
+            let moved = chronos.repair_duplicate_versions(&target.route()?).await?;
+            out.repaired(&moved);
         }
     }
     Ok(())

@@ -196,6 +196,31 @@ impl Out {
             }
         }
     }
+
+    pub(crate) fn repaired(&self, moved: &[chronos::MovedVersion]) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            let items: Vec<Value> = moved
+                .iter()
+                .map(|m| json!({"id": m.item_id, "ov": m.ov, "movedKey": m.moved_key, "keptKey": m.kept_key, "keptBecause": m.kept_because}))
+                .collect();
+            out!("{}", json!({"moved": items}));
+            return;
+        }
+        out!("{} duplicate version entr(ies) moved aside", moved.len());
+        for m in moved {
+            out!(
+                "  {} ov {}: kept {} ({}), moved {}",
+                m.item_id,
+                m.ov,
+                m.kept_key,
+                m.kept_because,
+                m.moved_key
+            );
+        }
+    }
 }
 
 /// Writes one line of command output; see the `out!` macro.
