@@ -111,12 +111,55 @@ impl Pattern {
     }
 }
 
+/// The most conditions a filter may hold, counting each value of `$in` / `$nin` as one: every
+/// backend must run the query, and SQL backends bind a parameter or more per condition.
+pub const MAX_FILTER_TERMS: usize = 4096;
+/// The deepest nesting of `$and` / `$or` / `$not` a filter may have.
+pub const MAX_FILTER_DEPTH: usize = 32;
+
 impl Filter {
-    /// Parses a Mongo-style JSON filter. `null` and `{}` match everything.
+    /// Parses a Mongo-style JSON filter. `null` and `{}` match everything. Filters above
+    /// [`MAX_FILTER_TERMS`] conditions or [`MAX_FILTER_DEPTH`] levels are validation errors
+    /// naming the limit.
     pub fn parse(v: &Value) -> Result<Filter> {
+        let f = Self::parse_at(v, 0)?;
+        let terms = f.terms();
+        if terms > MAX_FILTER_TERMS {
+            return Err(Error::validation(format!(
+                "filter has {terms} conditions (each $in/$nin value counts); the limit is \
+                 {MAX_FILTER_TERMS}"
+            ))
+            .with("limit", MAX_FILTER_TERMS));
+        }
+        Ok(f)
+    }
+
+    /// How many conditions the filter holds (each `$in` / `$nin` value counts as one).
+    pub fn terms(&self) -> usize {
+        fn cond_terms(c: &Cond) -> usize {
+            match c {
+                Cond::In(xs) | Cond::Nin(xs) => xs.len().max(1),
+                Cond::Not(cs) => cs.iter().map(cond_terms).sum(),
+                _ => 1,
+            }
+        }
+        match self {
+            Filter::All => 0,
+            Filter::And(fs) | Filter::Or(fs) => fs.iter().map(Filter::terms).sum(),
+            Filter::Field { cond, .. } => cond_terms(cond),
+        }
+    }
+
+    fn parse_at(v: &Value, depth: usize) -> Result<Filter> {
+        if depth > MAX_FILTER_DEPTH {
+            return Err(Error::validation(format!(
+                "filter nests $and/$or deeper than the limit of {MAX_FILTER_DEPTH} levels"
+            ))
+            .with("limit", MAX_FILTER_DEPTH));
+        }
         match v {
             Value::Null => Ok(Filter::All),
-            Value::Object(m) => parse_doc(m),
+            Value::Object(m) => parse_doc(m, depth),
             other => Err(Error::validation(format!(
                 "filter must be a JSON object, got {}",
                 json_type_name(other)
@@ -157,7 +200,7 @@ impl Filter {
     }
 }
 
-fn parse_doc(m: &Map<String, Value>) -> Result<Filter> {
+fn parse_doc(m: &Map<String, Value>, depth: usize) -> Result<Filter> {
     let mut parts = Vec::with_capacity(m.len());
     for (k, v) in m {
         if let Some(op) = k.strip_prefix('$') {
@@ -166,7 +209,10 @@ fn parse_doc(m: &Map<String, Value>) -> Result<Filter> {
                     let arr = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
                         Error::validation(format!("${op} needs a non-empty array of filters"))
                     })?;
-                    let subs = arr.iter().map(Filter::parse).collect::<Result<Vec<_>>>()?;
+                    let subs = arr
+                        .iter()
+                        .map(|f| Filter::parse_at(f, depth + 1))
+                        .collect::<Result<Vec<_>>>()?;
                     parts.push(if op == "and" {
                         Filter::And(subs)
                     } else {
@@ -183,7 +229,7 @@ fn parse_doc(m: &Map<String, Value>) -> Result<Filter> {
             }
         } else {
             check_path(k)?;
-            for cond in parse_conds(k, v)? {
+            for cond in parse_conds(k, v, depth)? {
                 parts.push(Filter::Field {
                     path: k.clone(),
                     cond,
@@ -201,19 +247,30 @@ fn parse_doc(m: &Map<String, Value>) -> Result<Filter> {
 /// Checks a dotted path: non-empty segments, none starting with `$`, no `"` anywhere.
 pub fn check_path(path: &str) -> Result<()> {
     if path.is_empty()
+        || path.len() > 512
         || path.contains('"')
+        || path.chars().any(char::is_control)
         || path.split('.').any(|s| s.is_empty() || s.starts_with('$'))
     {
+        // Debug formatting: a control character in the path is shown escaped.
         return Err(Error::validation(format!(
-            "invalid field path '{path}': segments must be non-empty, not start with '$' and not contain '\"'"
+            "invalid field path {path:?}: at most 512 bytes of non-empty segments, none starting \
+             with '$', without '\"' or control characters"
         ))
-        .with("path", path));
+        .with("path", path.escape_debug()));
     }
     Ok(())
 }
 
 /// Parses the value of a field entry: an operator object or a literal for equality.
-fn parse_conds(path: &str, v: &Value) -> Result<Vec<Cond>> {
+fn parse_conds(path: &str, v: &Value, depth: usize) -> Result<Vec<Cond>> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(Error::validation(format!(
+            "filter on '{path}' nests $not deeper than the limit of {MAX_FILTER_DEPTH} levels"
+        ))
+        .with("path", path)
+        .with("limit", MAX_FILTER_DEPTH));
+    }
     let Value::Object(ops) = v else {
         return Ok(vec![Cond::Eq(v.clone())]);
     };
@@ -279,7 +336,7 @@ fn parse_conds(path: &str, v: &Value) -> Result<Vec<Cond>> {
             "$not" => {
                 let inner = match arg {
                     Value::Object(m) if !m.is_empty() && m.keys().all(|k| k.starts_with('$')) => {
-                        parse_conds(path, arg)?
+                        parse_conds(path, arg, depth + 1)?
                     }
                     _ => {
                         return Err(Error::validation(format!(

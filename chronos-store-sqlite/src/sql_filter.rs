@@ -50,8 +50,19 @@ pub(crate) fn translate(f: &Filter, col: &str, out: &mut Sql) -> String {
     }
 }
 
-fn join(parts: Vec<String>, op: &str) -> String {
-    format!("({})", parts.join(&format!(" {op} ")))
+/// `(a OP b OP …)` as a balanced tree of parentheses: SQLite's parser nests a flat chain
+/// one level per operand and refuses expressions deeper than 1000, so a long `$in` or `$or`
+/// would fail; balanced, the depth is the logarithm of the length.
+fn join(mut parts: Vec<String>, op: &str) -> String {
+    match parts.len() {
+        0 => String::new(),
+        1 => format!("({})", parts.pop().expect("one part")),
+        n if n <= 8 => format!("({})", parts.join(&format!(" {op} "))),
+        n => {
+            let right = parts.split_off(n / 2);
+            format!("({} {op} {})", join(parts, op), join(right, op))
+        }
+    }
 }
 
 /// A subquery yielding `(ty, atom, js)` for every leaf of `path`.

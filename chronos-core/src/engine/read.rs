@@ -132,6 +132,7 @@ impl Collection {
             self.check_indexed(p)?;
         }
         if let SortField::Meta(p) = &opts.sort.field {
+            crate::filter::check_path(p).map_err(|e| e.with("collection", self.name()))?;
             self.check_indexed(p)?;
         }
         let after = opts

@@ -150,6 +150,7 @@ macro_rules! conformance_suite {
             list_sees_latest_metadata_only,
             collections_are_isolated,
             collection_names_are_case_sensitive,
+            hostile_filters_get_clear_errors_or_work,
             restore_object_by_ov_and_time,
             restore_collection_returns_to_target,
             restore_collection_is_exclusive,

@@ -278,3 +278,72 @@ pub async fn collection_names_are_case_sensitive(h: Harness) {
         );
     }
 }
+
+/// Hostile filters and sorts: bad paths are validation errors naming them, filters above
+/// the documented limits are validation errors naming the limit, and large ones within the
+/// limits (a `$in` of 4,000 values, an `$or` of 1,500 terms) run and answer correctly.
+pub async fn hostile_filters_get_clear_errors_or_work(h: Harness) {
+    use chronos_core::filter::{MAX_FILTER_DEPTH, MAX_FILTER_TERMS};
+    let c = h.default_collection("hostile").await;
+    for n in 0..3 {
+        c.create(
+            &json!({"n": n, "tag": format!("t{n}")}),
+            CreateOptions::new(),
+        )
+        .await
+        .unwrap();
+    }
+    let bad_paths = ["a\u{0}b", "a\"b", "", "$x", "a..b", &"p".repeat(600)];
+    for p in bad_paths {
+        let e = c
+            .list_by_meta(ListOptions::new().filter(json!({ p: 1 })))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Validation, "filter {p:?}: {e}");
+        let e = c
+            .list_by_meta(ListOptions::new().sort_by_meta(p, false))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Validation, "sort {p:?}: {e}");
+    }
+    let ids = |page: chronos_core::Page| {
+        let mut v: Vec<i64> = page
+            .items
+            .iter()
+            .map(|r| r.data["n"].as_i64().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut many: Vec<serde_json::Value> = (1000..5000).map(|i| json!(i)).collect();
+    many.push(json!(2));
+    let page = c
+        .list_by_meta(ListOptions::new().filter(json!({"n": {"$in": many}})))
+        .await
+        .unwrap();
+    assert_eq!(ids(page), [2]);
+    let ors: Vec<serde_json::Value> = (0..1500).map(|i| json!({"tag": format!("t{i}")})).collect();
+    let page = c
+        .list_by_meta(ListOptions::new().filter(json!({"$or": ors})))
+        .await
+        .unwrap();
+    assert_eq!(ids(page), [0, 1, 2]);
+
+    let too_many: Vec<serde_json::Value> = (0..MAX_FILTER_TERMS + 1).map(|i| json!(i)).collect();
+    let e = c
+        .list_by_meta(ListOptions::new().filter(json!({"n": {"$in": too_many}})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(e.to_string().contains(&MAX_FILTER_TERMS.to_string()), "{e}");
+    let mut deep = json!({"n": 1});
+    for _ in 0..MAX_FILTER_DEPTH + 2 {
+        deep = json!({ "$and": [deep] });
+    }
+    let e = c
+        .list_by_meta(ListOptions::new().filter(deep))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert!(e.to_string().contains(&MAX_FILTER_DEPTH.to_string()), "{e}");
+}

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chronos_core::{CollectionConfig, CreateOptions, Engine, ErrorKind, ReadOptions, WriteOptions};
 use serde_json::json;
 
-use super::{blob_keys, data, planted_key, Harness};
+use super::{blob_keys, data, planted_key, sweep_now, Harness};
 use crate::fault::{faulty, FaultPlan};
 
 /// The index store's database id is valid, stable across handles and calls, and written
@@ -52,12 +52,8 @@ pub async fn sweeps_spare_other_databases_in_one_bucket(a: Harness, mut b: Harne
     let idb = b.stores.index.database_id().await.unwrap();
     assert_ne!(ida, idb, "two databases share an id");
     let name = Harness::unique("shared");
-    let quick = |cfg: CollectionConfig| {
-        cfg.write_deadline(Duration::from_millis(20))
-            .clock_skew(Duration::ZERO)
-    };
     let open = |h: &Harness| {
-        let cfg = quick(CollectionConfig::new(name.clone()));
+        let cfg = CollectionConfig::new(name.clone());
         let engine = h.engine();
         async move { engine.collection(cfg).await.unwrap() }
     };
@@ -85,11 +81,10 @@ pub async fn sweeps_spare_other_databases_in_one_bucket(a: Harness, mut b: Harne
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(40)).await;
-    let ra = ca.sweep(Duration::from_millis(20)).await.unwrap();
+    let ra = sweep_now(&a, &ca).await;
     assert_eq!(ra.removed, vec![orphan_a]);
     assert_eq!(ra.not_owned, 7, "b's six payloads and orphan: {ra:?}");
-    let rb = cb.sweep(Duration::from_millis(20)).await.unwrap();
+    let rb = sweep_now(&b, &cb).await;
     assert_eq!(rb.removed, vec![orphan_b]);
     // Fresh engines (no cache anywhere) read every version of both databases.
     let (fa, fb) = (open(&a).await, open(&b).await);
@@ -214,19 +209,23 @@ pub async fn sweep_beside_writers_loses_no_acknowledged_write(h: Harness) {
 /// `Unavailable` and leaves nothing: no version, no payload.
 pub async fn late_attempts_do_not_commit(h: Harness) {
     let plan = FaultPlan::new();
-    let cfg = CollectionConfig::new(Harness::unique("late"))
-        .write_deadline(Duration::from_millis(30))
+    let on_time = h.default_collection("late").await;
+    let w = on_time
+        .create(&json!({"n": 0}), CreateOptions::new())
+        .await
+        .unwrap();
+    // The same collection with a deadline that the delayed step below overruns tenfold.
+    let cfg = on_time
+        .config()
+        .clone()
+        .write_deadline(Duration::from_millis(100))
         .clock_skew(Duration::ZERO);
     let c = Engine::new(faulty(&h.stores, &plan))
         .collection(cfg)
         .await
         .unwrap();
-    let w = c
-        .create(&json!({"n": 0}), CreateOptions::new())
-        .await
-        .unwrap();
     plan.interleave_before("precommit", async {
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
     });
     let e = c
         .update(w.id, &json!({"n": 1}), WriteOptions::new())
