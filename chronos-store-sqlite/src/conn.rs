@@ -52,10 +52,18 @@ pub(crate) fn map_err(e: sqlx::Error, op: &str) -> Error {
         sqlx::Error::Database(db) => {
             // SQLITE_BUSY (5) and SQLITE_LOCKED (6), including extended codes.
             let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
-            if matches!(code & 0xff, 5 | 6) {
-                ErrorKind::Unavailable
-            } else {
-                ErrorKind::Internal
+            match code & 0xff {
+                5 | 6 => ErrorKind::Unavailable,
+                // SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN: the disk, not the data.
+                13 => {
+                    return Error::unavailable(format!(
+                        "SQLite {op} failed: the disk is full (free space, then retry; nothing \
+                         was committed)"
+                    ))
+                    .with_source(e)
+                }
+                10 | 14 => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
             }
         }
         sqlx::Error::Io(_)
@@ -113,7 +121,35 @@ pub(crate) fn literal(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::table_stem;
+    use super::{map_err, table_stem};
+
+    /// A full disk (here: a database at its page limit) is `Unavailable` saying so, not
+    /// `Internal`.
+    #[tokio::test]
+    async fn a_full_disk_is_unavailable() {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::raw_sql("CREATE TABLE t (b BLOB); PRAGMA max_page_count = 8;")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut err = None;
+        for _ in 0..64 {
+            if let Err(e) = sqlx::query("INSERT INTO t VALUES (zeroblob(4096))")
+                .execute(&pool)
+                .await
+            {
+                err = Some(e);
+                break;
+            }
+        }
+        let e = map_err(err.expect("the page limit was reached"), "commit");
+        assert_eq!(e.kind(), chronos_core::ErrorKind::Unavailable, "{e}");
+        assert!(e.to_string().contains("disk is full"), "{e}");
+    }
 
     #[test]
     fn table_stems_are_injective_and_case_free() {
