@@ -46,6 +46,8 @@ pub struct ObjectBlobStore {
     signer: Option<Arc<dyn Signer>>,
     /// What to show in Debug and errors (never credentials).
     label: String,
+    /// For a durable local store: its root. Every put is then fsynced, file and directories.
+    sync_root: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for ObjectBlobStore {
@@ -78,6 +80,45 @@ impl ObjectBlobStore {
             inner: Arc::new(fs),
             signer: None,
             label: format!("local:{}", root.display()),
+            sync_root: None,
+        })
+    }
+
+    /// [`ObjectBlobStore::local`] whose puts survive a power loss, not only a process crash:
+    /// each put returns only after the file and every directory from it up to `root` are
+    /// fsynced (so the new name is on disk too). Slower: one or more disk flushes per write.
+    pub fn local_durable(root: impl AsRef<FsPath>) -> Result<Self> {
+        let root = root.as_ref();
+        let mut store = Self::local(root)?;
+        store.sync_root = Some(root.to_path_buf());
+        store.label.push_str(" (fsync)");
+        Ok(store)
+    }
+
+    /// fsyncs the file of `key` and its directories up to the root.
+    async fn sync(&self, root: &FsPath, key: &str) -> Result<()> {
+        let file = root.join(key);
+        let root = root.to_path_buf();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::File::open(&file)?.sync_all()?;
+            let mut dir = file.parent();
+            while let Some(d) = dir {
+                std::fs::File::open(d)?.sync_all()?;
+                if d == root {
+                    break;
+                }
+                dir = d.parent();
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(format!("fsync task failed: {e}")))?
+        .map_err(|e| {
+            Error::unavailable(format!(
+                "blob fsync of '{key}' failed in {}: {e}",
+                self.label
+            ))
+            .with("key", key)
         })
     }
 
@@ -87,6 +128,7 @@ impl ObjectBlobStore {
             inner: Arc::new(object_store::memory::InMemory::new()),
             signer: None,
             label: "memory".into(),
+            sync_root: None,
         }
     }
 
@@ -96,6 +138,7 @@ impl ObjectBlobStore {
             inner,
             signer: None,
             label: label.into(),
+            sync_root: None,
         }
     }
 
@@ -149,8 +192,11 @@ impl BlobStore for ObjectBlobStore {
         self.inner
             .put_opts(&Self::path(key)?, PutPayload::from_bytes(bytes), opts)
             .await
-            .map(|_| ())
-            .map_err(|e| self.map(e, "put", key))
+            .map_err(|e| self.map(e, "put", key))?;
+        match &self.sync_root {
+            Some(root) => self.sync(root, key).await,
+            None => Ok(()),
+        }
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {

@@ -37,3 +37,25 @@ async fn staged_leftovers_are_invisible() {
         Bytes::from_static(b"{}")
     );
 }
+
+/// The durable local store (`durability: "powerLoss"`) stores and reads like the plain one;
+/// its puts fsync the file and the directories up to the root, deep keys included.
+#[tokio::test]
+async fn durable_local_store_roundtrips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ObjectBlobStore::local_durable(dir.path()).unwrap();
+    store
+        .put_if_absent("c/x/y/z.json", Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("c/x/y/z.json").await.unwrap(),
+        Bytes::from_static(b"{}")
+    );
+    assert!(format!("{store:?}").contains("fsync"));
+    let e = store
+        .put_if_absent("c/x/y/z.json", Bytes::from_static(b"[]"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+}

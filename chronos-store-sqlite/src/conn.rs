@@ -14,7 +14,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Opens (creating if needed) the database at `uri`: `sqlite://path/to/file.db`,
 /// `sqlite:relative.db` or `sqlite::memory:`. Files use WAL mode so readers never block the
 /// writer and several processes can share one file.
-pub(crate) async fn open_pool(uri: &str) -> Result<SqlitePool, Error> {
+pub(crate) async fn open_pool(uri: &str, durable: bool) -> Result<SqlitePool, Error> {
     let memory = uri == "sqlite::memory:" || uri == "sqlite://:memory:";
     let opts = SqliteConnectOptions::from_str(uri)
         .map_err(|e| Error::invalid_config(format!("invalid SQLite URI '{uri}': {e}")))?
@@ -25,8 +25,14 @@ pub(crate) async fn open_pool(uri: &str) -> Result<SqlitePool, Error> {
     let opts = if memory {
         opts
     } else {
+        // NORMAL in WAL mode survives a process crash; FULL also a power loss (it syncs
+        // the log at every commit).
         opts.journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(if durable {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
     };
     // An in-memory database lives in one connection: keep exactly that one forever.
     let pool = if memory {

@@ -58,11 +58,24 @@ impl SqliteBackend {
     /// Opening races with other processes (switching a new file to WAL needs an exclusive
     /// lock that SQLite does not wait for), so a busy database is retried for up to
     /// [`OPEN_PATIENCE`] before the error is returned.
+    ///
+    /// Commits survive a crash of the process (WAL with `synchronous=NORMAL`); see
+    /// [`SqliteBackend::open_durable`] for power loss.
     pub async fn open(uri: &str) -> Result<Self> {
+        Self::open_with(uri, false).await
+    }
+
+    /// [`SqliteBackend::open`] with `synchronous=FULL`: every commit is synced to disk
+    /// before it returns, so commits also survive a power loss or an operating-system crash.
+    pub async fn open_durable(uri: &str) -> Result<Self> {
+        Self::open_with(uri, true).await
+    }
+
+    async fn open_with(uri: &str, durable: bool) -> Result<Self> {
         let deadline = std::time::Instant::now() + OPEN_PATIENCE;
         let mut pause = std::time::Duration::from_millis(5);
         loop {
-            match Self::open_once(uri).await {
+            match Self::open_once(uri, durable).await {
                 Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_millis(200));
@@ -72,8 +85,8 @@ impl SqliteBackend {
         }
     }
 
-    async fn open_once(uri: &str) -> Result<Self> {
-        let pool = conn::open_pool(uri).await?;
+    async fn open_once(uri: &str, durable: bool) -> Result<Self> {
+        let pool = conn::open_pool(uri, durable).await?;
         Ok(Self {
             index: Arc::new(SqliteIndexStore::new(pool.clone())),
             lock: Arc::new(SqliteLock::new(pool.clone()).await?),

@@ -14,7 +14,7 @@ use chronos_store_mongo::{MongoConnection, MongoStores, Transactions};
 use chronos_store_sqlite::SqliteBackend;
 use tokio::sync::Mutex;
 
-use crate::config::{redact_uri, ChronosConfig, DatabaseTarget};
+use crate::config::{redact_uri, ChronosConfig, DatabaseTarget, Durability};
 
 /// The index side of one database.
 #[derive(Debug, Clone)]
@@ -103,7 +103,11 @@ impl Registry {
             return Ok(b.clone());
         }
         let backend = if uri.starts_with("sqlite:") {
-            IndexBackend::Sqlite(SqliteBackend::open(&sqlite_uri(&uri, &t.db_name)?).await?)
+            let uri = sqlite_uri(&uri, &t.db_name)?;
+            IndexBackend::Sqlite(match cfg.durability {
+                Durability::Process => SqliteBackend::open(&uri).await?,
+                Durability::PowerLoss => SqliteBackend::open_durable(&uri).await?,
+            })
         } else if uri.starts_with("memory://") {
             IndexBackend::Memory {
                 index: Arc::new(chronos_testkit::MemoryIndexStore::new()),
@@ -142,7 +146,10 @@ impl Registry {
                         "no blob storage: set spaceConnRef or enable localStorage",
                     )
                 })?;
-            Arc::new(ObjectBlobStore::local(cfg.local_dir(t))?)
+            Arc::new(match cfg.durability {
+                Durability::Process => ObjectBlobStore::local(cfg.local_dir(t))?,
+                Durability::PowerLoss => ObjectBlobStore::local_durable(cfg.local_dir(t))?,
+            })
         };
         let store: Arc<dyn BlobStore> = Arc::new(RecentWrites::new(
             bare,

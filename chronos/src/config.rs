@@ -68,6 +68,25 @@ pub struct ChronosConfig {
     /// Transaction use on MongoDB.
     #[serde(default)]
     pub transactions: Option<TransactionsConfig>,
+    /// What an acknowledged write survives on the embedded backends (SQLite files, local
+    /// blob files). Not in the original. MongoDB, S3 and Azure are as durable as their
+    /// servers are configured to be.
+    #[serde(default)]
+    pub durability: Durability,
+}
+
+/// `durability`: what an acknowledged write survives on SQLite and local files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Durability {
+    /// A crash of the process (the default): SQLite in WAL mode with `synchronous=NORMAL`,
+    /// blob files written without fsync. A power loss or an operating-system crash may lose
+    /// the last writes (never corrupt earlier ones).
+    #[default]
+    Process,
+    /// Also a power loss: SQLite `synchronous=FULL`, and every blob file and its directories
+    /// fsynced before the write is acknowledged. Slower.
+    PowerLoss,
 }
 
 /// `transactions`: `enabled: false` forces the ordered, non-transactional path; with

@@ -57,7 +57,7 @@ use std::sync::Arc;
 
 pub use chronos_core::{self as core, Collection, Error, ErrorKind, Result};
 pub use chronos_store_mongo::MovedVersion;
-pub use config::ChronosConfig;
+pub use config::{ChronosConfig, Durability};
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
 pub use route::{DatabaseType, Route, Tier};
 pub use tiered::{TierOptions, TieredResult};

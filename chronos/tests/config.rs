@@ -139,6 +139,7 @@ fn invalid_configs_name_their_path() {
             {"tenantId": "a", "dbConnRef": "db", "dbName": "x"}, {"tenantId": "b", "dbConnRef": "db", "dbName": "x"}])),
             "databases.runtime.tenantDatabases[1].dbName: 'x' on connection 'db' is already the database of databases.runtime.tenantDatabases[0]"),
         (with(base(), &["spacesConnections", "s3", "secretKey"], json!(4242424242u64)), "spacesConnections.s3.secretKey: invalid value (not shown"),
+        (with(base(), &["durability"], json!("always")), "durability: unknown variant `always`"),
     ];
     assert!(cases.len() >= 15);
     for (cfg, needle) in cases {
