@@ -37,6 +37,9 @@ pub fn lease_expiry(now: Timestamp, ttl: Duration) -> crate::Result<Timestamp> {
 ///   expired lease may be taken over.
 /// - [`Lock::release`] removes the lease only if `lease.token` still holds it and returns
 ///   whether it did; releasing twice, or after a takeover, returns `false`.
+/// - [`Lock::renew`] extends a lease that `lease.token` still holds and that has not expired
+///   to `now + ttl`, returning the renewed lease; `Ok(None)` when it was lost (expired,
+///   released or taken over) — the holder must then stop what the lease protected.
 #[async_trait]
 pub trait Lock: Send + Sync + Debug {
     /// Takes the key for `ttl` if it is free or its lease has expired.
@@ -44,4 +47,8 @@ pub trait Lock: Send + Sync + Debug {
 
     /// Gives the lease back.
     async fn release(&self, lease: &Lease) -> Result<bool>;
+
+    /// Extends a held lease (a heartbeat), so long work can hold a short lease that lapses
+    /// soon after its holder dies. See the trait contract.
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>>;
 }

@@ -71,4 +71,21 @@ impl Lock for MongoLock {
             .map_err(|e| map_err(e, "release lease").with("key", &lease.key))?;
         Ok(r.deleted_count == 1)
     }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>> {
+        let now = now_ms();
+        let expires_at = chronos_core::lock::lease_expiry(now, ttl)?;
+        let r = self
+            .coll
+            .update_one(
+                doc! {"_id": &lease.key, "token": &lease.token, "expiresAt": {"$gt": date(now)}},
+                doc! {"$set": {"expiresAt": date(expires_at)}},
+            )
+            .await
+            .map_err(|e| map_err(e, "renew lease").with("key", &lease.key))?;
+        Ok((r.matched_count == 1).then(|| Lease {
+            expires_at,
+            ..lease.clone()
+        }))
+    }
 }

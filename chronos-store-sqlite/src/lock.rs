@@ -68,4 +68,23 @@ impl Lock for SqliteLock {
             .map_err(|e| map_err(e, "release lease").with("key", &lease.key))?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>> {
+        let now = now_ms();
+        let expires_at = chronos_core::lock::lease_expiry(now, ttl)?;
+        let done = sqlx::query(
+            "UPDATE chronos_locks SET expires_at = ? WHERE key = ? AND token = ? AND expires_at > ?",
+        )
+        .bind(expires_at.as_millisecond())
+        .bind(&lease.key)
+        .bind(&lease.token)
+        .bind(now.as_millisecond())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "renew lease").with("key", &lease.key))?;
+        Ok((done.rows_affected() == 1).then(|| Lease {
+            expires_at,
+            ..lease.clone()
+        }))
+    }
 }

@@ -52,6 +52,8 @@ struct PlanState {
     log: Vec<&'static str>,
     fired: Option<&'static str>,
     interleave: Option<Interleave>,
+    /// Added before every call of the named operation (a slow store).
+    latency: Option<(&'static str, Duration)>,
 }
 
 /// Which calls fail. Cheap to clone (shared state).
@@ -85,6 +87,15 @@ impl FaultPlan {
         work: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         self.lock().interleave = Some(Interleave(op, Box::pin(work)));
+    }
+    /// Delays every later call of the named operation by `by` (a slow store), until
+    /// [`FaultPlan::clear_latency`].
+    pub fn add_latency(&self, op: &'static str, by: Duration) {
+        self.lock().latency = Some((op, by));
+    }
+    /// Removes the latency of [`FaultPlan::add_latency`].
+    pub fn clear_latency(&self) {
+        self.lock().latency = None;
     }
     /// Disarms any pending fault.
     pub fn clear(&self) {
@@ -148,6 +159,14 @@ where
 {
     if let Some(work) = plan.take_interleave(op) {
         work.await;
+    }
+    let delay = plan
+        .lock()
+        .latency
+        .filter(|(o, _)| *o == op)
+        .map(|(_, d)| d);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
     }
     match plan.hit(op) {
         None => call().await,
@@ -301,6 +320,9 @@ impl Lock for FaultyLock {
     }
     async fn release(&self, lease: &Lease) -> Result<bool> {
         guarded(&self.plan, "release", || self.inner.release(lease)).await
+    }
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>> {
+        guarded(&self.plan, "renew", || self.inner.renew(lease, ttl)).await
     }
 }
 

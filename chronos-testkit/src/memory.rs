@@ -314,6 +314,18 @@ impl Lock for MemoryLock {
         }
         Ok(false)
     }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>> {
+        let now = now_ms();
+        let mut g = lock(&self.leases);
+        match g.get_mut(&lease.key) {
+            Some(l) if l.token == lease.token && l.expires_at > now => {
+                l.expires_at = chronos_core::lock::lease_expiry(now, ttl)?;
+                Ok(Some(l.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// One document collection: bodies by id.

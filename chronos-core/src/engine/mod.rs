@@ -31,7 +31,7 @@ pub use options::{
     COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_WRITE_DEADLINE,
 };
 pub use read::{HistoryPage, Page, Unreadable};
-pub use restore::{PlannedChange, RestoreAction, RestoreReport};
+pub use restore::{PlannedChange, RestoreAction, RestoreReport, RESTORE_LEASE};
 pub use sweep::SweepReport;
 
 use crate::blob::BlobStore;

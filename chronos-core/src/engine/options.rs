@@ -457,6 +457,9 @@ pub struct CollectionRestoreOptions {
     pub actor: Option<String>,
     /// Why.
     pub reason: Option<String>,
+    /// The lease that makes the restore exclusive lapses this long after its holder stops
+    /// renewing it (it is renewed every third of it while the restore runs); `None`: 30 s.
+    pub lease_ttl: Option<std::time::Duration>,
 }
 
 impl CollectionRestoreOptions {
@@ -468,6 +471,11 @@ impl CollectionRestoreOptions {
     /// Plans without writing.
     pub fn dry_run(mut self, on: bool) -> Self {
         self.dry_run = on;
+        self
+    }
+    /// Sets [`CollectionRestoreOptions::lease_ttl`].
+    pub fn lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease_ttl = Some(ttl);
         self
     }
 }

@@ -8,8 +8,9 @@ use crate::id::ItemId;
 use crate::index::Point;
 use crate::model::WriteResult;
 
-/// How long a collection restore may hold its lease before another may take over.
-const RESTORE_LEASE: Duration = Duration::from_secs(600);
+/// How long a collection restore's lease lasts without renewal: a restore whose process died
+/// blocks the next one this long at most. A running restore renews it every third of it.
+pub const RESTORE_LEASE: Duration = Duration::from_secs(30);
 const PAGE: usize = 500;
 
 /// What happens to one record.
@@ -56,7 +57,10 @@ impl Collection {
     /// deleted at, the target gets a tombstone. Nothing is removed from history. Records that
     /// change concurrently are reported in `failed` (each write is conditional on the ov seen
     /// when planning). Only one collection restore runs at a time per collection (a lease in
-    /// the lock store); a second gets `Conflict`.
+    /// the lock store, renewed while it runs); a second gets `Conflict`. A restore that was
+    /// interrupted (its process killed) is finished by running it again once its lease has
+    /// lapsed ([`CollectionRestoreOptions::lease_ttl`]): records already back at the target
+    /// are skipped. A dry run takes no lease.
     pub async fn restore_collection(
         &self,
         target: CollectionTarget,
@@ -71,21 +75,63 @@ impl Collection {
                 .with("collection", self.name()));
             }
         }
+        if opts.dry_run {
+            // Reads only: no lease, so a plan can be looked at while a restore runs (or
+            // while a dead one's lease lapses).
+            return self.restore_collection_locked(target, &opts).await;
+        }
+        let ttl = opts.lease_ttl.unwrap_or(RESTORE_LEASE);
         let lock_key = format!("{}:restore-collection", self.name());
         let lease = self
             .stores()
             .lock
-            .try_acquire(&lock_key, RESTORE_LEASE)
+            .try_acquire(&lock_key, ttl)
             .await?
             .ok_or_else(|| {
-                Error::conflict("another restore_collection is running on this collection")
-                    .with("collection", self.name())
+                Error::conflict(format!(
+                    "another restore_collection is running on this collection (or its process \
+                     died less than {ttl:?} ago); run again later — a re-run finishes what an \
+                     interrupted one left"
+                ))
+                .with("collection", self.name())
             })?;
-        let result = self.restore_collection_locked(target, &opts).await;
+        let work = self.restore_collection_locked(target, &opts);
+        let beat = self.heartbeat(lease.clone(), ttl);
+        futures::pin_mut!(work, beat);
+        let result = match futures::future::select(work, beat).await {
+            futures::future::Either::Left((r, _)) => r,
+            futures::future::Either::Right((lost, _)) => Err(lost),
+        };
         let released = self.stores().lock.release(&lease).await;
         let report = result?;
         released?;
         Ok(report)
+    }
+
+    /// Renews the restore's lease every third of its ttl until the lease is lost; returns
+    /// why. Driven beside the restore, which stops when this returns.
+    async fn heartbeat(&self, mut lease: crate::lock::Lease, ttl: Duration) -> Error {
+        loop {
+            futures_timer::Delay::new(ttl / 3).await;
+            match self.stores().lock.renew(&lease, ttl).await {
+                Ok(Some(l)) => lease = l,
+                Ok(None) => {
+                    tracing::warn!(
+                        collection = self.name(),
+                        "restore_collection lost its lease; stopping"
+                    );
+                    return Error::conflict(
+                        "restore_collection lost its lease (it lapsed or was taken over) and \
+                         stopped; run it again to finish",
+                    )
+                    .with("collection", self.name());
+                }
+                Err(e) if crate::time::now_ms() < lease.expires_at => {
+                    tracing::warn!(collection = self.name(), error = %e, "renewing the restore lease failed; retrying");
+                }
+                Err(e) => return e.with("collection", self.name()),
+            }
+        }
     }
 
     async fn restore_collection_locked(

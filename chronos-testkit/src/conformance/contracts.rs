@@ -394,7 +394,57 @@ pub async fn lock_contract(h: Harness) {
         .await
         .unwrap()
         .is_none());
+    // Renewal: a held lease is extended (and stays exclusive past its first expiry); a lost
+    // one — taken over, or released — cannot be renewed.
+    assert!(
+        l.renew(&short, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "a taken-over lease cannot be renewed"
+    );
     assert!(l.release(&taker).await.unwrap());
+    let beat = l
+        .try_acquire(&key, Duration::from_millis(300))
+        .await
+        .unwrap()
+        .expect("free");
+    let renewed = l
+        .renew(&beat, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("held lease renews");
+    assert_eq!(renewed.token, beat.token);
+    assert!(renewed.expires_at > beat.expires_at);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        l.try_acquire(&key, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "the renewed lease outlives its first expiry"
+    );
+    assert!(l.release(&renewed).await.unwrap());
+    assert!(
+        l.renew(&renewed, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "a released lease cannot be renewed"
+    );
+    let lapsing = l
+        .try_acquire(&key, Duration::from_millis(50))
+        .await
+        .unwrap()
+        .expect("free");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(
+        l.renew(&lapsing, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "an expired lease is lost, even if nobody took it"
+    );
 
     // Under contention exactly one of many acquirers wins.
     let key2 = Harness::unique("race");

@@ -154,6 +154,7 @@ macro_rules! conformance_suite {
             restore_object_by_ov_and_time,
             restore_collection_returns_to_target,
             restore_collection_is_exclusive,
+            restore_collection_survives_its_holder_dying,
             concurrent_updates_one_record_lose_nothing,
             concurrent_enrichments_keep_every_field,
             concurrent_writers_get_unique_cvs,

@@ -284,3 +284,89 @@ pub async fn restore_collection_is_exclusive(h: Harness) {
         .await
         .unwrap();
 }
+
+/// The restore's lease is short and renewed while it runs: a restore slower than its lease
+/// still completes; one whose holder dies mid-way (its future dropped, its lease left
+/// behind) blocks others only until the lease lapses — a dry run not at all — and a re-run
+/// then finishes it, every record back at the target.
+pub async fn restore_collection_survives_its_holder_dying(h: Harness) {
+    use crate::fault::{faulty, FaultPlan};
+    let c = h.default_collection("resume").await;
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(
+            c.create(&json!({"n": n}), CreateOptions::new())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let mark = h.stores.index.current_cv(c.name()).await.unwrap();
+    let scribble = |round: i64| {
+        let (c, ids) = (c.clone(), ids.clone());
+        async move {
+            for id in ids {
+                c.update(id, &json!({"n": -round}), WriteOptions::new())
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let plan = FaultPlan::new();
+    let slow = chronos_core::Engine::new(faulty(&h.stores, &plan))
+        .collection(c.config().clone())
+        .await
+        .unwrap();
+    // Short enough to wait out; long enough that a renewal every third of it survives a
+    // loaded machine.
+    let ttl = Duration::from_millis(1000);
+    let opts = || CollectionRestoreOptions::new().lease_ttl(ttl);
+
+    // Slower than its lease (12 writes × 200 ms > 1 s): the heartbeat keeps it.
+    scribble(1).await;
+    plan.add_latency("put_if_absent", Duration::from_millis(200));
+    let r = slow
+        .restore_collection(Point::Cv(mark), opts())
+        .await
+        .unwrap();
+    assert_eq!((r.applied.len(), r.failed.len()), (12, 0));
+
+    // Dies mid-way: dropped after a few writes, its lease left to lapse.
+    scribble(2).await;
+    let cut = tokio::time::timeout(
+        Duration::from_millis(1200),
+        slow.restore_collection(Point::Cv(mark), opts()),
+    )
+    .await;
+    assert!(
+        cut.is_err(),
+        "the restore finished before it could be interrupted"
+    );
+    plan.clear_latency();
+    let e = c
+        .restore_collection(Point::Cv(mark), opts())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    let dry = c
+        .restore_collection(Point::Cv(mark), opts().dry_run(true))
+        .await
+        .unwrap();
+    assert!(!dry.planned.is_empty() && dry.planned.len() <= 12);
+    tokio::time::sleep(ttl * 2).await;
+    let r = c.restore_collection(Point::Cv(mark), opts()).await.unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(
+        r.planned.len(),
+        dry.planned.len(),
+        "the re-run does what was left"
+    );
+    for (n, id) in ids.iter().enumerate() {
+        let got = c
+            .get_latest(*id, ReadOptions::new())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.data["n"], json!(n), "record {id}");
+    }
+}

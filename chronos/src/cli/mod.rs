@@ -220,6 +220,10 @@ enum Command {
         /// Only show the plan.
         #[arg(long)]
         dry_run: bool,
+        /// Seconds after which this restore's lease lapses if the process dies (it is
+        /// renewed while the restore runs); a re-run then finishes the restore.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        lease_ttl: u64,
         #[command(flatten)]
         audit: Audit,
     },
@@ -487,6 +491,7 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
             cv,
             as_of,
             dry_run,
+            lease_ttl,
             audit,
         } => {
             let c = chronos.with(&target.route()?).await?;
@@ -495,10 +500,14 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
                 (_, Some(t)) => Point::At(parse_instant(t)?),
                 _ => return Err(Error::validation("give --cv or --as-of")),
             };
+            if *lease_ttl == 0 {
+                return Err(Error::validation("--lease-ttl must be at least 1 second"));
+            }
             let opts = CollectionRestoreOptions {
                 dry_run: *dry_run,
                 actor: audit.actor.clone(),
                 reason: audit.reason.clone(),
+                lease_ttl: Some(std::time::Duration::from_secs(*lease_ttl)),
             };
             let spinner = output::spinner("restoring collection");
             let report = c.restore_collection(point, opts).await;
