@@ -42,5 +42,25 @@ pub(crate) fn map_err(e: mongodb::error::Error, op: &str) -> Error {
             _ => ErrorKind::Internal,
         }
     };
-    Error::new(kind, format!("MongoDB {op} failed: {e}"))
+    Error::new(kind, format!("MongoDB {op} failed: {}", describe(&e)))
+}
+
+/// What went wrong, without the driver's appendix of labels and raw server-response bytes
+/// (the `Display` of its error type prints a kilobyte of hex): the server's code, name and
+/// message, or the kind of failure.
+fn describe(e: &mongodb::error::Error) -> String {
+    match e.kind.as_ref() {
+        MKind::Command(c) => format!("error {} ({}): {}", c.code, c.code_name, c.message),
+        MKind::Write(WriteFailure::WriteError(w)) => {
+            format!("write error {}: {}", w.code, w.message)
+        }
+        MKind::Write(WriteFailure::WriteConcernError(w)) => {
+            format!(
+                "write concern error {} ({}): {}",
+                w.code, w.code_name, w.message
+            )
+        }
+        MKind::Authentication { .. } => "authentication failed".to_string(),
+        other => other.to_string(),
+    }
 }

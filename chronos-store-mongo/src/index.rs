@@ -112,16 +112,17 @@ async fn create_missing_indexes(
         return Ok(());
     }
     coll.create_indexes(models).await.map_err(|e| {
-        let what = match e.kind.as_ref() {
+        match e.kind.as_ref() {
             mongodb::error::ErrorKind::Command(ce) if ce.code == 85 || ce.code == 86 => {
-                "an existing index conflicts with one Chronos needs"
+                Error::invalid_config(format!(
+                    "collection {}: an existing index conflicts with one Chronos needs ({}); \
+                     drop or rename it",
+                    coll.name(),
+                    ce.message
+                ))
             }
-            _ => "cannot create indexes",
-        };
-        Error::new(
-            map_err(e, "create indexes").kind(),
-            format!("collection {}: {what}", coll.name()),
-        )
+            _ => map_err(e, "create indexes"),
+        }
         .with("collection", c)
     })?;
     Ok(())

@@ -326,3 +326,46 @@ async fn upstream_layout_reads_back() {
     );
     client.database(&db_name).drop().await.unwrap();
 }
+
+/// An index that cannot coexist with one Chronos needs (same name, other keys) is a
+/// configuration error naming the collection and the index — no raw server bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_indexes_are_named_without_raw_bytes() {
+    let Some(uri) = common::uri() else { return };
+    let conn = MongoConnection::connect(&uri, Transactions::Auto)
+        .await
+        .unwrap();
+    let db_name = common::db_name();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let db = client.database(&db_name);
+    db.collection::<Document>("items_head")
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! {"cv": 1})
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .name("itemId".to_string())
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .unwrap();
+    let stores = conn.database(&db_name).await.unwrap();
+    let e = Engine::new(Stores {
+        index: stores.index(),
+        blob: Arc::new(chronos_testkit::MemoryBlobStore::new()),
+        lock: stores.lock(),
+    })
+    .collection(CollectionConfig::new("items"))
+    .await
+    .unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.kind(), chronos_core::ErrorKind::InvalidConfig, "{msg}");
+    assert!(msg.contains("items_head"), "{msg}");
+    for raw in ["RawDocument", "server response", "labels"] {
+        assert!(!msg.contains(raw), "{msg}");
+        assert!(!format!("{e:?}").contains(raw), "{e:?}");
+    }
+    client.database(&db_name).drop().await.unwrap();
+}
