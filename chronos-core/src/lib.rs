@@ -51,7 +51,8 @@ pub use engine::{
     CollectionTarget, CreateOptions, Engine, EnrichOptions, Externals, HistoryOptions, HistoryPage,
     ListOptions, Page, PlannedChange, ReadOptions, RestoreAction, RestoreReport, RestoreTarget,
     ShadowPolicy, Stores, SweepReport, Unreadable, WriteOptions, COMPRESS_MIN_BYTES,
-    DEFAULT_CLOCK_SKEW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_WRITE_DEADLINE, RESTORE_LEASE,
+    DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_WRITE_DEADLINE,
+    RESTORE_LEASE,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;

@@ -28,7 +28,8 @@ pub use externals::{validate_base64_prop_name, Base64Prop};
 pub use options::{
     CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,
     Externals, HistoryOptions, ListOptions, ReadOptions, RestoreTarget, ShadowPolicy, WriteOptions,
-    COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_WRITE_DEADLINE,
+    COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_WRITE_DEADLINE,
 };
 pub use read::{HistoryPage, Page, Unreadable};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport, RESTORE_LEASE};

@@ -48,10 +48,17 @@ pub struct CollectionConfig {
     /// The largest payload (its JSON, before compression) a write may store; larger writes
     /// are a validation error naming the limit. Default [`DEFAULT_MAX_PAYLOAD_BYTES`].
     pub max_payload_bytes: u64,
+    /// The largest indexed metadata (the `indexedProps` of a document, or all of it without
+    /// them) a write may copy into the index; larger is a validation error naming the limit.
+    /// Default [`DEFAULT_MAX_META_BYTES`].
+    pub max_meta_bytes: u64,
 }
 
 /// Default [`CollectionConfig::max_payload_bytes`]: 16 MiB, MongoDB's document limit.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 16 * 1024 * 1024;
+/// Default [`CollectionConfig::max_meta_bytes`]: 1 MiB (heads and version entries each carry
+/// a copy; MongoDB documents are limited to 16 MiB).
+pub const DEFAULT_MAX_META_BYTES: u64 = 1024 * 1024;
 
 /// Default [`CollectionConfig::write_deadline`]: two minutes.
 pub const DEFAULT_WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
@@ -87,7 +94,13 @@ impl CollectionConfig {
             write_deadline: DEFAULT_WRITE_DEADLINE,
             clock_skew: DEFAULT_CLOCK_SKEW,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            max_meta_bytes: DEFAULT_MAX_META_BYTES,
         }
+    }
+    /// Sets [`CollectionConfig::max_meta_bytes`].
+    pub fn max_meta_bytes(mut self, max: u64) -> Self {
+        self.max_meta_bytes = max;
+        self
     }
     /// Sets [`CollectionConfig::max_payload_bytes`].
     pub fn max_payload_bytes(mut self, max: u64) -> Self {

@@ -465,6 +465,28 @@ impl Collection {
             .with("id", d.id)
             .with("limit", cfg.max_payload_bytes));
         }
+        // The metadata is a copy inside the index (all of the document without indexedProps):
+        // bounded, so the index store is not asked to hold a second large copy. Measured
+        // only when the payload could exceed the bound at all.
+        if size > cfg.max_meta_bytes {
+            let meta_size = serde_json::to_vec(&meta).map_or(0, |v| v.len()) as u64;
+            if meta_size > cfg.max_meta_bytes {
+                return Err(Error::validation(format!(
+                    "indexed metadata of {meta_size} bytes exceeds the collection's maximum of \
+                     {} bytes (max_meta_bytes): {}",
+                    cfg.max_meta_bytes,
+                    if cfg.indexed_props.is_empty() {
+                        "without indexedProps the whole document is indexed; list the fields \
+                         to index in indexedProps"
+                    } else {
+                        "an indexed property holds a large value; index smaller fields"
+                    }
+                ))
+                .with("collection", self.name())
+                .with("id", d.id)
+                .with("limit", cfg.max_meta_bytes));
+            }
+        }
         let (stored, gz) = payload::maybe_compress(&enc.bytes, cfg.compression);
         let key = payload::blob_key(&cfg.blob_prefix, self.name(), d.id, ov, &attempt, gz);
         let shadow = match cfg.shadow {
