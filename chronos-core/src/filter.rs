@@ -259,6 +259,19 @@ pub fn check_path(path: &str) -> Result<()> {
         ))
         .with("path", path.escape_debug()));
     }
+    // MongoDB reads `arr.0` as "element 0 of an array, or key '0' of an object"; SQLite and
+    // the reference only as the key. Rather than differ, no backend accepts a numeric
+    // segment (a path through an array matches any of its elements already).
+    if let Some(seg) = path
+        .split('.')
+        .find(|s| s.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(Error::validation(format!(
+            "invalid field path {path:?}: segment '{seg}' is a number; array positions are not \
+             addressable (a path through an array matches any element)"
+        ))
+        .with("path", path));
+    }
     Ok(())
 }
 
@@ -480,11 +493,38 @@ pub fn num_cmp(a: &Number, b: &Number) -> Ordering {
     if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
         return x.cmp(&y);
     }
+    // An integer against a float compares exactly, as SQLite and MongoDB do: converting the
+    // integer to a float would make 2^53 + 1 equal to 2^53.
+    match (a.as_i64(), b.as_i64()) {
+        (Some(x), None) => return int_float_cmp(x, b.as_f64().unwrap_or(f64::NAN)),
+        (None, Some(y)) => return int_float_cmp(y, a.as_f64().unwrap_or(f64::NAN)).reverse(),
+        _ => {}
+    }
     let (x, y) = (
         a.as_f64().unwrap_or(f64::NAN),
         b.as_f64().unwrap_or(f64::NAN),
     );
     x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+}
+
+/// `i` against `f`, exactly.
+fn int_float_cmp(i: i64, f: f64) -> Ordering {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() {
+        return Ordering::Equal;
+    }
+    if f >= TWO_63 {
+        return Ordering::Less;
+    }
+    if f < -TWO_63 {
+        return Ordering::Greater;
+    }
+    // |f| < 2^63: its integral part fits an i64 exactly.
+    let t = f.trunc();
+    match i.cmp(&(t as i64)) {
+        Ordering::Equal => 0.0f64.partial_cmp(&(f - t)).unwrap_or(Ordering::Equal),
+        o => o,
+    }
 }
 
 /// JSON equality with numbers by value and objects regardless of key order.
@@ -556,6 +596,12 @@ pub fn canonical(v: &Value) -> Value {
                 v.clone()
             }
         }
+        // Beyond i64 no backend stores integers (SQLite and MongoDB have 64-bit signed ones):
+        // such a number is stored, and compared, as the nearest double everywhere.
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_some() => {
+            serde_json::Number::from_f64(n.as_f64().unwrap_or(f64::MAX))
+                .map_or_else(|| v.clone(), Value::Number)
+        }
         _ => v.clone(),
     }
 }
@@ -572,6 +618,41 @@ mod tests {
 
     fn m(f: Value, d: Value) -> bool {
         Filter::parse(&f).unwrap().matches(d.as_object().unwrap())
+    }
+
+    #[test]
+    fn big_numbers_compare_alike_everywhere() {
+        // Integer against float: exact (2^53 + 1 is not 2^53).
+        assert!(!m(
+            json!({"n": 9007199254740992.0}),
+            json!({"n": 9007199254740993i64})
+        ));
+        assert!(m(
+            json!({"n": 9007199254740992.0}),
+            json!({"n": 9007199254740992i64})
+        ));
+        assert!(m(
+            json!({"n": {"$gt": 9007199254740992.0}}),
+            json!({"n": 9007199254740993i64})
+        ));
+        assert!(m(json!({"n": {"$lt": 1e300}}), json!({"n": i64::MAX})));
+        assert!(m(json!({"n": {"$gt": -1e300}}), json!({"n": i64::MIN})));
+        assert!(m(json!({"n": {"$lt": 2.5}}), json!({"n": 2})));
+        assert!(!m(json!({"n": {"$lt": 2.0}}), json!({"n": 2})));
+        // Beyond i64: stored and compared as doubles (SQLite and MongoDB cannot hold them).
+        let big = canonical(&json!(18446744073709551615u64));
+        assert!(big.as_f64().is_some() && big.as_u64().is_none(), "{big}");
+        assert_eq!(canonical(&json!(18446744073709551614u64)), big);
+    }
+
+    #[test]
+    fn numeric_path_segments_are_refused() {
+        for p in ["arr.0", "0", "a.12.b"] {
+            let e = check_path(p).unwrap_err();
+            assert!(e.to_string().contains("is a number"), "{p}: {e}");
+        }
+        check_path("a.b0").unwrap();
+        check_path("n1").unwrap();
     }
 
     #[test]

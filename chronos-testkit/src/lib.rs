@@ -9,6 +9,7 @@
 //! - [`conformance`]: the suite every backend passes (`conformance_suite!`);
 //! - [`fault`]: wrappers that fail the Nth store call or a named operation;
 //! - [`model`]: the pure model and operation strategies of the property test.
+//! - [`differential`]: the differential filter test every index backend runs.
 //!
 //! # Unit-testing your own code
 //!
@@ -37,6 +38,8 @@
 //! ```
 
 pub mod conformance;
+#[cfg(feature = "proptest")]
+pub mod differential;
 pub mod fault;
 pub mod memory;
 #[cfg(feature = "proptest")]

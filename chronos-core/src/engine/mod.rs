@@ -163,6 +163,12 @@ fn validate_blob_prefix(collection: &str, prefix: &str) -> Result<()> {
 }
 
 fn validate_prop_path(collection: &str, p: &str) -> Result<()> {
+    if let Err(e) = crate::filter::check_path(p) {
+        return Err(
+            Error::invalid_config(format!("indexed property: {}", e.message()))
+                .with("collection", collection),
+        );
+    }
     if p.is_empty()
         || p.split('.').any(|s| s.is_empty() || s.starts_with('$'))
         || p.starts_with('_')
