@@ -21,6 +21,7 @@
 //! # }).unwrap();
 //! ```
 
+mod http;
 mod space;
 
 use std::fmt;

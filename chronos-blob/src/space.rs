@@ -25,10 +25,10 @@ use chronos_core::error::redact_uri;
 use chronos_core::{Error, Result};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
-use object_store::client::{ClientOptions, HttpClient, HttpConnector, ReqwestConnector};
+use object_store::client::{ClientOptions, HttpClient, HttpConnector};
 use object_store::signer::Signer;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
-use reqwest::Url;
+use url::Url;
 
 use crate::ObjectBlobStore;
 
@@ -179,21 +179,13 @@ impl SpaceConnection {
             }
         }
         let kind = options.kind.unwrap_or_else(|| SpaceKind::of_url(&endpoint));
-        // TLS uses rustls with ring, the provider the MongoDB driver already brings. Installing
-        // it fails harmlessly when the application installed one first.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client_options = ClientOptions::new()
-            .with_allow_http(endpoint.scheme() == "http")
-            .with_connect_timeout(Duration::from_secs(10))
-            .with_timeout(Duration::from_secs(60));
-        let http = ReqwestConnector::default()
-            .connect(&client_options)
-            .map_err(|e| {
-                Error::invalid_config(format!(
-                    "{}: cannot create HTTP client: {e}",
-                    field("endpoint")
-                ))
-            })?;
+        // Our own client (crate::http): rustls on ring for this client only, nothing global.
+        let http = crate::http::client(endpoint.scheme() == "http").map_err(|e| {
+            Error::invalid_config(format!(
+                "{}: cannot create HTTP client: {e}",
+                field("endpoint")
+            ))
+        })?;
         Ok(Self {
             name: name.to_string(),
             kind,

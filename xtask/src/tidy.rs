@@ -2,7 +2,8 @@
 //!
 //! 1. Every Rust file starts with a `//!` module doc.
 //! 2. Dependencies point down: `chronos-core` depends on no driver crate, and the feature
-//!    crates (analytics, messaging, identities) depend on no backend crate.
+//!    crates (analytics, messaging, identities) depend on no backend crate; `chronos-blob`
+//!    does not use reqwest.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,9 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "chronos-testkit",
         ],
     ),
+    // reqwest's rustls without a provider would make every reqwest client of an application
+    // panic (chronos-blob/src/http.rs; tests/rustls_provider.rs checks the behaviour).
+    ("chronos-blob", &["reqwest"]),
     (
         "chronos-analytics",
         &[
