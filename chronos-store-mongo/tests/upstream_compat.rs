@@ -23,6 +23,20 @@ fn sha(b: &[u8]) -> String {
         .collect()
 }
 
+/// Opens `collection` of `stores` with in-memory blobs.
+async fn open(
+    stores: &chronos_store_mongo::MongoStores,
+    collection: &str,
+) -> chronos_core::Result<chronos_core::Collection> {
+    Engine::new(Stores {
+        index: stores.index(),
+        blob: Arc::new(chronos_testkit::MemoryBlobStore::new()),
+        lock: stores.lock(),
+    })
+    .collection(CollectionConfig::new(collection))
+    .await
+}
+
 /// Exactly the indexes upstream creates (names, keys, options), before any of ours.
 async fn upstream_indexes(db: &mongodb::Database, c: &str, indexed: &[&str]) {
     let ix = |keys: Document, name: &str, unique: bool| {
@@ -116,14 +130,7 @@ async fn duplicate_upstream_versions_are_named() {
         .await
         .unwrap();
     let stores = conn.database(&db_name).await.unwrap();
-    let e = Engine::new(Stores {
-        index: stores.index(),
-        blob: Arc::new(chronos_testkit::MemoryBlobStore::new()),
-        lock: stores.lock(),
-    })
-    .collection(CollectionConfig::new("orders"))
-    .await
-    .unwrap_err();
+    let e = open(&stores, "orders").await.unwrap_err();
     let msg = e.to_string();
     assert_eq!(e.kind(), chronos_core::ErrorKind::InvalidConfig, "{msg}");
     assert!(msg.contains(&oid.to_hex()) && msg.contains("ov 1"), "{msg}");
@@ -146,14 +153,9 @@ async fn duplicate_upstream_versions_are_named() {
         .await
         .unwrap()
         .is_empty());
-    let orders = Engine::new(Stores {
-        index: stores.index(),
-        blob: Arc::new(chronos_testkit::MemoryBlobStore::new()),
-        lock: stores.lock(),
-    })
-    .collection(CollectionConfig::new("orders"))
-    .await
-    .expect("opens after the repair");
+    let orders = open(&stores, "orders")
+        .await
+        .expect("opens after the repair");
     let v = orders
         .stores()
         .index
@@ -352,14 +354,7 @@ async fn conflicting_indexes_are_named_without_raw_bytes() {
         .await
         .unwrap();
     let stores = conn.database(&db_name).await.unwrap();
-    let e = Engine::new(Stores {
-        index: stores.index(),
-        blob: Arc::new(chronos_testkit::MemoryBlobStore::new()),
-        lock: stores.lock(),
-    })
-    .collection(CollectionConfig::new("items"))
-    .await
-    .unwrap_err();
+    let e = open(&stores, "items").await.unwrap_err();
     let msg = e.to_string();
     assert_eq!(e.kind(), chronos_core::ErrorKind::InvalidConfig, "{msg}");
     assert!(msg.contains("items_head"), "{msg}");

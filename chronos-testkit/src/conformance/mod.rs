@@ -83,15 +83,19 @@ where
     C: FnOnce(Harness) -> CFut,
     CFut: Future<Output = ()>,
 {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async move {
+    runtime().block_on(async move {
         let h = factory().await;
         case(h).await;
     });
+}
+
+/// The runtime each case runs on: multi-threaded, two workers.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// Runs a case that needs two independent databases of the backend: two harnesses from
@@ -103,12 +107,7 @@ where
     C: FnOnce(Harness, Harness) -> CFut,
     CFut: Future<Output = ()>,
 {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async move {
+    runtime().block_on(async move {
         let a = factory().await;
         let b = factory().await;
         case(a, b).await;

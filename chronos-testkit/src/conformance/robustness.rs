@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use chronos_core::{
-    CreateOptions, EnrichOptions, ErrorKind, ListOptions, ReadOptions, WriteOptions,
-    MAX_PAYLOAD_DEPTH,
+    CollectionConfig, CreateOptions, EnrichOptions, ErrorKind, ListOptions, ReadOptions,
+    WriteOptions, MAX_PAYLOAD_DEPTH,
 };
 use serde_json::{json, Value};
 
@@ -171,4 +171,34 @@ pub async fn oversized_payloads_are_rejected(h: Harness) {
         .unwrap()
         .unwrap();
     assert_eq!(latest.system.ov, 0);
+
+    // Metadata: without indexedProps the whole document would be copied into the index.
+    let all = h
+        .engine()
+        .collection(CollectionConfig::new(Harness::unique("meta")).max_meta_bytes(2048))
+        .await
+        .unwrap();
+    let e = all
+        .create(&json!({"s": "x".repeat(3000)}), CreateOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation, "{e}");
+    assert_eq!(e.context("limit"), Some("2048"), "{e}");
+    assert!(e.to_string().contains("indexedProps"), "{e}");
+    // With indexedProps only those are copied: the large field is fine.
+    let some = h
+        .engine()
+        .collection(
+            CollectionConfig::new(Harness::unique("meta"))
+                .max_meta_bytes(2048)
+                .indexed_props(["k"]),
+        )
+        .await
+        .unwrap();
+    some.create(
+        &json!({"k": 1, "s": "x".repeat(3000)}),
+        CreateOptions::new(),
+    )
+    .await
+    .unwrap();
 }
