@@ -151,3 +151,31 @@ async fn two_configurations_share_one_directory() {
     read_all(&one, "t", &r1).await;
     read_all(&two, "t", &r2).await;
 }
+
+/// Two `spacesConnections` entries naming one endpoint and bucket are one place: each
+/// database there writes under its own `dbName/` prefix (and the sweep checks database ids
+/// whatever the prefixes, see the conformance case `sweeps_spare_other_databases_in_one_bucket`
+/// on S3 and Azure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_space_connections_to_one_bucket_are_one_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = |endpoint: &str| json!({ "endpoint": endpoint, "accessKey": "k", "secretKey": "s", "forcePathStyle": true });
+    let cfg = json!({
+        "dbConnections": { "c": { "mongoUri": format!("sqlite://{}", dir.path().display()) } },
+        "spacesConnections": {
+            "one": conn("http://127.0.0.1:9/"),
+            "two": conn("HTTP://127.0.0.1:9")
+        },
+        "databases": { "runtime": { "tenantDatabases": [
+            { "tenantId": "a", "dbConnRef": "c", "dbName": "db_a", "spaceConnRef": "one", "bucket": "shared" },
+            { "tenantId": "b", "dbConnRef": "c", "dbName": "db_b", "spaceConnRef": "two", "bucket": "shared" }
+        ]}}
+    })
+    .to_string();
+    let chronos = Chronos::from_json(&cfg).unwrap();
+    let a = chronos.with(&Route::runtime("a", "users")).await.unwrap();
+    let b = chronos.with(&Route::runtime("b", "users")).await.unwrap();
+    assert_eq!(a.config().blob_prefix, "db_a/");
+    assert_eq!(b.config().blob_prefix, "db_b/");
+    chronos.shutdown().await;
+}
