@@ -1,6 +1,8 @@
 //! The whole engine conformance suite on MongoDB (SecantusDB) + Azurite, the blob contract with
 //! a memory index on Azurite, and SAS URLs checked with a plain HTTP client.
 
+#![cfg(chronos_services)]
+
 mod common;
 mod presign;
 

@@ -1,6 +1,8 @@
 //! The whole engine conformance suite on SQLite + SeaweedFS (S3), the blob contract with a
 //! memory index on S3, and presigned URLs checked with a plain HTTP client.
 
+#![cfg(chronos_services)]
+
 mod common;
 mod presign;
 

@@ -2,6 +2,8 @@
 //! server, with transactions (the server presents a replica set) and with the ordered,
 //! non-transactional path forced.
 
+#![cfg(chronos_services)]
+
 mod common;
 
 use chronos_store_mongo::Transactions;

@@ -3,6 +3,8 @@
 //! documents without arrays (paths through arrays are a known difference, ARCHITECTURE.md),
 //! and the number edges where backends once disagreed.
 
+#![cfg(chronos_services)]
+
 mod common;
 
 use chronos_store_mongo::Transactions;

@@ -2,6 +2,8 @@
 //! whose head write never happened is found by the next `head` read, which repairs the head —
 //! also when the lost step was a head removal, and however long the history is.
 
+#![cfg(chronos_services)]
+
 mod common;
 
 use chronos_core::{Commit, HeadAction, ItemId, Lineage, NewVersion, Op, Timestamp};

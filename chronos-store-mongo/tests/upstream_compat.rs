@@ -2,6 +2,8 @@
 //! version documents in its layout (Int32 counters, `jsonBucket`/`jsonKey`, a DELETE that
 //! points at the previous payload) and `item.json` payloads at its keys.
 
+#![cfg(chronos_services)]
+
 mod common;
 
 use std::sync::Arc;

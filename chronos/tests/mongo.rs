@@ -2,6 +2,8 @@
 //! `cargo xtask test`): one driver client per distinct URI even under concurrent first use,
 //! tenants isolated in their own databases, `shutdown` closes every client.
 
+#![cfg(chronos_services)]
+
 use chronos::{Chronos, Route};
 use chronos_core::{CreateOptions, ErrorKind, ListOptions, ReadOptions};
 use serde_json::json;

@@ -400,5 +400,12 @@ pub(crate) fn start_all(
         env.extend(s.env.iter().cloned());
         running.push(s);
     }
+    // Compiles the suites that need the servers (each such crate's build.rs reads it).
+    env.push((SERVICES_VAR, "1".to_string()));
     Ok(running)
 }
+
+/// Set for test builds that have the servers: crates with server suites compile them only
+/// then (or under `CI=true`, where a missing server must fail rather than skip); otherwise
+/// one ignored test per crate says SKIPPED.
+pub(crate) const SERVICES_VAR: &str = "CHRONOS_TEST_SERVICES";
