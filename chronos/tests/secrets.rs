@@ -1,8 +1,12 @@
-//! Secrets never appear in an error, a `Debug` or CLI output: random secret strings are put
-//! in every secret-bearing position of a configuration (URI passwords, also with `@`, `/` and
-//! `:` in them; URI query parameters; credentials in a spaces endpoint; the secret key as a
-//! mistyped value), failures are driven (parse, validation, connecting, writing), and every
-//! output is searched for the secret.
+//! Secrets never appear in an error, a `Debug`, a log line or CLI output: random secret
+//! strings are put in every secret-bearing position of a configuration (URI passwords, also
+//! with `@`, `/` and `:` in them; URI query parameters; credentials in a spaces endpoint; the
+//! secret key as a mistyped value), failures are driven (parse, validation, connecting,
+//! writing), and every output — and every `tracing` event and span field recorded meanwhile —
+//! is searched for the secret.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use chronos::{Chronos, Route};
 use chronos_core::CreateOptions;
@@ -103,6 +107,75 @@ async fn outputs(cfg: &Value) -> Vec<String> {
     out
 }
 
+/// Records every field of every `tracing` event and span, as a log subscriber would print it.
+#[derive(Default)]
+struct Capture {
+    text: Mutex<String>,
+    next_id: AtomicU64,
+}
+
+struct Fields<'a>(&'a Mutex<String>);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let mut t = self.0.lock().unwrap();
+        t.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut Fields(&self.text));
+        tracing::span::Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut Fields(&self.text));
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut Fields(&self.text));
+        self.text.lock().unwrap().push('\n');
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+static LOGS: std::sync::LazyLock<&'static Capture> = std::sync::LazyLock::new(|| {
+    let capture: &'static Capture = Box::leak(Box::default());
+    tracing::subscriber::set_global_default(CaptureRef(capture)).expect("one subscriber");
+    capture
+});
+
+/// A `Subscriber` over the leaked, shared capture.
+struct CaptureRef(&'static Capture);
+
+impl tracing::Subscriber for CaptureRef {
+    fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+        self.0.enabled(m)
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        self.0.new_span(span)
+    }
+    fn record(&self, id: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        self.0.record(id, values)
+    }
+    fn record_follows_from(&self, a: &tracing::span::Id, b: &tracing::span::Id) {
+        self.0.record_follows_from(a, b)
+    }
+    fn event(&self, event: &tracing::Event<'_>) {
+        self.0.event(event)
+    }
+    fn enter(&self, id: &tracing::span::Id) {
+        self.0.enter(id)
+    }
+    fn exit(&self, id: &tracing::span::Id) {
+        self.0.exit(id)
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
@@ -111,11 +184,16 @@ proptest! {
         secret in "[A-Za-z0-9]{6,10}[@:/#%+]?[A-Za-z0-9]{6,10}",
         digits in 1_000_000_000u64..u64::MAX / 2,
     ) {
+        let logs = *LOGS;
+        tracing::info!(probe = "capture-works");
+        prop_assert!(logs.text.lock().unwrap().contains("capture-works"), "the log capture is installed");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         for (i, t) in templates().iter().enumerate() {
             let cfg = fill(t, &secret, digits);
-            let printed = rt.block_on(outputs(&cfg));
+            logs.text.lock().unwrap().clear();
+            let mut printed = rt.block_on(outputs(&cfg));
             prop_assert!(!printed.is_empty());
+            printed.push(logs.text.lock().unwrap().clone());
             for o in printed {
                 prop_assert!(!o.contains(&secret), "template {i} printed the secret: {o}");
                 prop_assert!(!o.contains(&digits.to_string()), "template {i} printed the secret key: {o}");
