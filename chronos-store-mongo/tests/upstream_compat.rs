@@ -25,6 +25,17 @@ fn sha(b: &[u8]) -> String {
         .collect()
 }
 
+/// Our connection, a raw driver client (to write upstream's documents) and the name of a
+/// database no other test uses; `None` without a server.
+async fn fresh_database() -> Option<(MongoConnection, mongodb::Client, String)> {
+    let uri = common::uri()?;
+    let conn = MongoConnection::connect(&uri, Transactions::Auto)
+        .await
+        .unwrap();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    Some((conn, client, common::db_name()))
+}
+
 /// Opens `collection` of `stores` with in-memory blobs.
 async fn open(
     stores: &chronos_store_mongo::MongoStores,
@@ -108,12 +119,9 @@ async fn upstream_indexes(db: &mongodb::Database, c: &str, indexed: &[&str]) {
 /// names them (id and ov) in a clear error instead of a raw duplicate-key failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_upstream_versions_are_named() {
-    let Some(uri) = common::uri() else { return };
-    let conn = MongoConnection::connect(&uri, Transactions::Auto)
-        .await
-        .unwrap();
-    let db_name = common::db_name();
-    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let Some((conn, client, db_name)) = fresh_database().await else {
+        return;
+    };
     let db = client.database(&db_name);
     upstream_indexes(&db, "orders", &[]).await;
     let oid = ObjectId::new();
@@ -171,12 +179,9 @@ async fn duplicate_upstream_versions_are_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_layout_reads_back() {
-    let Some(uri) = common::uri() else { return };
-    let conn = MongoConnection::connect(&uri, Transactions::Auto)
-        .await
-        .unwrap();
-    let db_name = common::db_name();
-    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let Some((conn, client, db_name)) = fresh_database().await else {
+        return;
+    };
     let db = client.database(&db_name);
     let blobs = Arc::new(chronos_testkit::MemoryBlobStore::new());
 
@@ -335,12 +340,9 @@ async fn upstream_layout_reads_back() {
 /// configuration error naming the collection and the index — no raw server bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_indexes_are_named_without_raw_bytes() {
-    let Some(uri) = common::uri() else { return };
-    let conn = MongoConnection::connect(&uri, Transactions::Auto)
-        .await
-        .unwrap();
-    let db_name = common::db_name();
-    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let Some((conn, client, db_name)) = fresh_database().await else {
+        return;
+    };
     let db = client.database(&db_name);
     db.collection::<Document>("items_head")
         .create_index(

@@ -1,6 +1,7 @@
 //! Compiles the suites that need real servers (`cfg(chronos_services)`) only where they can
 //! run: with `CHRONOS_TEST_SERVICES` set (`cargo xtask test` does) or under `CI=true`, where
-//! a missing server must fail. Elsewhere `tests/services.rs` reports them as ignored.
+//! a missing server must fail. Elsewhere their `tests/services.rs` reports them as ignored.
+//! The build script of every crate with server suites (`build = "../build/services_cfg.rs"`).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(chronos_services)");
