@@ -100,7 +100,11 @@ impl MongoConnection {
                 // Wrong credentials and an unreachable server need different fixes: say which
                 // (the driver's message is not passed on: it can quote the URI).
                 let what = match e.kind.as_ref() {
+                    // Code 18: AuthenticationFailed, as a server reports it.
                     mongodb::error::ErrorKind::Authentication { .. } => {
+                        "authentication failed (check the user name, password and authSource)"
+                    }
+                    mongodb::error::ErrorKind::Command(c) if c.code == 18 => {
                         "authentication failed (check the user name, password and authSource)"
                     }
                     mongodb::error::ErrorKind::ServerSelection { .. }

@@ -279,6 +279,70 @@ pub(crate) fn start_mongo(root: &Path, topology: MongoTopology) -> Result<Servic
     })
 }
 
+/// The user of the authenticating SecantusDB (`start_mongo_auth`). Test-only credentials.
+const AUTH_USER: &str = "chronos";
+const AUTH_PASSWORD: &str = "chronos-test-password";
+
+/// Starts a second SecantusDB that requires SCRAM-SHA-256 authentication, with one user, so
+/// the tests can tell wrong credentials from an unreachable server: started once without
+/// authentication to create the user (SecantusDB's documented way), then again with `--auth`
+/// on the same data directory.
+pub(crate) fn start_mongo_auth(root: &Path) -> Result<Service, String> {
+    let bin = install_pip(root, "secantus-venv", SECANTUS, "secantusd-py")?;
+    let python = bin.with_file_name("python");
+    let port = free_port()?;
+    let data = services_dir(root).join(format!("secantus-auth-{port}"));
+    let _ = fs::remove_dir_all(&data);
+    fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let port_arg = port.to_string();
+    let store = data.join("db").display().to_string();
+    let args = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port_arg,
+        "--storage-path",
+        &store,
+        "--standalone",
+    ];
+    let mut first = spawn(
+        root,
+        "SecantusDB (auth setup)",
+        "secantus-auth.log",
+        Command::new(&bin).args(args),
+        port,
+    )?;
+    let created = run(
+        Command::new(&python).arg("-c").arg(format!(
+            "import pymongo; pymongo.MongoClient('mongodb://127.0.0.1:{port}/?directConnection=true', \
+             serverSelectionTimeoutMS=20000).admin.command('createUser', '{AUTH_USER}', \
+             pwd='{AUTH_PASSWORD}', roles=['root'])"
+        )),
+        "creating the SecantusDB test user",
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+    created?;
+    let child = spawn(
+        root,
+        "SecantusDB (auth)",
+        "secantus-auth.log",
+        Command::new(&bin).args(args).arg("--auth"),
+        port,
+    )?;
+    let uri = format!(
+        "mongodb://{AUTH_USER}:{AUTH_PASSWORD}@127.0.0.1:{port}/?directConnection=true&authSource=admin"
+    );
+    eprintln!("xtask: SecantusDB with authentication listening on port {port}");
+    Ok(Service {
+        name: "SecantusDB (auth)",
+        child,
+        interrupt: false,
+        scratch: Some(data),
+        env: vec![("CHRONOS_TEST_MONGODB_AUTH_URI", uri)],
+    })
+}
+
 /// Installs (if needed) and starts SeaweedFS's S3 gateway on a free port, with a fresh data
 /// directory and the test bucket.
 pub(crate) fn start_s3(root: &Path) -> Result<Service, String> {
@@ -386,8 +450,9 @@ pub(crate) fn start_all(
     let mut running = Vec::new();
     let start_mongo = |root: &Path| start_mongo(root, topology);
     type Start<'a> = &'a dyn Fn(&Path) -> Result<Service, String>;
-    let wanted: [(&str, Start); 3] = [
+    let wanted: [(&str, Start); 4] = [
         ("CHRONOS_TEST_MONGODB_URI", &start_mongo),
+        ("CHRONOS_TEST_MONGODB_AUTH_URI", &start_mongo_auth),
         ("CHRONOS_TEST_S3_ENDPOINT", &start_s3),
         ("CHRONOS_TEST_AZURE_ENDPOINT", &start_azure),
     ];
