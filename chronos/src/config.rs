@@ -47,22 +47,23 @@ pub struct ChronosConfig {
     /// Routing of keys over several connections.
     #[serde(default)]
     pub routing: Option<RoutingConfig>,
-    /// Not implemented yet: reported by `unsupported_options`.
+    /// Retention: validated, not implemented yet (reported by `unsupported_options`).
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
-    /// Not implemented yet.
+    /// Counter rules: validated, not implemented yet (reported by `unsupported_options`).
     #[serde(default)]
     pub counter_rules: Option<CounterRulesConfig>,
-    /// Not implemented yet.
+    /// Analytics: validated, not implemented yet (reported by `unsupported_options`).
     #[serde(default)]
     pub analytics: Option<AnalyticsConfig>,
-    /// Not implemented yet.
+    /// devShadow: inline payload copies in heads for `ttlHours` (implemented).
     #[serde(default)]
     pub dev_shadow: Option<DevShadowConfig>,
-    /// Not implemented yet.
+    /// Write optimisation: `compressionEnabled` is implemented; batching and debouncing are
+    /// not (reported by `unsupported_options`).
     #[serde(default)]
     pub write_optimization: Option<WriteOptimizationConfig>,
-    /// Not implemented yet.
+    /// Fallback queue: validated, not implemented yet (reported by `unsupported_options`).
     #[serde(default)]
     pub fallback: Option<FallbackConfig>,
     /// Transaction use on MongoDB.
@@ -341,7 +342,8 @@ pub struct CollectionMap {
     /// Indexed properties (empty: all).
     #[serde(default)]
     pub indexed_props: Vec<String>,
-    /// Not implemented yet (externalised base64 properties).
+    /// Externalised base64 properties: each listed property's content is stored as its own
+    /// blob and the JSON keeps a ref (implemented).
     #[serde(default)]
     pub base64_props: Option<Base64Props>,
     /// Validation.

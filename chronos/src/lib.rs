@@ -6,13 +6,13 @@
 //!
 //! This facade wires the backends chosen by URI scheme: `mongodb://` / `mongodb+srv://`
 //! (one driver client per distinct URI), `sqlite://DIR` (the embedded default, one file per
-//! database), `memory://`; blobs on the local filesystem (`localStorage`). S3/Azure come with
-//! their own issue.
+//! database), `memory://`; blobs on S3-compatible services and Azure Blob Storage
+//! (`spacesConnections`) or the local filesystem (`localStorage`). Everything a user needs is
+//! re-exported here: `chronos::{CreateOptions, ReadOptions, ListOptions, …}`.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use chronos::{Chronos, Route};
-//! use chronos_core::{CreateOptions, ReadOptions};
+//! use chronos::{Chronos, CreateOptions, ErrorKind, ReadOptions, Route};
 //! use serde_json::json;
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -31,9 +31,9 @@
 //!
 //! // A tenant that is not configured is an error, never another tenant's database.
 //! let err = chronos.with(&Route::runtime("tenant-b", "users")).await.unwrap_err();
-//! assert_eq!(err.kind(), chronos_core::ErrorKind::TenantNotConfigured);
+//! assert_eq!(err.kind(), ErrorKind::TenantNotConfigured);
 //! chronos.shutdown().await;
-//! # Ok::<(), chronos_core::Error>(())
+//! # Ok::<(), chronos::Error>(())
 //! # }).unwrap();
 //! ```
 
@@ -55,14 +55,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub use chronos_core::{self as core, Collection, Error, ErrorKind, Result};
+pub use chronos_core::{
+    self as core, Collection, CollectionConfig, CollectionRestoreOptions, CreateOptions,
+    EnrichOptions, Error, ErrorKind, Externals, HistoryOptions, HistoryPage, ItemId, ListOptions,
+    Page, Point, ReadOptions, Record, RestoreReport, RestoreTarget, Result, SortField, SweepReport,
+    Timestamp, Unreadable, WriteOptions, WriteResult,
+};
 pub use chronos_store_mongo::MovedVersion;
 pub use config::{ChronosConfig, Durability};
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
 pub use route::{DatabaseType, Route, Tier};
 pub use tiered::{TierOptions, TieredResult};
 
-use chronos_core::{CollectionConfig, Engine, Stores};
+use chronos_core::{Engine, Stores};
 use tokio::sync::Mutex;
 
 /// The entry point: configuration plus lazily opened, shared backends.

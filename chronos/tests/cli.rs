@@ -411,3 +411,93 @@ fn cli_reads_data_from_files_and_stdin_and_survives_a_closed_pipe() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{stderr}");
 }
+
+/// `restore-collection` killed with SIGKILL mid-way: a dry run works at once, a new restore
+/// is refused only until the dead one's short lease lapses, and then it finishes the work —
+/// every record back at the target.
+#[test]
+fn killed_restore_collection_is_finished_by_a_rerun() {
+    use chronos::{Chronos, CreateOptions, ReadOptions, Route, WriteOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ids, mark) = rt.block_on(async {
+        let chronos = Chronos::embedded(dir).unwrap();
+        let c = chronos
+            .with(&Route::runtime("default", "things"))
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for n in 0..300 {
+            ids.push(
+                c.create(&serde_json::json!({"n": n}), CreateOptions::new())
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let mark = c.stores().index.current_cv("things").await.unwrap();
+        for id in &ids {
+            c.update(*id, &serde_json::json!({"n": -1}), WriteOptions::new())
+                .await
+                .unwrap();
+        }
+        chronos.shutdown().await;
+        (ids, mark)
+    });
+    let cv = mark.to_string();
+    let restore = [
+        "restore-collection",
+        "-c",
+        "things",
+        "--cv",
+        &cv,
+        "--lease-ttl",
+        "2",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .args(restore)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let dry = json(dir, &[&restore[..], &["--dry-run"]].concat());
+    assert_eq!(dry["dryRun"], true);
+    let start = std::time::Instant::now();
+    loop {
+        let out = chronos(dir, &restore);
+        if out.status.success() {
+            break;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(stderr.contains("CONFLICT"), "{stderr}");
+        eprintln!("re-run refused while the dead restore's lease lasts");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the dead restore's lease never lapsed: {stderr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    rt.block_on(async {
+        let chronos = Chronos::embedded(dir).unwrap();
+        let c = chronos
+            .with(&Route::runtime("default", "things"))
+            .await
+            .unwrap();
+        for (n, id) in ids.iter().enumerate() {
+            let r = c
+                .get_latest(*id, ReadOptions::new())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.data["n"], serde_json::json!(n), "record {id}");
+        }
+        chronos.shutdown().await;
+    });
+}
