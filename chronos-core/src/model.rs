@@ -212,41 +212,25 @@ pub fn to_payload<T: Serialize + ?Sized>(data: &T) -> Result<Map<String, Value>>
 /// deeper than this is a validation error naming the limit.
 pub const MAX_PAYLOAD_DEPTH: usize = 64;
 
-/// `Validation` when `v` nests objects and arrays deeper than [`MAX_PAYLOAD_DEPTH`].
-/// Iterative, so no input can exhaust the stack here.
-pub fn check_depth(v: &Value) -> Result<()> {
-    check_nodes(vec![(v, 1)])
-}
-
-/// [`check_depth`] of the object `m`.
+/// `Validation` when the object `m` nests objects and arrays deeper than
+/// [`MAX_PAYLOAD_DEPTH`] (`m` itself is level 1). Iterative, so no input can exhaust the
+/// stack here. The engine checks every document it is about to store, merges and restores
+/// included.
 pub(crate) fn check_map_depth(m: &Map<String, Value>) -> Result<()> {
-    check_nodes(m.values().map(|c| (c, 2)).collect())
-}
-
-fn check_nodes(mut stack: Vec<(&Value, usize)>) -> Result<()> {
+    let mut stack: Vec<(&Value, usize)> = m.values().map(|c| (c, 2)).collect();
     while let Some((v, depth)) = stack.pop() {
-        let too_deep = || {
-            Error::validation(format!(
+        if !(v.is_object() || v.is_array()) {
+            continue;
+        }
+        if depth > MAX_PAYLOAD_DEPTH {
+            return Err(Error::validation(format!(
                 "payload nests objects/arrays deeper than the limit of {MAX_PAYLOAD_DEPTH} levels"
             ))
-            .with("limit", MAX_PAYLOAD_DEPTH)
-        };
+            .with("limit", MAX_PAYLOAD_DEPTH));
+        }
         match v {
-            Value::Object(m) if !m.is_empty() => {
-                if depth > MAX_PAYLOAD_DEPTH {
-                    return Err(too_deep());
-                }
-                stack.extend(m.values().map(|c| (c, depth + 1)));
-            }
-            Value::Array(a) if !a.is_empty() => {
-                if depth > MAX_PAYLOAD_DEPTH {
-                    return Err(too_deep());
-                }
-                stack.extend(a.iter().map(|c| (c, depth + 1)));
-            }
-            Value::Object(_) | Value::Array(_) if depth > MAX_PAYLOAD_DEPTH => {
-                return Err(too_deep())
-            }
+            Value::Object(m) => stack.extend(m.values().map(|c| (c, depth + 1))),
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
             _ => {}
         }
     }
@@ -255,7 +239,6 @@ fn check_nodes(mut stack: Vec<(&Value, usize)>) -> Result<()> {
 
 /// Like [`to_payload`] for an already-built JSON value.
 pub fn payload_from_value(v: Value) -> Result<Map<String, Value>> {
-    check_depth(&v)?;
     match v {
         Value::Object(m) => {
             for reserved in [SYSTEM_FIELD, ID_FIELD] {
