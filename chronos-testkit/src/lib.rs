@@ -2,10 +2,11 @@
 //!
 //! Everything needed to test code that uses Chronos, and to test Chronos backends:
 //!
-//! - [`memory`]: in-memory [`IndexStore`](chronos_core::IndexStore),
+//! - [`memory`]: the in-memory [`IndexStore`](chronos_core::IndexStore),
 //!   [`BlobStore`](chronos_core::BlobStore), [`Lock`](chronos_core::Lock) and
-//!   [`DocumentStore`](chronos_core::DocumentStore) — the reference implementation, and a
-//!   product: unit-test your own code against it;
+//!   [`DocumentStore`](chronos_core::DocumentStore), re-exported from the backend crate
+//!   `chronos-store-memory` (depend on that crate alone to get them without the suite or
+//!   proptest);
 //! - [`conformance`]: the suite every backend passes (`conformance_suite!`);
 //! - [`fault`]: wrappers that fail the Nth store call or a named operation;
 //! - [`model`]: the pure model and operation strategies of the property test.
@@ -41,12 +42,14 @@ pub mod conformance;
 #[cfg(feature = "proptest")]
 pub mod differential;
 pub mod fault;
-pub mod memory;
 #[cfg(feature = "proptest")]
 pub mod model;
 
-pub use memory::{
-    memory_stores, MemoryBlobStore, MemoryDocumentStore, MemoryIndexStore, MemoryLock,
+/// The in-memory backends (the crate `chronos-store-memory`).
+pub use chronos_store_memory as memory;
+pub use chronos_store_memory::{
+    memory_engine, memory_stores, MemoryBlobStore, MemoryDocumentStore, MemoryIndexStore,
+    MemoryLock,
 };
 
 /// The value of the environment variable that points tests at a real service
@@ -63,11 +66,6 @@ pub fn service_var(var: &str) -> Option<String> {
              or CI=true): start the services with `cargo xtask test`, or set {var}"
         ),
     }
-}
-
-/// An engine over fresh in-memory stores.
-pub fn memory_engine() -> chronos_core::Engine {
-    chronos_core::Engine::new(memory_stores())
 }
 
 /// A conformance harness over fresh in-memory stores.

@@ -110,8 +110,8 @@ impl Registry {
             })
         } else if uri.starts_with("memory://") {
             IndexBackend::Memory {
-                index: Arc::new(chronos_testkit::MemoryIndexStore::new()),
-                lock: Arc::new(chronos_testkit::MemoryLock::new()),
+                index: Arc::new(chronos_store_memory::MemoryIndexStore::new()),
+                lock: Arc::new(chronos_store_memory::MemoryLock::new()),
             }
         } else {
             let conn = self

@@ -1,0 +1,214 @@
+//! The in-memory [`IndexStore`]: heads and versions per collection in ordered maps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chronos_core::time::now_ms;
+use chronos_core::{
+    Commit, Error, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, ItemId, Point,
+    Precommit, Result, VersionEntry,
+};
+
+use crate::lock;
+
+#[derive(Debug, Default)]
+struct Coll {
+    heads: BTreeMap<ItemId, HeadEntry>,
+    /// Per record, versions in ascending ov (so `at` and `cv` ascend too).
+    versions: BTreeMap<ItemId, Vec<VersionEntry>>,
+    cv: u64,
+}
+
+/// The in-memory [`IndexStore`].
+#[derive(Debug, Default)]
+pub struct MemoryIndexStore {
+    colls: Mutex<HashMap<String, Coll>>,
+    database_id: std::sync::OnceLock<String>,
+}
+
+impl MemoryIndexStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    fn with<R>(&self, coll: &str, f: impl FnOnce(&mut Coll) -> R) -> R {
+        let mut g = lock(&self.colls);
+        f(g.entry(coll.to_string()).or_default())
+    }
+}
+
+#[async_trait]
+impl IndexStore for MemoryIndexStore {
+    fn capabilities(&self) -> IndexCapabilities {
+        IndexCapabilities::new(true)
+    }
+
+    async fn database_id(&self) -> Result<String> {
+        Ok(self
+            .database_id
+            .get_or_init(chronos_core::new_database_id)
+            .clone())
+    }
+
+    async fn prepare(&self, collection: &str, _indexed: &[String]) -> Result<()> {
+        self.with(collection, |_| ());
+        Ok(())
+    }
+
+    /// The ov check alone, so the engine's handling of a conflict found before the payload
+    /// is stored runs on this backend too.
+    async fn precommit(&self, collection: &str, c: &Commit) -> Result<Precommit> {
+        self.with(collection, |coll| {
+            let latest = coll
+                .versions
+                .get(&c.version.item_id)
+                .and_then(|vs| vs.last())
+                .map(|v| v.ov);
+            check_ov(collection, c, latest)
+        })?;
+        Ok(Precommit::none())
+    }
+
+    async fn commit(&self, collection: &str, c: Commit) -> Result<u64> {
+        self.with(collection, |coll| {
+            let id = c.version.item_id;
+            let latest = coll
+                .versions
+                .get(&id)
+                .and_then(|vs| vs.last())
+                .map(|v| v.ov);
+            check_ov(collection, &c, latest)?;
+            c.check_deadline(collection, now_ms())?;
+            let vs = coll.versions.entry(id).or_default();
+            coll.cv += 1;
+            let entry = c.version.into_entry(coll.cv);
+            match c.head {
+                HeadAction::Upsert => {
+                    let mut head = HeadEntry::from_version(&entry, c.created_at);
+                    head.shadow = c.shadow;
+                    head.lineage = Some(c.lineage);
+                    coll.heads.insert(id, head);
+                }
+                HeadAction::Remove => {
+                    coll.heads.remove(&id);
+                }
+            }
+            if let Some(below) = c.prune_below_ov {
+                vs.retain(|v| v.ov >= below);
+            }
+            vs.push(entry);
+            Ok(coll.cv)
+        })
+    }
+
+    async fn head(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>> {
+        Ok(self.with(collection, |c| c.heads.get(&id).cloned()))
+    }
+
+    async fn version(&self, collection: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>> {
+        Ok(self.with(collection, |c| {
+            let vs = c.versions.get(&id)?;
+            vs.binary_search_by_key(&ov, |v| v.ov)
+                .ok()
+                .map(|i| vs[i].clone())
+        }))
+    }
+
+    async fn version_at(
+        &self,
+        collection: &str,
+        id: ItemId,
+        point: Point,
+    ) -> Result<Option<VersionEntry>> {
+        Ok(self.with(collection, |c| {
+            let vs = c.versions.get(&id)?;
+            let n = match point {
+                Point::At(t) => vs.partition_point(|v| v.at <= t),
+                Point::Cv(cv) => vs.partition_point(|v| v.cv <= cv),
+            };
+            n.checked_sub(1).map(|i| vs[i].clone())
+        }))
+    }
+
+    async fn versions(
+        &self,
+        collection: &str,
+        id: ItemId,
+        after_ov: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>> {
+        Ok(self.with(collection, |c| {
+            let Some(vs) = c.versions.get(&id) else {
+                return Vec::new();
+            };
+            let start = after_ov.map_or(0, |a| vs.partition_point(|v| v.ov <= a));
+            vs[start..].iter().take(limit).cloned().collect()
+        }))
+    }
+
+    async fn query_heads(&self, collection: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
+        Ok(self.with(collection, |c| {
+            let mut hits: Vec<&HeadEntry> = c
+                .heads
+                .values()
+                .filter(|h| q.include_deleted || h.deleted_at.is_none())
+                .filter(|h| q.filter.matches(&h.meta))
+                .filter(|h| q.after.as_ref().is_none_or(|k| q.sort.is_after(h, k)))
+                .collect();
+            hits.sort_by(|a, b| q.sort.compare(a, b));
+            hits.into_iter().take(q.limit).cloned().collect()
+        }))
+    }
+
+    async fn changed_items(
+        &self,
+        collection: &str,
+        since: Point,
+        after_id: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<ItemId>> {
+        Ok(self.with(collection, |c| {
+            let range = match after_id {
+                Some(a) => c
+                    .versions
+                    .range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+                None => c.versions.range(..),
+            };
+            range
+                .filter(|(_, vs)| {
+                    vs.last().is_some_and(|v| match since {
+                        Point::At(t) => v.at > t,
+                        Point::Cv(n) => v.cv > n,
+                    })
+                })
+                .map(|(id, _)| *id)
+                .take(limit)
+                .collect()
+        }))
+    }
+
+    async fn current_cv(&self, collection: &str) -> Result<u64> {
+        Ok(self.with(collection, |c| c.cv))
+    }
+}
+
+/// Conflict unless `c` appends right after `latest` (the record's greatest committed ov).
+fn check_ov(collection: &str, c: &Commit, latest: Option<u64>) -> Result<()> {
+    let ok = match (latest, c.version.ov) {
+        (None, 0) => true,
+        (Some(l), ov) => ov == l + 1,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let id = c.version.item_id;
+        Err(Error::conflict(format!(
+            "cannot commit ov {} of {id}: latest committed ov is {latest:?}",
+            c.version.ov
+        ))
+        .with("collection", collection)
+        .with("id", id))
+    }
+}
