@@ -10,7 +10,10 @@
 //! under a key. S3 and Azure stores presign GET URLs ([`BlobStore::presign_get`]); the
 //! filesystem and memory stores say they cannot.
 //!
+//! Cargo features pick the backends: `fs` (local files), `s3`, `azure`; all on by default.
+//!
 //! ```
+//! # #[cfg(feature = "fs")]
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use chronos_core::BlobStore;
 //! let dir = tempfile::tempdir().unwrap();
@@ -21,10 +24,14 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(any(feature = "s3", feature = "azure"))]
 mod http;
+mod kind;
+#[cfg(any(feature = "s3", feature = "azure"))]
 mod space;
 
 use std::fmt;
+#[cfg(feature = "fs")]
 use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,16 +41,20 @@ use bytes::Bytes;
 use chronos_core::{BlobCapabilities, BlobMeta, BlobStore, Error, ErrorKind, Result, Timestamp};
 use futures::TryStreamExt;
 use object_store::path::Path;
+#[cfg(feature = "spaces")]
 use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-pub use space::{SpaceConnection, SpaceKind, SpaceOptions};
+pub use kind::{SpaceKind, SpaceOptions};
+#[cfg(any(feature = "s3", feature = "azure"))]
+pub use space::SpaceConnection;
 
 /// A [`BlobStore`] over any `object_store` backend.
 #[derive(Clone)]
 pub struct ObjectBlobStore {
     inner: Arc<dyn ObjectStore>,
     /// Presigns URLs, for stores that can.
+    #[cfg(feature = "spaces")]
     signer: Option<Arc<dyn Signer>>,
     /// What to show in Debug and errors (never credentials).
     label: String,
@@ -61,6 +72,7 @@ impl fmt::Debug for ObjectBlobStore {
 
 impl ObjectBlobStore {
     /// Blobs as files under `root` (created if missing).
+    #[cfg(feature = "fs")]
     pub fn local(root: impl AsRef<FsPath>) -> Result<Self> {
         let root = root.as_ref();
         std::fs::create_dir_all(root).map_err(|e| {
@@ -79,6 +91,7 @@ impl ObjectBlobStore {
             .with_automatic_cleanup(true);
         Ok(Self {
             inner: Arc::new(fs),
+            #[cfg(feature = "spaces")]
             signer: None,
             label: format!("local:{}", root.display()),
             sync_root: None,
@@ -88,6 +101,7 @@ impl ObjectBlobStore {
     /// [`ObjectBlobStore::local`] whose puts survive a power loss, not only a process crash:
     /// each put returns only after the file and every directory from it up to `root` are
     /// fsynced (so the new name is on disk too). Slower: one or more disk flushes per write.
+    #[cfg(feature = "fs")]
     pub fn local_durable(root: impl AsRef<FsPath>) -> Result<Self> {
         let root = root.as_ref();
         let mut store = Self::local(root)?;
@@ -97,6 +111,7 @@ impl ObjectBlobStore {
     }
 
     /// fsyncs the file of `key` and its directories up to the root.
+    #[cfg(feature = "fs")]
     async fn sync(&self, root: &FsPath, key: &str) -> Result<()> {
         let file = root.join(key);
         let root = root.to_path_buf();
@@ -127,6 +142,7 @@ impl ObjectBlobStore {
     pub fn memory() -> Self {
         Self {
             inner: Arc::new(object_store::memory::InMemory::new()),
+            #[cfg(feature = "spaces")]
             signer: None,
             label: "memory".into(),
             sync_root: None,
@@ -137,6 +153,7 @@ impl ObjectBlobStore {
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, label: impl Into<String>) -> Self {
         Self {
             inner,
+            #[cfg(feature = "spaces")]
             signer: None,
             label: label.into(),
             sync_root: None,
@@ -145,6 +162,7 @@ impl ObjectBlobStore {
 
     /// Lets this store presign GET URLs with `signer` (normally the same `object_store`
     /// backend, e.g. `AmazonS3` or `MicrosoftAzure`).
+    #[cfg(feature = "spaces")]
     pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
         self.signer = Some(signer);
         self
@@ -182,7 +200,11 @@ fn timestamp(t: &object_store::ObjectMeta) -> Timestamp {
 #[async_trait]
 impl BlobStore for ObjectBlobStore {
     fn capabilities(&self) -> BlobCapabilities {
-        BlobCapabilities::new(self.signer.is_some())
+        #[cfg(feature = "spaces")]
+        let presign = self.signer.is_some();
+        #[cfg(not(feature = "spaces"))]
+        let presign = false;
+        BlobCapabilities::new(presign)
     }
 
     async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<()> {
@@ -195,8 +217,9 @@ impl BlobStore for ObjectBlobStore {
             .await
             .map_err(|e| self.map(e, "put", key))?;
         match &self.sync_root {
+            #[cfg(feature = "fs")]
             Some(root) => self.sync(root, key).await,
-            None => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -248,13 +271,6 @@ impl BlobStore for ObjectBlobStore {
     }
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
-        let Some(signer) = &self.signer else {
-            return Err(Error::unsupported(format!(
-                "{} cannot issue presigned URLs (only S3 and Azure stores can)",
-                self.label
-            ))
-            .with("key", key));
-        };
         if ttl.is_zero() || ttl > Duration::from_secs(7 * 24 * 3600) {
             return Err(Error::validation(format!(
                 "presign TTL must be between 1 second and 7 days, got {} s",
@@ -262,10 +278,18 @@ impl BlobStore for ObjectBlobStore {
             ))
             .with("key", key));
         }
-        signer
-            .signed_url(object_store::signer::Method::GET, &Self::path(key)?, ttl)
-            .await
-            .map(|u| u.to_string())
-            .map_err(|e| self.map(e, "presign", key))
+        #[cfg(feature = "spaces")]
+        if let Some(signer) = &self.signer {
+            return signer
+                .signed_url(object_store::signer::Method::GET, &Self::path(key)?, ttl)
+                .await
+                .map(|u| u.to_string())
+                .map_err(|e| self.map(e, "presign", key));
+        }
+        Err(Error::unsupported(format!(
+            "{} cannot issue presigned URLs (only S3 and Azure stores can)",
+            self.label
+        ))
+        .with("key", key))
     }
 }

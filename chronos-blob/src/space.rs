@@ -23,81 +23,16 @@ use std::time::Duration;
 
 use chronos_core::error::redact_uri;
 use chronos_core::{Error, Result};
+#[cfg(feature = "s3")]
 use object_store::aws::AmazonS3Builder;
+#[cfg(feature = "azure")]
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::client::{ClientOptions, HttpClient, HttpConnector};
 use object_store::signer::Signer;
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 use url::Url;
 
-use crate::ObjectBlobStore;
-
-/// Which protocol a space speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpaceKind {
-    /// Amazon S3 or an S3-compatible service (MinIO, SeaweedFS, DigitalOcean Spaces, …).
-    S3,
-    /// Azure Blob Storage (or Azurite).
-    Azure,
-}
-
-impl SpaceKind {
-    /// The kind an endpoint implies: Azure for `*.blob.core.windows.net`, S3 otherwise.
-    ///
-    /// ```
-    /// use chronos_blob::SpaceKind;
-    /// assert_eq!(SpaceKind::detect("https://acct.blob.core.windows.net"), SpaceKind::Azure);
-    /// assert_eq!(SpaceKind::detect("https://s3.amazonaws.com"), SpaceKind::S3);
-    /// ```
-    pub fn detect(endpoint: &str) -> Self {
-        Url::parse(endpoint).map_or(Self::S3, |u| Self::of_url(&u))
-    }
-
-    fn of_url(url: &Url) -> Self {
-        match url.host_str() {
-            Some(h) if h.to_ascii_lowercase().ends_with(".blob.core.windows.net") => Self::Azure,
-            _ => Self::S3,
-        }
-    }
-}
-
-/// How to reach one service. For Azure, `access_key` is the account name and `secret_key`
-/// the account key (as in the spec's configuration).
-#[derive(Clone, Default)]
-pub struct SpaceOptions {
-    /// Service endpoint, e.g. `https://s3.eu-west-1.amazonaws.com`,
-    /// `https://acct.blob.core.windows.net` or `http://127.0.0.1:10000/devstoreaccount1`.
-    pub endpoint: String,
-    /// S3 region (`us-east-1` when absent; ignored by Azure).
-    pub region: Option<String>,
-    /// S3 access key id / Azure account name.
-    pub access_key: Option<String>,
-    /// S3 secret access key / Azure account key. Never printed.
-    pub secret_key: Option<String>,
-    /// S3 path-style addressing (`<endpoint>/<bucket>/<key>`).
-    pub force_path_style: Option<bool>,
-    /// The protocol, when the endpoint does not tell (see [`SpaceKind::detect`]).
-    pub kind: Option<SpaceKind>,
-}
-
-impl fmt::Debug for SpaceOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpaceOptions")
-            .field("endpoint", &redact_uri(&self.endpoint))
-            .field("region", &self.region)
-            .field(
-                "access_key",
-                &self.access_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "secret_key",
-                &self.secret_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("force_path_style", &self.force_path_style)
-            .field("kind", &self.kind)
-            .finish()
-    }
-}
+use crate::{ObjectBlobStore, SpaceKind, SpaceOptions};
 
 /// One configured S3 or Azure service: one HTTP client shared by all its buckets.
 #[derive(Clone)]
@@ -179,6 +114,13 @@ impl SpaceConnection {
             }
         }
         let kind = options.kind.unwrap_or_else(|| SpaceKind::of_url(&endpoint));
+        if !kind.compiled() {
+            return Err(Error::unsupported(format!(
+                "spacesConnections.{name}: {kind:?} storage is not compiled in: enable the cargo \
+                 feature `{}` of chronos (or chronos-blob)",
+                kind.feature()
+            )));
+        }
         // Our own client (crate::http): rustls on ring for this client only, nothing global.
         let http = crate::http::client(endpoint.scheme() == "http").map_err(|e| {
             Error::invalid_config(format!(
@@ -241,6 +183,7 @@ impl SpaceConnection {
             ))
         };
         match self.kind {
+            #[cfg(feature = "s3")]
             SpaceKind::S3 => {
                 let store = Arc::new(
                     AmazonS3Builder::new()
@@ -258,6 +201,7 @@ impl SpaceConnection {
                 );
                 Ok((store.clone(), store))
             }
+            #[cfg(feature = "azure")]
             SpaceKind::Azure => {
                 let store = Arc::new(
                     MicrosoftAzureBuilder::new()
@@ -273,12 +217,19 @@ impl SpaceConnection {
                 );
                 Ok((store.clone(), store))
             }
+            // `new` refuses kinds that are not compiled in.
+            #[allow(unreachable_patterns)]
+            other => Err(Error::unsupported(format!(
+                "spacesConnections.{}: {other:?} storage is not compiled in",
+                self.name
+            ))),
         }
     }
 
     /// The endpoint `object_store` should use for `bucket`: as configured for path style;
     /// for virtual-hosted style the bucket becomes the first label of the host (unless it
     /// already is).
+    #[cfg(feature = "s3")]
     fn s3_endpoint(&self, bucket: &str) -> String {
         let base = self.endpoint.as_str().trim_end_matches('/').to_string();
         if self.options.force_path_style.unwrap_or(false) {
@@ -296,7 +247,7 @@ impl SpaceConnection {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "s3", feature = "azure"))]
 mod tests {
     use super::*;
 

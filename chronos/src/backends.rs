@@ -4,41 +4,56 @@
 //! `shutdown`.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
-use chronos_blob::{ObjectBlobStore, SpaceConnection};
+#[cfg(feature = "fs")]
+use chronos_blob::ObjectBlobStore;
+#[cfg(any(feature = "s3", feature = "azure"))]
+use chronos_blob::SpaceConnection;
 use chronos_core::blob_cache::DEFAULT_WRITE_CACHE_BYTES;
 use chronos_core::{BlobStore, Error, IndexStore, Lock, RecentWrites, Result, WriteCache};
+#[cfg(feature = "mongodb")]
 use chronos_store_mongo::{MongoConnection, MongoStores, Transactions};
+#[cfg(feature = "sqlite")]
 use chronos_store_sqlite::SqliteBackend;
 use tokio::sync::Mutex;
 
-use crate::config::{redact_uri, ChronosConfig, DatabaseTarget, Durability};
+#[cfg(feature = "mongodb")]
+use crate::config::redact_uri;
+#[cfg(any(feature = "sqlite", feature = "fs"))]
+use crate::config::Durability;
+use crate::config::{ChronosConfig, DatabaseTarget};
+use crate::scheme::{not_compiled, Scheme};
 
 /// The index side of one database.
 #[derive(Debug, Clone)]
 pub(crate) enum IndexBackend {
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteBackend),
     Memory {
         index: Arc<dyn IndexStore>,
         lock: Arc<dyn Lock>,
     },
+    #[cfg(feature = "mongodb")]
     Mongo(MongoStores),
 }
 
 impl IndexBackend {
     pub(crate) fn index(&self) -> Arc<dyn IndexStore> {
         match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(b) => b.index(),
             Self::Memory { index, .. } => index.clone(),
+            #[cfg(feature = "mongodb")]
             Self::Mongo(m) => m.index(),
         }
     }
     pub(crate) fn lock(&self) -> Arc<dyn Lock> {
         match self {
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(b) => b.lock(),
             Self::Memory { lock, .. } => lock.clone(),
+            #[cfg(feature = "mongodb")]
             Self::Mongo(m) => m.lock(),
         }
     }
@@ -51,12 +66,15 @@ pub(crate) struct Registry {
     write_cache: Arc<WriteCache>,
     indexes: Mutex<HashMap<(String, String), IndexBackend>>,
     /// One driver client per distinct MongoDB URI.
+    #[cfg(feature = "mongodb")]
     mongo: Mutex<HashMap<String, MongoConnection>>,
     /// One HTTP client per spaces connection, shared by all its buckets.
+    #[cfg(any(feature = "s3", feature = "azure"))]
     spaces: Mutex<HashMap<String, SpaceConnection>>,
     blobs: Mutex<HashMap<String, Arc<dyn BlobStore>>>,
 }
 
+#[cfg(feature = "sqlite")]
 /// Where a SQLite URI puts database `db`: `sqlite://DIR` holds one file per database.
 fn sqlite_uri(uri: &str, db: &str) -> Result<String> {
     if uri == "sqlite::memory:" || uri == "sqlite://:memory:" {
@@ -72,7 +90,7 @@ fn sqlite_uri(uri: &str, db: &str) -> Result<String> {
     })?;
     Ok(format!(
         "sqlite://{}",
-        Path::new(dir).join(format!("{db}.db")).display()
+        std::path::Path::new(dir).join(format!("{db}.db")).display()
     ))
 }
 
@@ -81,7 +99,9 @@ impl Default for Registry {
         Self {
             write_cache: WriteCache::new(DEFAULT_WRITE_CACHE_BYTES),
             indexes: Default::default(),
+            #[cfg(feature = "mongodb")]
             mongo: Default::default(),
+            #[cfg(any(feature = "s3", feature = "azure"))]
             spaces: Default::default(),
             blobs: Default::default(),
         }
@@ -102,23 +122,42 @@ impl Registry {
         if let Some(b) = map.get(&key) {
             return Ok(b.clone());
         }
-        let backend = if uri.starts_with("sqlite:") {
-            let uri = sqlite_uri(&uri, &t.db_name)?;
-            IndexBackend::Sqlite(match cfg.durability {
-                Durability::Process => SqliteBackend::open(&uri).await?,
-                Durability::PowerLoss => SqliteBackend::open_durable(&uri).await?,
-            })
-        } else if uri.starts_with("memory://") {
-            IndexBackend::Memory {
+        let path = format!("dbConnections.{}.mongoUri", t.db_conn_ref);
+        let backend = match Scheme::parse(&uri) {
+            #[cfg(feature = "sqlite")]
+            Some(Scheme::Sqlite) => {
+                let uri = sqlite_uri(&uri, &t.db_name)?;
+                IndexBackend::Sqlite(match cfg.durability {
+                    Durability::Process => SqliteBackend::open(&uri).await?,
+                    Durability::PowerLoss => SqliteBackend::open_durable(&uri).await?,
+                })
+            }
+            Some(Scheme::Memory) => IndexBackend::Memory {
                 index: Arc::new(chronos_store_memory::MemoryIndexStore::new()),
                 lock: Arc::new(chronos_store_memory::MemoryLock::new()),
+            },
+            #[cfg(feature = "mongodb")]
+            Some(Scheme::Mongodb) => {
+                let conn = self
+                    .mongo_client(cfg, &uri)
+                    .await
+                    .map_err(|e| e.with("connection", &t.db_conn_ref))?;
+                IndexBackend::Mongo(conn.database(&t.db_name).await?)
             }
-        } else {
-            let conn = self
-                .mongo_client(cfg, &uri)
-                .await
-                .map_err(|e| e.with("connection", &t.db_conn_ref))?;
-            IndexBackend::Mongo(conn.database(&t.db_name).await?)
+            // Validation rejects both; a hand-built registry call must not panic.
+            #[allow(unreachable_patterns)]
+            Some(other) => {
+                return Err(not_compiled(
+                    &path,
+                    format!("the {other} backend"),
+                    other.feature().unwrap_or_default(),
+                ))
+            }
+            None => {
+                return Err(Error::invalid_config(format!(
+                    "{path}: unsupported URI scheme"
+                )))
+            }
         };
         map.insert(key, backend.clone());
         Ok(backend)
@@ -134,22 +173,29 @@ impl Registry {
         if let Some(b) = map.get(&key) {
             return Ok(b.clone());
         }
-        let bare: Arc<dyn BlobStore> = if let Some(space) = &t.space_conn_ref {
-            let bucket = t.bucket.as_deref().unwrap_or_default();
-            Arc::new(self.space(cfg, space).await?.bucket(bucket)?)
-        } else {
-            cfg.local_storage
-                .as_ref()
-                .filter(|l| l.enabled)
-                .ok_or_else(|| {
-                    Error::invalid_config(
-                        "no blob storage: set spaceConnRef or enable localStorage",
-                    )
-                })?;
-            Arc::new(match cfg.durability {
-                Durability::Process => ObjectBlobStore::local(cfg.local_dir(t))?,
-                Durability::PowerLoss => ObjectBlobStore::local_durable(cfg.local_dir(t))?,
-            })
+        let bare: Arc<dyn BlobStore> = match &t.space_conn_ref {
+            #[cfg(any(feature = "s3", feature = "azure"))]
+            Some(space) => {
+                let bucket = t.bucket.as_deref().unwrap_or_default();
+                Arc::new(self.space(cfg, space).await?.bucket(bucket)?)
+            }
+            #[cfg(not(any(feature = "s3", feature = "azure")))]
+            Some(space) => {
+                return Err(not_compiled(
+                    &format!("spacesConnections.{space}"),
+                    "S3 and Azure blob storage",
+                    "s3",
+                ))
+            }
+            None if cfg.local_storage.as_ref().is_some_and(|l| l.enabled) => self.local(cfg, t)?,
+            None if cfg.scheme_of(t) == Some(Scheme::Memory) => {
+                Arc::new(chronos_store_memory::MemoryBlobStore::new())
+            }
+            None => {
+                return Err(Error::invalid_config(
+                    "no blob storage: set spaceConnRef or enable localStorage",
+                ))
+            }
         };
         let store: Arc<dyn BlobStore> = Arc::new(RecentWrites::new(
             bare,
@@ -160,7 +206,26 @@ impl Registry {
         Ok(store)
     }
 
+    /// The local directory store of a target.
+    #[cfg(feature = "fs")]
+    fn local(&self, cfg: &ChronosConfig, t: &DatabaseTarget) -> Result<Arc<dyn BlobStore>> {
+        Ok(Arc::new(match cfg.durability {
+            Durability::Process => ObjectBlobStore::local(cfg.local_dir(t))?,
+            Durability::PowerLoss => ObjectBlobStore::local_durable(cfg.local_dir(t))?,
+        }))
+    }
+
+    #[cfg(not(feature = "fs"))]
+    fn local(&self, _: &ChronosConfig, _: &DatabaseTarget) -> Result<Arc<dyn BlobStore>> {
+        Err(not_compiled(
+            "localStorage",
+            "local-file blob storage",
+            "fs",
+        ))
+    }
+
     /// The connection of a `spacesConnections` entry (created once).
+    #[cfg(any(feature = "s3", feature = "azure"))]
     async fn space(&self, cfg: &ChronosConfig, name: &str) -> Result<SpaceConnection> {
         let mut map = self.spaces.lock().await;
         if let Some(c) = map.get(name) {
@@ -174,9 +239,13 @@ impl Registry {
 
     /// How many spaces clients exist (one per `spacesConnections` entry in use).
     pub(crate) async fn space_client_count(&self) -> usize {
-        self.spaces.lock().await.len()
+        #[cfg(any(feature = "s3", feature = "azure"))]
+        return self.spaces.lock().await.len();
+        #[cfg(not(any(feature = "s3", feature = "azure")))]
+        0
     }
 
+    #[cfg(feature = "mongodb")]
     async fn mongo_client(&self, cfg: &ChronosConfig, uri: &str) -> Result<MongoConnection> {
         let mut map = self.mongo.lock().await;
         if let Some(c) = map.get(uri) {
@@ -196,7 +265,10 @@ impl Registry {
 
     /// How many MongoDB driver clients exist (one per distinct URI).
     pub(crate) async fn mongo_client_count(&self) -> usize {
-        self.mongo.lock().await.len()
+        #[cfg(feature = "mongodb")]
+        return self.mongo.lock().await.len();
+        #[cfg(not(feature = "mongodb"))]
+        0
     }
 
     /// How many index backends exist (one per distinct URI and database).
@@ -207,14 +279,19 @@ impl Registry {
     pub(crate) async fn close(&self) {
         let mut map = self.indexes.lock().await;
         for (_, b) in map.drain() {
+            #[cfg(feature = "sqlite")]
             if let IndexBackend::Sqlite(s) = b {
                 s.close().await;
             }
+            #[cfg(not(feature = "sqlite"))]
+            drop(b);
         }
+        #[cfg(feature = "mongodb")]
         for (_, c) in self.mongo.lock().await.drain() {
             c.shutdown().await;
         }
         self.blobs.lock().await.clear();
+        #[cfg(any(feature = "s3", feature = "azure"))]
         self.spaces.lock().await.clear();
     }
 }

@@ -18,6 +18,7 @@ use chronos_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::scheme::{not_compiled, Scheme};
 pub use crate::sections::*;
 
 /// The whole configuration.
@@ -108,7 +109,8 @@ pub struct TransactionsConfig {
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DbConnection {
-    /// `sqlite://DIR`, `sqlite::memory:`, `memory://`, or (later) `mongodb://…`.
+    /// `sqlite://DIR`, `sqlite::memory:`, `mongodb://…`, `mongodb+srv://…` or `memory://`
+    /// (see [`Scheme`](crate::Scheme)).
     pub mongo_uri: String,
 }
 
@@ -156,6 +158,13 @@ pub enum SpaceKindName {
 }
 
 impl SpacesConnection {
+    /// The protocol: `kind`, else what the endpoint implies.
+    pub fn space_kind(&self) -> chronos_blob::SpaceKind {
+        self.options()
+            .kind
+            .unwrap_or_else(|| chronos_blob::SpaceKind::detect(self.endpoint.trim()))
+    }
+
     /// The options `chronos-blob` connects with.
     pub fn options(&self) -> chronos_blob::SpaceOptions {
         chronos_blob::SpaceOptions {
@@ -420,19 +429,32 @@ impl ChronosConfig {
                 return Err(at("localStorage.basePath", "must not be empty"));
             }
         }
+        if local && !cfg!(feature = "fs") {
+            return Err(not_compiled(
+                "localStorage",
+                "local-file blob storage",
+                "fs",
+            ));
+        }
         for (name, c) in &self.db_connections {
-            let scheme_ok = ["mongodb://", "mongodb+srv://", "sqlite:", "memory://"]
-                .iter()
-                .any(|s| c.mongo_uri.starts_with(s));
-            if !scheme_ok {
+            let path = format!("dbConnections.{name}.mongoUri");
+            let Some(scheme) = Scheme::parse(&c.mongo_uri) else {
                 return Err(at(
-                    format!("dbConnections.{name}.mongoUri"),
+                    path,
                     // Only the scheme: a string that is not a URI may be anything, a pasted
                     // password included.
                     format!(
-                        "unsupported URI scheme '{}': use mongodb://, mongodb+srv://, sqlite:// or memory://",
-                        uri_scheme(&c.mongo_uri)
+                        "unsupported URI scheme '{}': use {}",
+                        uri_scheme(&c.mongo_uri),
+                        Scheme::spelled_out()
                     ),
+                ));
+            };
+            if let (false, Some(feature)) = (scheme.compiled(), scheme.feature()) {
+                return Err(not_compiled(
+                    &path,
+                    format!("the {scheme} backend"),
+                    feature,
                 ));
             }
         }
@@ -441,6 +463,14 @@ impl ChronosConfig {
                 return Err(at(
                     format!("spacesConnections.{name}.endpoint"),
                     "must not be empty",
+                ));
+            }
+            let kind = s.space_kind();
+            if !kind.compiled() {
+                return Err(not_compiled(
+                    &format!("spacesConnections.{name}"),
+                    format!("{kind:?} blob storage"),
+                    kind.feature(),
                 ));
             }
         }
@@ -461,10 +491,10 @@ impl ChronosConfig {
                 Some(_) if t.bucket.as_deref().is_none_or(|b| b.trim().is_empty()) => {
                     return Err(at(format!("{path}.bucket"), "required with spaceConnRef"));
                 }
-                None if !local => {
+                None if !local && self.scheme_of(t) != Some(Scheme::Memory) => {
                     return Err(at(
                         format!("{path}.spaceConnRef"),
-                        "required unless localStorage is enabled",
+                        "required unless localStorage is enabled (or the database is memory://)",
                     ));
                 }
                 _ => {}
@@ -703,9 +733,19 @@ impl ChronosConfig {
     pub(crate) fn blob_location(&self, t: &DatabaseTarget) -> String {
         match (&t.space_conn_ref, &self.local_storage) {
             (Some(space), _) => format!("space:{space}:{}", t.bucket.as_deref().unwrap_or("")),
-            (None, Some(_)) => format!("local:{}", self.local_dir(t).display()),
-            (None, None) => String::new(),
+            (None, Some(l)) if l.enabled => format!("local:{}", self.local_dir(t).display()),
+            // A memory:// database without blob storage keeps its payloads in memory too,
+            // one store per database (as its index).
+            (None, _) => {
+                let (uri, db) = self.index_identity(t);
+                format!("memory:{uri}:{db}")
+            }
         }
+    }
+
+    /// The backend of a target's connection (`None`: unknown connection or scheme).
+    pub(crate) fn scheme_of(&self, t: &DatabaseTarget) -> Option<Scheme> {
+        Scheme::parse(&self.db_connections.get(&t.db_conn_ref)?.mongo_uri)
     }
 
     /// The local directory of a target without `spaceConnRef`, spelled canonically:

@@ -47,6 +47,7 @@ pub mod config;
 mod entities;
 mod route;
 pub mod router;
+mod scheme;
 mod sections;
 mod tiered;
 
@@ -61,10 +62,12 @@ pub use chronos_core::{
     Page, Point, ReadOptions, Record, RestoreReport, RestoreTarget, Result, SortField, SweepReport,
     Timestamp, Unreadable, WriteOptions, WriteResult,
 };
+#[cfg(feature = "mongodb")]
 pub use chronos_store_mongo::MovedVersion;
 pub use config::{ChronosConfig, Durability};
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
 pub use route::{DatabaseType, Route, Tier};
+pub use scheme::Scheme;
 pub use tiered::{TierOptions, TieredResult};
 
 use chronos_core::{Engine, Stores};
@@ -147,6 +150,7 @@ impl Chronos {
     /// entry the head points at (or the one committed last) and moves every other one to
     /// `<c>_ver_duplicates` — nothing is deleted. Other backends cannot hold duplicates: an
     /// empty list.
+    #[cfg(feature = "mongodb")]
     pub async fn repair_duplicate_versions(&self, route: &Route) -> Result<Vec<MovedVersion>> {
         let target = route.resolve(&self.inner.config)?;
         match self

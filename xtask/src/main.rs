@@ -21,7 +21,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = workspace_root();
     let result = match args.first().map(String::as_str) {
-        Some("tidy") => tidy::check(&root).map(|n| println!("tidy: {n} files checked, all clean")),
+        Some("tidy") => tidy::check(&root)
+            .and_then(|n| Ok((n, tidy::check_embedded_tree(&root)?)))
+            .map(|(n, t)| {
+                println!("tidy: {n} files checked, all clean; the sqlite,fs build has {t} crates and no server driver")
+            }),
         Some("lint") => lint(&root),
         Some("test") => tidy::check(&root).and_then(|_| test(&root)),
         Some("services") => services(&root),
@@ -54,9 +58,25 @@ fn workspace_root() -> PathBuf {
 /// variables) and runs every test against them.
 fn test(root: &Path) -> Result<(), String> {
     let mut env: Vec<(&str, String)> = Vec::new();
+    tidy::check_embedded_tree(root)?;
     let _services = services::start_all(root, &mut env, services::MongoTopology::ReplicaSet)?;
-    run_with_env(root, "cargo", &["test", "--workspace"], &env)
+    run_with_env(root, "cargo", &["test", "--workspace"], &env)?;
+    // The workspace build has every feature (chronos-cli asks for them); the embedded-only
+    // build must work on its own and reject what it lacks.
+    run(root, "cargo", &EMBEDDED_FEATURES_TEST)
 }
+
+/// The facade's feature test on the embedded-only build.
+const EMBEDDED_FEATURES_TEST: [&str; 8] = [
+    "test",
+    "-p",
+    "chronos",
+    "--no-default-features",
+    "--features",
+    "sqlite,fs",
+    "--test",
+    "features",
+];
 
 fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     let backend = args
@@ -121,6 +141,23 @@ fn lint(root: &Path) -> Result<(), String> {
             "warnings",
         ],
         &[(services::SERVICES_VAR, "1".to_string())],
+    )?;
+    // The embedded-only build has its own cfg combinations.
+    run(
+        root,
+        "cargo",
+        &[
+            "clippy",
+            "-p",
+            "chronos",
+            "--no-default-features",
+            "--features",
+            "sqlite,fs",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )
 }
 

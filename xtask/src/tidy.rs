@@ -1,9 +1,15 @@
 //! Tidy checks: rules of the architecture that the compiler does not enforce.
 //!
 //! 1. Every Rust file starts with a `//!` module doc.
-//! 2. Dependencies point down: `chronos-core` depends on no driver crate, and the feature
-//!    crates (analytics, messaging, identities) depend on no backend crate; `chronos-blob`
-//!    does not use reqwest.
+//! 2. Dependencies point down (ARCHITECTURE.md, "Where things go"): every workspace crate has
+//!    a layer ([`LAYERS`]; a new crate must be added there), and may depend on the Chronos
+//!    crates its layer allows — core on none, stores and feature crates on core only, the
+//!    testkit on core and the memory store, the facade on everything below it but never the
+//!    testkit, nothing on the CLI. `chronos-core` depends on no driver crate, the feature
+//!    crates on no driver either; `chronos-blob` does not use reqwest.
+//! 3. Features à la carte ([`check_embedded_tree`], run by `cargo xtask tidy` and `test`):
+//!    `chronos` with only `sqlite,fs` pulls in no MongoDB driver, no AWS or Azure code, no
+//!    clap, no indicatif.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -60,6 +66,60 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// What a workspace crate is, which decides the Chronos crates it may depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    /// `chronos-core`: model, engine, traits.
+    Core,
+    /// An index, blob or document backend.
+    Store,
+    /// A feature crate (analytics, messaging, identities, fallback, worker, jobs): works on
+    /// every backend through core's traits.
+    Feature,
+    /// The testkit: suite, faults, models over the memory backend.
+    Testkit,
+    /// The `chronos` facade.
+    Facade,
+    /// The `chronos` binary.
+    Cli,
+    /// Benchmarks and automation.
+    Tool,
+}
+
+/// Every workspace member and its layer. A crate missing here fails tidy.
+const LAYERS: &[(&str, Layer)] = &[
+    ("chronos-core", Layer::Core),
+    ("chronos-store-memory", Layer::Store),
+    ("chronos-store-sqlite", Layer::Store),
+    ("chronos-store-mongo", Layer::Store),
+    ("chronos-blob", Layer::Store),
+    ("chronos-analytics", Layer::Feature),
+    ("chronos-messaging", Layer::Feature),
+    ("chronos-identities", Layer::Feature),
+    ("chronos-fallback", Layer::Feature),
+    ("chronos-jobs", Layer::Feature),
+    ("chronos-worker", Layer::Feature),
+    ("chronos-testkit", Layer::Testkit),
+    ("chronos", Layer::Facade),
+    ("chronos-cli", Layer::Cli),
+    ("chronos-bench", Layer::Tool),
+    ("xtask", Layer::Tool),
+];
+
+/// Whether a crate of layer `from` may have `dep` (a Chronos crate of layer `to`) as a normal
+/// dependency.
+fn may_depend(from: Layer, dep: &str, to: Layer) -> bool {
+    use Layer::*;
+    match from {
+        Core => false,
+        Store | Feature => to == Core,
+        Testkit => to == Core || dep == "chronos-store-memory",
+        Facade => matches!(to, Core | Store | Feature),
+        Cli => matches!(to, Core | Store | Feature | Facade),
+        Tool => to != Cli && to != Testkit,
+    }
+}
+
 /// Runs every check; returns the number of Rust files examined or every violation found.
 pub(crate) fn check(root: &Path) -> Result<usize, String> {
     let mut problems = Vec::new();
@@ -87,6 +147,7 @@ pub(crate) fn check(root: &Path) -> Result<usize, String> {
             }
         }
     }
+    check_layers(root, &mut problems);
     if problems.is_empty() {
         Ok(files.len())
     } else {
@@ -94,6 +155,95 @@ pub(crate) fn check(root: &Path) -> Result<usize, String> {
             "tidy found {} problem(s):\n  {}",
             problems.len(),
             problems.join("\n  ")
+        ))
+    }
+}
+
+/// The layering rule over every workspace member (directories with a `Cargo.toml`).
+fn check_layers(root: &Path, problems: &mut Vec<String>) {
+    let layer = |name: &str| LAYERS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l);
+    let Ok(entries) = fs::read_dir(root) else {
+        problems.push(format!("cannot list {}", root.display()));
+        return;
+    };
+    let mut members: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    members.sort();
+    for krate in members {
+        let Some(from) = layer(&krate) else {
+            problems.push(format!(
+                "{krate}: unknown crate: give it a layer in xtask/src/tidy.rs (LAYERS) and a \
+                 place in ARCHITECTURE.md"
+            ));
+            continue;
+        };
+        let Ok(text) = fs::read_to_string(root.join(&krate).join("Cargo.toml")) else {
+            continue;
+        };
+        for dep in normal_dependencies(&text) {
+            let Some(to) = layer(&dep) else { continue };
+            if !may_depend(from, &dep, to) {
+                problems.push(format!(
+                    "{krate} ({from:?}) must not depend on {dep} ({to:?}): dependencies point \
+                     down (ARCHITECTURE.md, \"Where things go\")"
+                ));
+            }
+        }
+    }
+}
+
+/// Crates the embedded-only build of the facade must not contain.
+const NOT_IN_EMBEDDED: &[&str] = &["mongodb", "bson", "aws", "azure", "clap", "indicatif"];
+
+/// `cargo tree -p chronos --no-default-features --features sqlite,fs -e normal` names none
+/// of [`NOT_IN_EMBEDDED`] (as a crate name or a name part: `aws-lc-rs`, `azure_core`).
+/// Returns how many crates the tree has.
+pub(crate) fn check_embedded_tree(root: &Path) -> Result<usize, String> {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "tree",
+            "-p",
+            "chronos",
+            "--no-default-features",
+            "--features",
+            "sqlite,fs",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let bad: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| {
+            n.split(['-', '_'])
+                .any(|part| NOT_IN_EMBEDDED.contains(&part))
+        })
+        .collect();
+    if bad.is_empty() {
+        Ok(names.len())
+    } else {
+        Err(format!(
+            "chronos with features sqlite,fs must not pull in {}: gate them behind a feature",
+            bad.join(", ")
         ))
     }
 }
@@ -156,6 +306,45 @@ mod tests {
         let root = crate::workspace_root();
         let n = check(&root).unwrap_or_else(|e| panic!("{e}"));
         assert!(n > 10, "tidy saw only {n} files");
+    }
+
+    #[test]
+    fn embedded_build_has_no_server_drivers() {
+        let root = crate::workspace_root();
+        let n = check_embedded_tree(&root).unwrap_or_else(|e| panic!("{e}"));
+        assert!(n > 10, "cargo tree listed only {n} crates");
+    }
+
+    #[test]
+    fn layers_forbid_upward_and_sideways_edges() {
+        assert!(may_depend(Layer::Feature, "chronos-core", Layer::Core));
+        assert!(!may_depend(
+            Layer::Feature,
+            "chronos-store-sqlite",
+            Layer::Store
+        ));
+        assert!(!may_depend(Layer::Feature, "chronos", Layer::Facade));
+        assert!(!may_depend(
+            Layer::Facade,
+            "chronos-testkit",
+            Layer::Testkit
+        ));
+        assert!(!may_depend(Layer::Facade, "chronos-cli", Layer::Cli));
+        assert!(may_depend(
+            Layer::Testkit,
+            "chronos-store-memory",
+            Layer::Store
+        ));
+        assert!(!may_depend(
+            Layer::Testkit,
+            "chronos-store-sqlite",
+            Layer::Store
+        ));
+        assert!(!may_depend(
+            Layer::Core,
+            "chronos-store-memory",
+            Layer::Store
+        ));
     }
 
     #[test]

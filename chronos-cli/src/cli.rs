@@ -1,16 +1,5 @@
 //! Argument definitions and command dispatch of the `chronos` CLI.
 
-/// `println!` for command output: a closed stdout (`chronos list | head`) ends the process
-/// quietly instead of panicking.
-macro_rules! out {
-    ($($arg:tt)*) => {
-        $crate::cli::output::emit(format_args!($($arg)*))
-    };
-}
-
-mod demo;
-mod output;
-
 use std::path::PathBuf;
 
 use chronos::{Chronos, DatabaseType, Route, Tier};
@@ -22,7 +11,8 @@ use chronos_core::{
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use serde_json::Value;
 
-use output::Out;
+use crate::demo;
+use crate::output::{self, Out};
 
 /// Versioned, multi-tenant persistence: every write is a version you can read back, travel
 /// through and restore.

@@ -11,7 +11,7 @@ use chronos_core::{
 };
 use serde_json::{json, Value};
 
-use super::output::Out;
+use crate::output::Out;
 
 fn step(out: &Out, n: u32, title: &str, why: &str) {
     out.say(&format!("\n{n}. {title}\n   {why}"));

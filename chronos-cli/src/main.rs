@@ -3,7 +3,17 @@
 //! Without `--config` it uses the embedded default (SQLite + files) in `./chronos-data`.
 //! Run `chronos demo` for a guided tour, `chronos --help` for every command.
 
+/// `println!` for command output: a closed stdout (`chronos list | head`) ends the process
+/// quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::emit(format_args!($($arg)*))
+    };
+}
+
 mod cli;
+mod demo;
+mod output;
 
 use std::io::Write;
 use std::process::ExitCode;
