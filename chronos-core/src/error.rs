@@ -53,6 +53,34 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Why a write failed with [`ErrorKind::Conflict`] ([`Error::conflict_cause`]). Callers can
+/// tell a stale view of their own (re-read, then decide) from contention (try again later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConflictCause {
+    /// The caller's `expected_ov` is not the record's ov: someone wrote since the caller
+    /// read it. Never retried by Chronos; nothing was written.
+    StaleExpectedOv,
+    /// Another writer committed the same version first while this write was in flight. A
+    /// write without `expected_ov` retries this internally, so callers see it only with
+    /// `expected_ov` (their view became stale during the write).
+    LostRace,
+    /// A write without `expected_ov` lost the race on a hot record more times than its
+    /// retry budget allows ([`Error::context`] `attempts` says how many).
+    RetriesExhausted,
+}
+
+impl ConflictCause {
+    /// A stable snake-case code (shown as `cause=…` in the error's context).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::StaleExpectedOv => "stale_expected_ov",
+            Self::LostRace => "lost_race",
+            Self::RetriesExhausted => "retries_exhausted",
+        }
+    }
+}
+
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The error returned by every fallible Chronos operation.
@@ -65,6 +93,7 @@ pub struct Error {
     message: String,
     context: Vec<(&'static str, String)>,
     indeterminate: bool,
+    conflict_cause: Option<ConflictCause>,
     #[source]
     source: Option<Source>,
 }
@@ -80,6 +109,7 @@ impl Error {
             message: message.into(),
             context: Vec::new(),
             indeterminate: false,
+            conflict_cause: None,
             source: None,
         }
     }
@@ -90,6 +120,12 @@ impl Error {
     /// [`ErrorKind::Conflict`].
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, message)
+    }
+    /// A [`ErrorKind::Conflict`] with its cause (also shown as `cause=…`).
+    pub fn conflict_because(cause: ConflictCause, message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorKind::Conflict, message).with("cause", cause.code());
+        e.conflict_cause = Some(cause);
+        e
     }
     /// [`ErrorKind::AlreadyExists`].
     pub fn already_exists(message: impl Into<String>) -> Self {
@@ -148,6 +184,11 @@ impl Error {
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, v)| v.as_str())
+    }
+    /// Why a conflict happened, for conflicts raised by the engine's writes (`None` for other
+    /// kinds, and for conflicts of leases and document stores).
+    pub fn conflict_cause(&self) -> Option<ConflictCause> {
+        self.conflict_cause
     }
     /// True when retrying the same call may succeed.
     pub fn is_retryable(&self) -> bool {

@@ -1,7 +1,8 @@
 //! The versioning engine bound to one collection: writes, reads, time travel and restore.
 //!
 //! # Write path
-//! validate → compute the new document → put its payload under a key unique to this write
+//! `write.rs` (the public operations) → `commit.rs` (the pipeline, stage by stage): validate
+//! → compute the new document → put its payload under a key unique to this write
 //! attempt (`<coll>/<id>/v<ov>/item-<database id>-<start>-<random>.json`, create-only) → commit the index entry with
 //! [`IndexStore::commit`], whose `(id, ov)` check is the linearisation point. A losing or
 //! failing writer therefore never touches a committed payload; what it leaves behind is an
@@ -12,11 +13,16 @@
 //! payloads from the blob store, checked against the stored SHA-256.
 
 mod attempt;
+mod blobs;
+mod commit;
+mod conflict;
 mod externals;
+mod observer;
 mod options;
 mod payload;
 mod read;
 mod restore;
+mod state;
 mod sweep;
 mod write;
 
@@ -25,11 +31,12 @@ use std::sync::Arc;
 
 pub use attempt::new_database_id;
 pub use externals::{validate_base64_prop_name, Base64Prop};
+pub use observer::{CommitEvent, CommitObserver};
 pub use options::{
     CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,
     Externals, HistoryOptions, ListOptions, ReadOptions, RestoreTarget, ShadowPolicy, WriteOptions,
     COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
-    DEFAULT_WRITE_DEADLINE,
+    DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE,
 };
 pub use read::{HistoryPage, Page, Unreadable};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport, RESTORE_LEASE};
@@ -65,12 +72,23 @@ impl fmt::Debug for Stores {
 #[derive(Debug, Clone)]
 pub struct Engine {
     stores: Stores,
+    observers: Vec<Arc<dyn CommitObserver>>,
 }
 
 impl Engine {
     /// An engine over the given stores.
     pub fn new(stores: Stores) -> Self {
-        Self { stores }
+        Self {
+            stores,
+            observers: Vec::new(),
+        }
+    }
+
+    /// Adds a [`CommitObserver`], called after every version committed through collections
+    /// this engine hands out from now on (see its contract).
+    pub fn observe(mut self, observer: Arc<dyn CommitObserver>) -> Self {
+        self.observers.push(observer);
+        self
     }
 
     /// The stores.
@@ -117,6 +135,7 @@ impl Engine {
                 stores: self.stores.clone(),
                 config,
                 owner,
+                observers: self.observers.clone(),
             }),
         })
     }
@@ -193,6 +212,8 @@ struct Inner {
     config: CollectionConfig,
     /// The index database's id ([`IndexStore::database_id`]), written into every blob key.
     owner: String,
+    /// Called after every commit (`commit.rs`, the after-commit stage).
+    observers: Vec<Arc<dyn CommitObserver>>,
 }
 
 impl Collection {

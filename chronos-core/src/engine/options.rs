@@ -52,7 +52,16 @@ pub struct CollectionConfig {
     /// them) a write may copy into the index; larger is a validation error naming the limit.
     /// Default [`DEFAULT_MAX_META_BYTES`].
     pub max_meta_bytes: u64,
+    /// How often a write without `expected_ov` retries after losing a race to another writer
+    /// before it fails with [`ConflictCause::RetriesExhausted`](crate::ConflictCause). Each
+    /// lost race means another write committed, so the collection always progresses; the
+    /// default [`DEFAULT_MAX_WRITE_RETRIES`] (with jittered backoff, about a minute on one
+    /// hot record at worst) makes giving up exceptional.
+    pub max_write_retries: usize,
 }
+
+/// Default [`CollectionConfig::max_write_retries`].
+pub const DEFAULT_MAX_WRITE_RETRIES: usize = 1_000;
 
 /// Default [`CollectionConfig::max_payload_bytes`]: 16 MiB, MongoDB's document limit.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 16 * 1024 * 1024;
@@ -95,7 +104,13 @@ impl CollectionConfig {
             clock_skew: DEFAULT_CLOCK_SKEW,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             max_meta_bytes: DEFAULT_MAX_META_BYTES,
+            max_write_retries: DEFAULT_MAX_WRITE_RETRIES,
         }
+    }
+    /// Sets [`CollectionConfig::max_write_retries`].
+    pub fn max_write_retries(mut self, n: usize) -> Self {
+        self.max_write_retries = n;
+        self
     }
     /// Sets [`CollectionConfig::max_meta_bytes`].
     pub fn max_meta_bytes(mut self, max: u64) -> Self {

@@ -212,7 +212,7 @@ impl Collection {
     /// has nothing to do).
     async fn same_content(
         &self,
-        cur: &super::write::Current,
+        cur: &super::state::Current,
         target: &crate::VersionEntry,
     ) -> Result<bool> {
         let now = self.load(&cur.blob_key, &cur.checksum).await?;

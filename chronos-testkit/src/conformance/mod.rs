@@ -19,6 +19,7 @@ mod concurrency;
 mod contracts;
 mod faults;
 mod history;
+mod pipeline;
 mod query;
 mod records;
 mod restore;
@@ -35,6 +36,7 @@ pub use concurrency::*;
 pub use contracts::*;
 pub use faults::*;
 pub use history::*;
+pub use pipeline::*;
 pub use query::*;
 pub use records::*;
 pub use restore::*;
@@ -171,6 +173,8 @@ macro_rules! conformance_suite {
             deep_payloads_are_rejected,
             damaged_record_never_bricks_a_page,
             oversized_payloads_are_rejected,
+            conflict_causes_are_distinct,
+            commit_observer_sees_each_commit_once,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,

@@ -329,6 +329,11 @@ pub async fn stale_expected_ov_conflicts_and_changes_nothing(h: Harness) {
         ];
         for e in errs {
             assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            assert_eq!(
+                e.conflict_cause(),
+                Some(chronos_core::ConflictCause::StaleExpectedOv),
+                "{e}"
+            );
             assert!(
                 e.to_string().contains(&format!("expected ov {stale}")),
                 "{e}"

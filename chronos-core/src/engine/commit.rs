@@ -1,0 +1,376 @@
+//! The commit pipeline: every write ends here, as explicit stages.
+//!
+//! 1. **stage** ([`Collection::stage`]): checks what will be stored (depth, size, metadata
+//!    size), externalises properties, encodes the payload and builds the [`Commit`] — nothing
+//!    is written yet;
+//! 2. **store** ([`Collection::store`]): the payload put under its attempt-unique key, in
+//!    parallel with the index's precommit (checks, a cv reservation; nothing visible);
+//! 3. **commit** ([`Collection::commit`]): the index commit — the linearisation point — after
+//!    the attempt's deadline is checked;
+//! 4. **resolve** ([`Collection::resolve`]): a conflict or an unknown outcome (lost
+//!    acknowledgement) settled by reading the slot back: our unique blob key tells;
+//! 5. **after commit** ([`Collection::after_commit`]): clean-up of what the commit made
+//!    unreferenced, then the [`CommitObserver`](super::CommitObserver)s — the post-commit
+//!    seam.
+//!
+//! The retry loop ([`Collection::retrying`]) wraps whole writes whose callers did not pin
+//! `expected_ov`. Every failure path either leaves nothing or leaves garbage that only the
+//! sweep removes; see the module docs of `engine` for why a committed payload is never
+//! touched.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use super::attempt::Attempt;
+use super::conflict;
+use super::observer::CommitEvent;
+use super::payload::{self, StoredSystem};
+use super::state::Current;
+use super::Collection;
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::ItemId;
+use crate::index::{Commit, HeadAction, NewVersion, Precommit, Shadow};
+use crate::model::{Lineage, Op, WriteResult};
+use crate::time::{next_ms, now_ms, Timestamp};
+
+/// Jittered exponential backoff: about 1 ms doubling to 32 ms, times a random 0.5–1.5.
+fn backoff(tries: usize) -> Duration {
+    let base_us = 500u64 << tries.min(6);
+    let mut r = [0u8; 2];
+    let _ = getrandom::getrandom(&mut r);
+    let jitter = 0.5 + f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX);
+    Duration::from_micros((base_us as f64 * jitter) as u64)
+}
+
+/// What one appended version contains.
+pub(super) struct Draft {
+    pub(super) id: ItemId,
+    pub(super) op: Op,
+    pub(super) data: Map<String, Value>,
+    pub(super) lineage: Lineage,
+    pub(super) actor: Option<String>,
+    pub(super) reason: Option<String>,
+}
+
+/// A version ready to be stored: the output of [`Collection::stage`] besides its
+/// [`Commit`] (which the commit stage consumes).
+struct Staged {
+    id: ItemId,
+    ov: u64,
+    op: Op,
+    at: Timestamp,
+    actor: Option<String>,
+    /// The payload's attempt-unique key.
+    key: String,
+    /// The payload as stored (maybe gzipped).
+    stored: Bytes,
+    /// The data of the version (for observers).
+    data: Map<String, Value>,
+    /// The attempt the blob keys belong to.
+    attempt: Attempt,
+}
+
+impl Staged {
+    fn result(&self, cv: u64) -> WriteResult {
+        WriteResult {
+            id: self.id,
+            ov: self.ov,
+            cv,
+            at: self.at,
+            op: self.op,
+        }
+    }
+}
+
+impl Collection {
+    /// Runs `attempt` until it succeeds, fails with something other than a lost race, or —
+    /// when the caller pinned `expected_ov` — fails at all.
+    pub(super) async fn retrying<F, Fut>(
+        &self,
+        id: ItemId,
+        expected_ov: Option<u64>,
+        mut attempt: F,
+    ) -> Result<WriteResult>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<WriteResult>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(e) if conflict::is_lost_race(&e) && expected_ov.is_none() => {
+                    tries += 1;
+                    // A single writer among n on one hot record wins each round with odds near
+                    // 1/n, so the budget (`max_write_retries`) is large.
+                    if tries > self.inner.config.max_write_retries {
+                        tracing::warn!(collection = self.name(), %id, attempts = tries,
+                            "write gave up: it lost every race on a hot record");
+                        return Err(conflict::retries_exhausted(self.name(), id, tries));
+                    }
+                    tracing::debug!(collection = self.name(), %id, attempt = tries,
+                        "write lost a race to another writer; retrying");
+                    // After a few immediate retries, back off with jitter so that many writers
+                    // on one hot record take turns instead of colliding forever.
+                    if tries > 2 {
+                        futures_timer::Delay::new(backoff(tries)).await;
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Appends version `cur.ov + 1` (or 0) with the draft's content: every stage in order.
+    pub(super) async fn append(&self, cur: Option<&Current>, d: Draft) -> Result<WriteResult> {
+        let ov = cur.map_or(0, |c| c.ov + 1);
+        let span = tracing::debug_span!("chronos.commit", collection = self.name(), id = %d.id, ov, op = ?d.op);
+        async move {
+            let id = d.id;
+            let ctx = |e: Error| e.with("collection", self.name()).with("id", id);
+            let (staged, commit) = self.stage(cur, d).await.map_err(ctx)?;
+            let prepared = self.store(&staged, &commit).await.map_err(ctx)?;
+            let cv = self.commit(&staged, commit, prepared).await.map_err(ctx)?;
+            self.after_commit(cur, &staged, cv).await;
+            Ok(staged.result(cv))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Stage 1: everything derived from the draft, checked against the collection's limits.
+    async fn stage(&self, cur: Option<&Current>, mut d: Draft) -> Result<(Staged, Commit)> {
+        let cfg = &self.inner.config;
+        let ov = cur.map_or(0, |c| c.ov + 1);
+        // Every blob of this attempt carries its database and start in its key (see
+        // `attempt`): the sweep's proof of what it may delete.
+        let attempt = Attempt::start(&self.inner.owner);
+        // What is stored must read back: merges and restores are checked like new data.
+        crate::model::check_map_depth(&d.data)?;
+        // Externalised properties become refs before anything is derived from the document.
+        self.externalize(&mut d.data, d.id, ov, &attempt).await?;
+        let now = now_ms();
+        // `at` must strictly increase per record even if clocks jump back or writes are fast.
+        let at = match cur {
+            Some(c) if c.updated_at >= now => next_ms(c.updated_at),
+            _ => now,
+        };
+        let created_at = cur.map_or(at, |c| c.created_at);
+        let deleted = d.op == Op::Delete;
+        let system = StoredSystem {
+            inserted_at: Some(created_at),
+            updated_at: Some(at),
+            deleted_at: deleted.then_some(at),
+            deleted,
+            lineage: d.lineage.clone(),
+        };
+        let meta = payload::extract_meta(&d.data, &cfg.indexed_props);
+        let enc = payload::encode(&d.data, &system);
+        let size = enc.bytes.len() as u64;
+        self.check_sizes(size, &meta)?;
+        let (stored, gz) = payload::maybe_compress(&enc.bytes, cfg.compression);
+        let key = payload::blob_key(&cfg.blob_prefix, self.name(), d.id, ov, &attempt, gz);
+        let shadow = match cfg.shadow {
+            Some(p) if size <= p.max_bytes => Some(Shadow {
+                json: String::from_utf8_lossy(&enc.bytes).into_owned(),
+                expires_at: Timestamp::from_millisecond(
+                    at.as_millisecond().saturating_add(p.ttl.as_millis() as i64),
+                )
+                .unwrap_or(at),
+            }),
+            _ => None,
+        };
+        let staged = Staged {
+            id: d.id,
+            ov,
+            op: d.op,
+            at,
+            actor: d.actor.clone(),
+            key: key.clone(),
+            stored,
+            data: d.data,
+            attempt,
+        };
+        let commit = Commit {
+            version: NewVersion {
+                item_id: d.id,
+                ov,
+                op: d.op,
+                at,
+                actor: d.actor,
+                reason: d.reason,
+                blob_key: key,
+                meta,
+                size,
+                checksum: enc.checksum,
+                prev_ov: cur.map(|c| c.ov),
+            },
+            created_at,
+            head: if deleted && !cfg.logical_delete {
+                HeadAction::Remove
+            } else {
+                HeadAction::Upsert
+            },
+            prune_below_ov: (!cfg.versioning && ov > 0).then_some(ov),
+            shadow,
+            lineage: d.lineage,
+            not_after: Some(staged.attempt.deadline(cfg.write_deadline)),
+        };
+        Ok((staged, commit))
+    }
+
+    /// The payload and metadata bounds (`max_payload_bytes`, `max_meta_bytes`).
+    fn check_sizes(&self, size: u64, meta: &Map<String, Value>) -> Result<()> {
+        let cfg = &self.inner.config;
+        if size > cfg.max_payload_bytes {
+            // Externalised content already stored for this attempt is unreferenced: garbage
+            // for the sweep (its slot stays free, so after the grace period).
+            return Err(Error::validation(format!(
+                "payload of {size} bytes exceeds the collection's maximum of {} bytes \
+                 (max_payload_bytes; large binary content belongs in base64Props)",
+                cfg.max_payload_bytes
+            ))
+            .with("limit", cfg.max_payload_bytes));
+        }
+        // The metadata is a copy inside the index (all of the document without indexedProps):
+        // bounded, so the index store is not asked to hold a second large copy. Measured
+        // only when the payload could exceed the bound at all.
+        if size > cfg.max_meta_bytes {
+            let meta_size = serde_json::to_vec(meta).map_or(0, |v| v.len()) as u64;
+            if meta_size > cfg.max_meta_bytes {
+                return Err(Error::validation(format!(
+                    "indexed metadata of {meta_size} bytes exceeds the collection's maximum of \
+                     {} bytes (max_meta_bytes): {}",
+                    cfg.max_meta_bytes,
+                    if cfg.indexed_props.is_empty() {
+                        "without indexedProps the whole document is indexed; list the fields \
+                         to index in indexedProps"
+                    } else {
+                        "an indexed property holds a large value; index smaller fields"
+                    }
+                ))
+                .with("limit", cfg.max_meta_bytes));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stage 2: the payload put, overlapped with the index's precommit.
+    async fn store(&self, s: &Staged, commit: &Commit) -> Result<Precommit> {
+        let idx = &self.stores().index;
+        let (put, prepared) = futures::join!(
+            self.put_unique(&s.key, s.stored.clone()),
+            idx.precommit(self.name(), commit)
+        );
+        put.map_err(|e| e.with("key", &s.key))?;
+        match prepared {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                // No commit was sent, so no version can refer to this payload.
+                self.discard(&s.key, "precommit failed").await;
+                Err(if e.kind() == ErrorKind::Conflict {
+                    conflict::lost_race(self.name(), s.id, s.ov)
+                } else {
+                    e
+                })
+            }
+        }
+    }
+
+    /// Stage 3: the index commit, refused once the attempt is past its deadline.
+    async fn commit(&self, s: &Staged, commit: Commit, prepared: Precommit) -> Result<u64> {
+        let cfg = &self.inner.config;
+        if s.attempt.expired(cfg.write_deadline) {
+            // Past its deadline a sweep may already treat this attempt's blobs as garbage, so
+            // it must not commit. Nothing was sent, so the payload can go.
+            self.discard(&s.key, "attempt past its deadline").await;
+            tracing::warn!(collection = self.name(), id = %s.id, ov = s.ov, deadline = ?cfg.write_deadline,
+                "write attempt passed its deadline before its commit; refused");
+            return Err(Error::unavailable(format!(
+                "the write took longer than its deadline of {:?} before its commit (slow blob \
+                 or index store); nothing was committed, retry it",
+                cfg.write_deadline
+            )));
+        }
+        match self
+            .stores()
+            .index
+            .commit_prepared(self.name(), commit, prepared)
+            .await
+        {
+            Ok(cv) => Ok(cv),
+            Err(e) => self.resolve(s, e).await,
+        }
+    }
+
+    /// Stage 4: a failed commit settled. A conflict may be our own commit delivered twice (a
+    /// retry after a lost acknowledgement); any other error leaves the outcome unknown. Our
+    /// version is identified by its unique blob key, so one read of the slot settles both.
+    async fn resolve(&self, s: &Staged, e: Error) -> Result<u64> {
+        let v = s;
+        let found = self.stores().index.version(self.name(), v.id, v.ov).await;
+        let conflicted = e.kind() == ErrorKind::Conflict;
+        match found {
+            Ok(Some(found)) if found.blob_key == v.key => {
+                tracing::info!(collection = self.name(), id = %v.id, ov = v.ov, error = %e,
+                    "commit reported a failure but the version is ours: it committed (lost acknowledgement)");
+                Ok(found.cv)
+            }
+            Ok(_) if conflicted => {
+                // Someone else's version: ours never committed and never will (its ov is
+                // taken), so its payload is garbage now.
+                self.discard(&v.key, "lost the race for its ov").await;
+                Err(conflict::lost_race(self.name(), v.id, v.ov))
+            }
+            // Not committed. The blob stays for the sweep: on a networked store a commit could
+            // in principle still be in flight, and deleting the payload of a version that then
+            // lands would break invariant 1.
+            Ok(_) => {
+                tracing::debug!(collection = self.name(), id = %v.id, ov = v.ov, error = %e,
+                    "commit failed and did not land");
+                Err(e)
+            }
+            Err(read) if conflicted => {
+                // Unknown whose version it is: leave the payload for the sweep.
+                tracing::debug!(collection = self.name(), id = %v.id, ov = v.ov, error = %read,
+                    "could not read back a conflicting slot");
+                Err(conflict::lost_race(self.name(), v.id, v.ov))
+            }
+            Err(read) => {
+                tracing::warn!(collection = self.name(), id = %v.id, ov = v.ov,
+                    error = %e, read_back = %read,
+                    "commit outcome unknown: the commit failed and reading the slot back failed too");
+                Err(e.set_indeterminate())
+            }
+        }
+    }
+
+    /// Stage 5: what follows a commit. Nothing here can fail the write.
+    async fn after_commit(&self, cur: Option<&Current>, s: &Staged, cv: u64) {
+        if let (false, Some(c)) = (self.inner.config.versioning, cur) {
+            // Versioning off: the previous payload is no longer referenced.
+            self.discard(&c.blob_key, "replaced with versioning off")
+                .await;
+        }
+        let v = s;
+        for o in &self.inner.observers {
+            let event = CommitEvent {
+                collection: self.name(),
+                database_id: &self.inner.owner,
+                id: v.id,
+                ov: v.ov,
+                cv,
+                op: v.op,
+                at: v.at,
+                actor: v.actor.as_deref(),
+                data: &s.data,
+            };
+            if let Err(e) = o.committed(event).await {
+                tracing::warn!(collection = self.name(), id = %v.id, ov = v.ov, cv,
+                    observer = ?o, error = %e, "a commit observer failed; the write stands");
+            }
+        }
+    }
+}
