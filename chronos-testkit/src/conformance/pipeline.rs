@@ -14,10 +14,13 @@ use serde_json::json;
 use super::Harness;
 use crate::fault::{faulty, FaultMode, FaultPlan};
 
+/// What the observer keeps of an event: id, ov, cv, op and the data's `n`.
+type Seen = (ItemId, u64, u64, Op, String);
+
 /// Records every event it is shown.
 #[derive(Debug, Default)]
 struct Recorder {
-    seen: Mutex<Vec<(ItemId, u64, u64, Op, String)>>,
+    seen: Mutex<Vec<Seen>>,
     /// Fail every call (the write must stand anyway).
     fail: bool,
 }
