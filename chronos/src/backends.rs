@@ -1,9 +1,8 @@
 //! The backend registry: one index backend per distinct connection URI and database, one
 //! client per `spacesConnections` entry, one blob store per distinct location (bucket or
-//! directory), created on first use (concurrent first uses create one) and closed by
-//! `shutdown`.
+//! directory), created on first use and closed by `shutdown`. Concurrent first uses of one
+//! backend create one; a slow open of one never delays another ([`Cells`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 #[cfg(feature = "fs")]
@@ -16,7 +15,8 @@ use chronos_core::{BlobStore, Error, IndexStore, Lock, RecentWrites, Result, Wri
 use chronos_store_mongo::{MongoConnection, MongoStores, Transactions};
 #[cfg(feature = "sqlite")]
 use chronos_store_sqlite::SqliteBackend;
-use tokio::sync::Mutex;
+
+use crate::cells::Cells;
 
 #[cfg(feature = "mongodb")]
 use crate::config::redact_uri;
@@ -64,14 +64,14 @@ pub(crate) struct Registry {
     /// Recently written payloads of every blob store (one budget for the process's stores):
     /// the next write of a record and reads right after a write skip the blob store.
     write_cache: Arc<WriteCache>,
-    indexes: Mutex<HashMap<(String, String), IndexBackend>>,
+    indexes: Cells<(String, String), IndexBackend>,
     /// One driver client per distinct MongoDB URI.
     #[cfg(feature = "mongodb")]
-    mongo: Mutex<HashMap<String, MongoConnection>>,
+    mongo: Cells<String, MongoConnection>,
     /// One HTTP client per spaces connection, shared by all its buckets.
     #[cfg(any(feature = "s3", feature = "azure"))]
-    spaces: Mutex<HashMap<String, SpaceConnection>>,
-    blobs: Mutex<HashMap<String, Arc<dyn BlobStore>>>,
+    spaces: Cells<String, SpaceConnection>,
+    blobs: Cells<String, Arc<dyn BlobStore>>,
 }
 
 #[cfg(feature = "sqlite")]
@@ -117,11 +117,19 @@ impl Registry {
         let conn = &cfg.db_connections[&t.db_conn_ref];
         let uri = conn.mongo_uri.clone();
         let key = (uri.clone(), t.db_name.clone());
-        // Held across the open so that concurrent first uses create one backend.
-        let mut map = self.indexes.lock().await;
-        if let Some(b) = map.get(&key) {
-            return Ok(b.clone());
-        }
+        self.indexes
+            .get_or_try_init(key, || self.open_index(cfg, t, uri.clone()))
+            .await
+    }
+
+    async fn open_index(
+        &self,
+        cfg: &ChronosConfig,
+        t: &DatabaseTarget,
+        uri: String,
+    ) -> Result<IndexBackend> {
+        #[cfg(not(any(feature = "sqlite", feature = "mongodb")))]
+        let _ = cfg;
         let path = format!("dbConnections.{}.mongoUri", t.db_conn_ref);
         let backend = match Scheme::parse(&uri) {
             #[cfg(feature = "sqlite")]
@@ -159,7 +167,6 @@ impl Registry {
                 )))
             }
         };
-        map.insert(key, backend.clone());
         Ok(backend)
     }
 
@@ -169,10 +176,17 @@ impl Registry {
         t: &DatabaseTarget,
     ) -> Result<Arc<dyn BlobStore>> {
         let key = cfg.blob_location(t);
-        let mut map = self.blobs.lock().await;
-        if let Some(b) = map.get(&key) {
-            return Ok(b.clone());
-        }
+        self.blobs
+            .get_or_try_init(key.clone(), || self.open_blob(cfg, t, key))
+            .await
+    }
+
+    async fn open_blob(
+        &self,
+        cfg: &ChronosConfig,
+        t: &DatabaseTarget,
+        key: String,
+    ) -> Result<Arc<dyn BlobStore>> {
         let bare: Arc<dyn BlobStore> = match &t.space_conn_ref {
             #[cfg(any(feature = "s3", feature = "azure"))]
             Some(space) => {
@@ -197,13 +211,11 @@ impl Registry {
                 ))
             }
         };
-        let store: Arc<dyn BlobStore> = Arc::new(RecentWrites::new(
+        Ok(Arc::new(RecentWrites::new(
             bare,
             self.write_cache.clone(),
-            key.clone(),
-        ));
-        map.insert(key, store.clone());
-        Ok(store)
+            key,
+        )))
     }
 
     /// The local directory store of a target.
@@ -227,30 +239,32 @@ impl Registry {
     /// The connection of a `spacesConnections` entry (created once).
     #[cfg(any(feature = "s3", feature = "azure"))]
     async fn space(&self, cfg: &ChronosConfig, name: &str) -> Result<SpaceConnection> {
-        let mut map = self.spaces.lock().await;
-        if let Some(c) = map.get(name) {
-            return Ok(c.clone());
-        }
-        let conn = SpaceConnection::new(name, cfg.spaces_connections[name].options())?;
-        tracing::info!(connection = name, kind = ?conn.kind(), "blob storage client created");
-        map.insert(name.to_string(), conn.clone());
-        Ok(conn)
+        self.spaces
+            .get_or_try_init(name.to_string(), || async {
+                let conn = SpaceConnection::new(name, cfg.spaces_connections[name].options())?;
+                tracing::info!(connection = name, kind = ?conn.kind(), "blob storage client created");
+                Ok(conn)
+            })
+            .await
     }
 
     /// How many spaces clients exist (one per `spacesConnections` entry in use).
     pub(crate) async fn space_client_count(&self) -> usize {
         #[cfg(any(feature = "s3", feature = "azure"))]
-        return self.spaces.lock().await.len();
+        return self.spaces.len().await;
         #[cfg(not(any(feature = "s3", feature = "azure")))]
         0
     }
 
     #[cfg(feature = "mongodb")]
     async fn mongo_client(&self, cfg: &ChronosConfig, uri: &str) -> Result<MongoConnection> {
-        let mut map = self.mongo.lock().await;
-        if let Some(c) = map.get(uri) {
-            return Ok(c.clone());
-        }
+        self.mongo
+            .get_or_try_init(uri.to_string(), || self.connect_mongo(cfg, uri))
+            .await
+    }
+
+    #[cfg(feature = "mongodb")]
+    async fn connect_mongo(&self, cfg: &ChronosConfig, uri: &str) -> Result<MongoConnection> {
         let t = cfg.transactions.unwrap_or_default();
         let mode = match (t.enabled, t.auto_detect) {
             (Some(false), _) => Transactions::Off,
@@ -259,26 +273,24 @@ impl Registry {
         };
         let conn = MongoConnection::connect(uri, mode).await?;
         tracing::info!(uri = %redact_uri(uri), transactions = conn.uses_transactions(), "MongoDB client created");
-        map.insert(uri.to_string(), conn.clone());
         Ok(conn)
     }
 
     /// How many MongoDB driver clients exist (one per distinct URI).
     pub(crate) async fn mongo_client_count(&self) -> usize {
         #[cfg(feature = "mongodb")]
-        return self.mongo.lock().await.len();
+        return self.mongo.len().await;
         #[cfg(not(feature = "mongodb"))]
         0
     }
 
     /// How many index backends exist (one per distinct URI and database).
     pub(crate) async fn index_count(&self) -> usize {
-        self.indexes.lock().await.len()
+        self.indexes.len().await
     }
 
     pub(crate) async fn close(&self) {
-        let mut map = self.indexes.lock().await;
-        for (_, b) in map.drain() {
+        for b in self.indexes.drain().await {
             #[cfg(feature = "sqlite")]
             if let IndexBackend::Sqlite(s) = b {
                 s.close().await;
@@ -287,11 +299,11 @@ impl Registry {
             drop(b);
         }
         #[cfg(feature = "mongodb")]
-        for (_, c) in self.mongo.lock().await.drain() {
+        for c in self.mongo.drain().await {
             c.shutdown().await;
         }
-        self.blobs.lock().await.clear();
+        self.blobs.drain().await;
         #[cfg(any(feature = "s3", feature = "azure"))]
-        self.spaces.lock().await.clear();
+        self.spaces.drain().await;
     }
 }

@@ -691,6 +691,56 @@ impl ChronosConfig {
         Ok(())
     }
 
+    /// The engine's configuration of `collection` in database `t`: its `collectionMaps` entry
+    /// plus the global switches (versioning, logical delete, compression, devShadow) and the
+    /// blob prefix of the target's place.
+    pub fn collection_config(
+        &self,
+        t: &DatabaseTarget,
+        collection: &str,
+    ) -> chronos_core::CollectionConfig {
+        let map = self
+            .collection_maps
+            .get(collection)
+            .cloned()
+            .unwrap_or_default();
+        let cc = chronos_core::CollectionConfig::new(collection)
+            .indexed_props(map.indexed_props)
+            .required_indexed(
+                map.validation
+                    .map(|v| v.required_indexed)
+                    .unwrap_or_default(),
+            )
+            .versioning(self.versioning.is_none_or(|t| t.enabled))
+            .logical_delete(self.logical_delete.is_none_or(|t| t.enabled))
+            .blob_prefix(self.blob_prefix(t))
+            .compression(
+                self.write_optimization
+                    .as_ref()
+                    .and_then(|w| w.compression_enabled)
+                    .unwrap_or(false),
+            );
+        let cc = map
+            .base64_props
+            .iter()
+            .flatten()
+            .fold(cc, |cc, (prop, spec)| {
+                let mut p = chronos_core::Base64Prop::new(&spec.content_type)
+                    .preferred_text(spec.preferred_text.unwrap_or(false));
+                if let Some(c) = &spec.text_charset {
+                    p = p.text_charset(c);
+                }
+                cc.base64_prop(prop, p)
+            });
+        match &self.dev_shadow {
+            Some(s) if s.enabled => cc.dev_shadow(
+                s.max_bytes_per_doc.unwrap_or(DEFAULT_SHADOW_BYTES),
+                std::time::Duration::from_secs_f64(s.ttl_hours.max(0.0) * 3600.0),
+            ),
+            _ => cc,
+        }
+    }
+
     /// Every database target with its JSON path.
     pub(crate) fn targets(&self) -> Vec<(String, DatabaseTarget)> {
         let mut out = Vec::new();

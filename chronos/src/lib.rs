@@ -43,6 +43,7 @@
 pub struct ReadmeDoctests;
 
 mod backends;
+mod cells;
 pub mod config;
 mod entities;
 mod route;
@@ -51,7 +52,6 @@ mod scheme;
 mod sections;
 mod tiered;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -71,7 +71,10 @@ pub use scheme::Scheme;
 pub use tiered::{TierOptions, TieredResult};
 
 use chronos_core::{Engine, Stores};
-use tokio::sync::Mutex;
+
+use cells::Cells;
+
+type CollectionKey = (String, String, String, String);
 
 /// The entry point: configuration plus lazily opened, shared backends.
 #[derive(Debug, Clone)]
@@ -83,7 +86,8 @@ pub struct Chronos {
 struct Inner {
     config: ChronosConfig,
     registry: backends::Registry,
-    collections: Mutex<HashMap<(String, String, String, String), Collection>>,
+    /// Opened collections by (connection, database, blob location, collection).
+    collections: Cells<CollectionKey, Collection>,
     closed: AtomicBool,
 }
 
@@ -106,7 +110,7 @@ impl Chronos {
             inner: Arc::new(Inner {
                 config,
                 registry: Default::default(),
-                collections: Mutex::new(HashMap::new()),
+                collections: Cells::default(),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -180,63 +184,24 @@ impl Chronos {
             cfg.blob_location(&target),
             route.collection.clone(),
         );
-        let mut cache = self.inner.collections.lock().await;
-        if let Some(c) = cache.get(&key) {
-            return Ok(c.clone());
-        }
-        let index = self.inner.registry.index(cfg, &target).await?;
-        let blob = self.inner.registry.blob(cfg, &target).await?;
-        let engine = Engine::new(Stores {
-            index: index.index(),
-            blob,
-            lock: index.lock(),
-        });
-        let map = cfg
-            .collection_maps
-            .get(&route.collection)
-            .cloned()
-            .unwrap_or_default();
-        let cc = CollectionConfig::new(&route.collection)
-            .indexed_props(map.indexed_props)
-            .required_indexed(
-                map.validation
-                    .map(|v| v.required_indexed)
-                    .unwrap_or_default(),
-            )
-            .versioning(cfg.versioning.is_none_or(|t| t.enabled))
-            .logical_delete(cfg.logical_delete.is_none_or(|t| t.enabled))
-            .blob_prefix(cfg.blob_prefix(&target))
-            .compression(
-                cfg.write_optimization
-                    .as_ref()
-                    .and_then(|w| w.compression_enabled)
-                    .unwrap_or(false),
-            );
-        let cc = map
-            .base64_props
-            .iter()
-            .flatten()
-            .fold(cc, |cc, (prop, spec)| {
-                let mut p = chronos_core::Base64Prop::new(&spec.content_type)
-                    .preferred_text(spec.preferred_text.unwrap_or(false));
-                if let Some(c) = &spec.text_charset {
-                    p = p.text_charset(c);
-                }
-                cc.base64_prop(prop, p)
-            });
-        let cc = match &cfg.dev_shadow {
-            Some(s) if s.enabled => cc.dev_shadow(
-                s.max_bytes_per_doc.unwrap_or(config::DEFAULT_SHADOW_BYTES),
-                std::time::Duration::from_secs_f64(s.ttl_hours.max(0.0) * 3600.0),
-            ),
-            _ => cc,
-        };
-        let coll = engine
-            .collection(cc)
+        // One creation per collection; a slow first open (a tenant's server far away)
+        // blocks only the callers of that collection.
+        self.inner
+            .collections
+            .get_or_try_init(key, || async {
+                let index = self.inner.registry.index(cfg, &target).await?;
+                let blob = self.inner.registry.blob(cfg, &target).await?;
+                let engine = Engine::new(Stores {
+                    index: index.index(),
+                    blob,
+                    lock: index.lock(),
+                });
+                engine
+                    .collection(cfg.collection_config(&target, &route.collection))
+                    .await
+                    .map_err(|e| e.with("database", &target.db_name))
+            })
             .await
-            .map_err(|e| e.with("database", &target.db_name))?;
-        cache.insert(key, coll.clone());
-        Ok(coll)
     }
 
     /// How many MongoDB driver clients are open: one per distinct URI, however many connection
@@ -259,7 +224,7 @@ impl Chronos {
     /// Closes every connection. Later calls to `with` fail with `Unavailable`.
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        self.inner.collections.lock().await.clear();
+        self.inner.collections.drain().await;
         self.inner.registry.close().await;
     }
 }
