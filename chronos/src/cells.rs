@@ -23,12 +23,13 @@ impl<K, V> Default for Cells<K, V> {
     }
 }
 
-impl<K: Eq + Hash, V: Clone> Cells<K, V> {
+impl<K: Eq + Hash + Send, V: Clone + Send + Sync> Cells<K, V> {
     /// The value of `key`, created by `create` if no use created it yet.
     pub(crate) async fn get_or_try_init<E, F, Fut>(&self, key: K, create: F) -> Result<V, E>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<V, E>>,
+        E: Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<V, E>> + Send,
     {
         let cell = self.map.lock().await.entry(key).or_default().clone();
         cell.get_or_try_init(create).await.cloned()
