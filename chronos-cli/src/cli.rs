@@ -33,6 +33,10 @@ pub(crate) struct Args {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// More log output on standard error: -v info, -vv debug, -vvv trace (default: warnings).
+    /// `RUST_LOG` (e.g. `RUST_LOG=chronos_core=debug`) overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
     #[command(subcommand)]
     command: Command,
 }

@@ -501,3 +501,35 @@ fn killed_restore_collection_is_finished_by_a_rerun() {
         chronos.shutdown().await;
     });
 }
+
+/// Logs go to standard error, at warnings unless `-v` or `RUST_LOG` ask for more; standard
+/// output stays the command's output (one JSON document with `--json`).
+#[test]
+fn verbosity_and_rust_log_control_stderr_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let create = ["create", "-c", "logs", "--data", r#"{"a":1}"#, "--json"];
+    let quiet = chronos(dir, &create);
+    assert!(quiet.status.success());
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+
+    let mut loud = create.to_vec();
+    loud.push("-v");
+    let out = chronos(dir, &loud);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("index backend opened"), "{stderr}");
+    assert!(!stderr.contains("sqlx"), "-v raises Chronos's crates only: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is still one JSON document");
+    assert_eq!(v["ov"], 0);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .args(create)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "sqlx=debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sqlx"), "RUST_LOG selects what is logged: {stderr}");
+    assert!(!stderr.contains("index backend opened"), "{stderr}");
+}

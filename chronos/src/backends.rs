@@ -39,6 +39,16 @@ pub(crate) enum IndexBackend {
 }
 
 impl IndexBackend {
+    /// The backend's name for logs and health reports.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(_) => "sqlite",
+            Self::Memory { .. } => "memory",
+            #[cfg(feature = "mongodb")]
+            Self::Mongo(_) => "mongodb",
+        }
+    }
     pub(crate) fn index(&self) -> Arc<dyn IndexStore> {
         match self {
             #[cfg(feature = "sqlite")]
@@ -118,7 +128,12 @@ impl Registry {
         let uri = conn.mongo_uri.clone();
         let key = (uri.clone(), t.db_name.clone());
         self.indexes
-            .get_or_try_init(key, || self.open_index(cfg, t, uri.clone()))
+            .get_or_try_init(key, || async {
+                let b = self.open_index(cfg, t, uri.clone()).await?;
+                tracing::info!(connection = %t.db_conn_ref, database = %t.db_name,
+                    backend = b.kind(), "index backend opened");
+                Ok(b)
+            })
             .await
     }
 

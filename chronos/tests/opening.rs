@@ -51,8 +51,14 @@ async fn a_slow_tenant_does_not_block_others() {
     fast.create(&json!({"n": 1}), chronos::CreateOptions::new())
         .await
         .unwrap();
-    assert!(!slow.is_finished(), "slow tenant finished first: nothing was shown");
-    eprintln!("fast tenant opened in {:?} while the slow one hung", started.elapsed());
+    assert!(
+        !slow.is_finished(),
+        "slow tenant finished first: nothing was shown"
+    );
+    eprintln!(
+        "fast tenant opened in {:?} while the slow one hung",
+        started.elapsed()
+    );
     slow.abort();
 }
 
