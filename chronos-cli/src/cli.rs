@@ -227,6 +227,14 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Probe every configured index and blob backend (one round trip each); exits non-zero
+    /// when one is unreachable.
+    Health {
+        /// Also open backends this process has not used yet (a CLI process has used none, so
+        /// without it every backend is probed anyway: the default is on for the CLI).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        open: bool,
+    },
 }
 
 /// Parses a JSON argument: the text itself, `@FILE` for a file's contents, or `-` for
@@ -518,6 +526,18 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
         Command::RepairVersions { target } => {
             let moved = chronos.repair_duplicate_versions(&target.route()?).await?;
             out.repaired(&moved);
+        }
+        Command::Health { open } => {
+            let health = chronos.health(*open).await;
+            out.health(&health);
+            if !health.ok() {
+                let down = health
+                    .backends
+                    .iter()
+                    .filter(|b| matches!(b.state, chronos::HealthState::Unreachable { .. }))
+                    .count();
+                return Err(Error::unavailable(format!("{down} backend(s) unreachable")));
+            }
         }
     }
     Ok(())

@@ -223,6 +223,32 @@ impl Out {
     }
 }
 
+impl Out {
+    pub(crate) fn health(&self, h: &chronos::Health) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            out!("{}", serde_json::to_value(h).unwrap_or_default());
+            return;
+        }
+        for b in &h.backends {
+            let role = match b.role {
+                chronos::Role::Index => "index",
+                chronos::Role::Blob => "blob ",
+            };
+            let state = match &b.state {
+                chronos::HealthState::NotOpened => "not opened".to_string(),
+                chronos::HealthState::Reachable { latency } => {
+                    format!("ok ({:.1} ms)", latency.as_secs_f64() * 1000.0)
+                }
+                chronos::HealthState::Unreachable { error } => format!("UNREACHABLE: {error}"),
+            };
+            out!("{role} {}: {state}", b.name);
+        }
+    }
+}
+
 /// Writes one line of command output; see the `out!` macro.
 pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
     use std::io::Write;

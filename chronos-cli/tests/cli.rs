@@ -511,14 +511,21 @@ fn verbosity_and_rust_log_control_stderr_only() {
     let create = ["create", "-c", "logs", "--data", r#"{"a":1}"#, "--json"];
     let quiet = chronos(dir, &create);
     assert!(quiet.status.success());
-    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
 
     let mut loud = create.to_vec();
     loud.push("-v");
     let out = chronos(dir, &loud);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("index backend opened"), "{stderr}");
-    assert!(!stderr.contains("sqlx"), "-v raises Chronos's crates only: {stderr}");
+    assert!(
+        !stderr.contains("sqlx"),
+        "-v raises Chronos's crates only: {stderr}"
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is still one JSON document");
     assert_eq!(v["ov"], 0);
 
@@ -530,6 +537,49 @@ fn verbosity_and_rust_log_control_stderr_only() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("sqlx"), "RUST_LOG selects what is logged: {stderr}");
+    assert!(
+        stderr.contains("sqlx"),
+        "RUST_LOG selects what is logged: {stderr}"
+    );
     assert!(!stderr.contains("index backend opened"), "{stderr}");
+}
+
+/// `chronos health` probes every backend: exit 0 when all answer; non-zero, naming the
+/// unreachable one (never its password), when one does not.
+#[test]
+fn health_probes_every_backend() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let up = json(dir, &["health"]);
+    let backends = up["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 8, "{up}");
+    assert!(backends.iter().all(|b| b["state"] == "reachable"), "{up}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("down.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "dbConnections": { "m": { "mongoUri": format!("mongodb://ops:Hunter2Pw@127.0.0.1:{closed}/?serverSelectionTimeoutMS=300&directConnection=true") } },
+            "databases": { "logs": { "dbConnRef": "m", "dbName": "logs" } },
+            "localStorage": { "enabled": true, "basePath": dir.join("b").display().to_string() }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = chronos(dir, &["--config", config.to_str().unwrap(), "health"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("index connection 'm', database 'logs': UNREACHABLE"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("blob  localStorage"), "{stdout}");
+    assert!(stderr.contains("1 backend(s) unreachable"), "{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains("Hunter2Pw"));
 }

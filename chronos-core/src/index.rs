@@ -382,6 +382,10 @@ pub trait IndexStore: Send + Sync + Debug {
     /// once handed out: 1–64 characters of `0-9a-z`, stored durably in the database itself.
     async fn database_id(&self) -> Result<String>;
 
+    /// One cheap round trip to the store that creates and changes nothing (health checks):
+    /// `Ok` when the store answers, `Unavailable` (or the backend's mapped error) when not.
+    async fn ping(&self) -> Result<()>;
+
     /// Creates what `collection` needs (tables, indexes; one per indexed prop). Idempotent;
     /// called once per collection handle, never per write.
     async fn prepare(&self, collection: &str, indexed_props: &[String]) -> Result<()>;

@@ -44,6 +44,10 @@ impl IndexStore for MemoryIndexStore {
         IndexCapabilities::new(true)
     }
 
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
     async fn database_id(&self) -> Result<String> {
         Ok(self
             .database_id

@@ -727,6 +727,14 @@ impl IndexStore for MongoIndexStore {
         IndexCapabilities::new(self.transactions)
     }
 
+    async fn ping(&self) -> Result<()> {
+        self.db
+            .run_command(doc! {"ping": 1})
+            .await
+            .map(|_| ())
+            .map_err(|e| map_err(e, "ping"))
+    }
+
     async fn database_id(&self) -> Result<String> {
         // `{_id: "databaseId", value}` in `chronos_meta`, set on insert only: concurrent
         // first calls race on the `_id`, and the loser reads the winner's.

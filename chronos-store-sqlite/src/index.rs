@@ -246,6 +246,14 @@ impl IndexStore for SqliteIndexStore {
         IndexCapabilities::new(true)
     }
 
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| map_err(e, "ping"))
+    }
+
     async fn database_id(&self) -> Result<String> {
         // Insert-if-absent, then read: concurrent first calls (in any process) agree.
         let id: String = sqlx::query_scalar(

@@ -204,6 +204,9 @@ impl IndexStore for FaultyIndexStore {
     async fn database_id(&self) -> Result<String> {
         guarded(&self.plan, "database_id", || self.inner.database_id()).await
     }
+    async fn ping(&self) -> Result<()> {
+        guarded(&self.plan, "ping", || self.inner.ping()).await
+    }
     async fn prepare(&self, c: &str, p: &[String]) -> Result<()> {
         guarded(&self.plan, "prepare", || self.inner.prepare(c, p)).await
     }

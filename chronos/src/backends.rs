@@ -185,6 +185,25 @@ impl Registry {
         Ok(backend)
     }
 
+    /// The index backend of a target if it was opened (never opens).
+    pub(crate) async fn opened_index(
+        &self,
+        cfg: &ChronosConfig,
+        t: &DatabaseTarget,
+    ) -> Option<IndexBackend> {
+        let uri = cfg.db_connections.get(&t.db_conn_ref)?.mongo_uri.clone();
+        self.indexes.peek(&(uri, t.db_name.clone())).await
+    }
+
+    /// The blob store of a target if it was opened (never opens).
+    pub(crate) async fn opened_blob(
+        &self,
+        cfg: &ChronosConfig,
+        t: &DatabaseTarget,
+    ) -> Option<Arc<dyn BlobStore>> {
+        self.blobs.peek(&cfg.blob_location(t)).await
+    }
+
     pub(crate) async fn blob(
         &self,
         cfg: &ChronosConfig,

@@ -35,6 +35,12 @@ impl<K: Eq + Hash + Send, V: Clone + Send + Sync> Cells<K, V> {
         cell.get_or_try_init(create).await.cloned()
     }
 
+    /// The value of `key` if some use created it (never creates).
+    pub(crate) async fn peek(&self, key: &K) -> Option<V> {
+        let cell = self.map.lock().await.get(key).cloned()?;
+        cell.get().cloned()
+    }
+
     /// How many values exist.
     pub(crate) async fn len(&self) -> usize {
         self.map

@@ -46,6 +46,7 @@ mod backends;
 mod cells;
 pub mod config;
 mod entities;
+mod health;
 mod route;
 pub mod router;
 mod scheme;
@@ -66,6 +67,7 @@ pub use chronos_core::{
 pub use chronos_store_mongo::MovedVersion;
 pub use config::{ChronosConfig, Durability};
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
+pub use health::{BackendHealth, Health, HealthState, Role};
 pub use route::{DatabaseType, Route, Tier};
 pub use scheme::Scheme;
 pub use tiered::{TierOptions, TieredResult};

@@ -82,3 +82,74 @@ async fn concurrent_first_uses_open_once() {
     assert_eq!(chronos.open_backends().await, 1);
     chronos.shutdown().await;
 }
+
+/// `health` probes what is open, leaves the rest alone unless asked, and reports an
+/// unreachable server per backend, without its password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_each_backend() {
+    use chronos::{HealthState, Role};
+    // A port nothing listens on: connections are refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let chronos = Chronos::from_json(
+        &json!({
+            "dbConnections": {
+                "down": { "mongoUri": format!("mongodb://ops:S3cretPw@127.0.0.1:{closed}/?serverSelectionTimeoutMS=300&directConnection=true") },
+                "near": { "mongoUri": format!("sqlite://{}", dir.path().join("db").display()) }
+            },
+            "databases": { "runtime": { "tenantDatabases": [
+                { "tenantId": "a", "dbConnRef": "near", "dbName": "a_db" },
+                { "tenantId": "b", "dbConnRef": "down", "dbName": "b_db" }
+            ] } },
+            "localStorage": { "enabled": true, "basePath": dir.path().join("blobs").display().to_string() }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let before = chronos.health(false).await;
+    assert_eq!(before.backends.len(), 4, "{before:?}");
+    assert!(before
+        .backends
+        .iter()
+        .all(|b| b.state == HealthState::NotOpened));
+    assert!(before.ok());
+    assert_eq!(chronos.open_backends().await, 0, "health opened something");
+
+    chronos.with(&Route::runtime("a", "users")).await.unwrap();
+    let used = chronos.health(false).await;
+    let a: Vec<_> = used
+        .backends
+        .iter()
+        .filter(|b| b.used_by.contains("tenantDatabases[0]"))
+        .collect();
+    assert_eq!(a.len(), 2);
+    assert!(
+        a.iter()
+            .all(|b| matches!(b.state, HealthState::Reachable { .. })),
+        "{a:?}"
+    );
+    assert!(used.ok());
+
+    let all = chronos.health(true).await;
+    let b = all
+        .backends
+        .iter()
+        .find(|b| b.role == Role::Index && b.name.contains("'down'"))
+        .unwrap();
+    match &b.state {
+        HealthState::Unreachable { error } => {
+            assert!(error.contains("UNAVAILABLE"), "{error}");
+            assert!(!error.contains("S3cretPw"), "{error}");
+        }
+        other => panic!("a refused connection is reachable? {other:?}"),
+    }
+    assert!(!all.ok());
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("S3cretPw"), "{text}");
+    assert!(text.contains("\"state\":\"unreachable\""), "{text}");
+    chronos.shutdown().await;
+}

@@ -603,3 +603,23 @@ pub async fn document_store_contract(h: Harness) {
     assert!(!d.delete(&c, "d0").await.unwrap());
     assert_eq!(d.count(&c, &Filter::All).await.unwrap(), 4);
 }
+
+/// `ping` answers on a healthy store, repeatedly, and changes nothing: the database id and
+/// a collection's cv stay as they were.
+pub async fn index_ping_contract(h: Harness) {
+    let idx = &h.stores.index;
+    let id = idx.database_id().await.unwrap();
+    let c = h.default_collection("ping").await;
+    c.create(
+        &serde_json::json!({"n": 1}),
+        chronos_core::CreateOptions::new(),
+    )
+    .await
+    .unwrap();
+    let cv = idx.current_cv(c.name()).await.unwrap();
+    for _ in 0..3 {
+        idx.ping().await.unwrap();
+    }
+    assert_eq!(idx.database_id().await.unwrap(), id);
+    assert_eq!(idx.current_cv(c.name()).await.unwrap(), cv);
+}

@@ -163,6 +163,7 @@ macro_rules! conformance_suite {
             lost_races_leave_no_payload,
             index_commit_contract,
             index_precommit_contract,
+            index_ping_contract,
             blob_store_contract,
             lock_contract,
             document_store_contract,
