@@ -23,7 +23,7 @@ impl<K, V> Default for Cells<K, V> {
     }
 }
 
-impl<K: Eq + Hash + Send, V: Clone + Send + Sync> Cells<K, V> {
+impl<K: Eq + Hash + Send + Sync, V: Clone + Send + Sync> Cells<K, V> {
     /// The value of `key`, created by `create` if no use created it yet.
     pub(crate) async fn get_or_try_init<E, F, Fut>(&self, key: K, create: F) -> Result<V, E>
     where
