@@ -25,6 +25,8 @@
 //! ```
 
 #[cfg(any(feature = "s3", feature = "azure"))]
+mod create;
+#[cfg(any(feature = "s3", feature = "azure"))]
 mod http;
 mod kind;
 #[cfg(any(feature = "s3", feature = "azure"))]
@@ -60,6 +62,9 @@ pub struct ObjectBlobStore {
     label: String,
     /// For a durable local store: its root. Every put is then fsynced, file and directories.
     sync_root: Option<std::path::PathBuf>,
+    /// For a bucket of a spaces connection: `(connection, bucket)`, named when the bucket is
+    /// missing.
+    bucket: Option<(String, String)>,
 }
 
 impl fmt::Debug for ObjectBlobStore {
@@ -95,6 +100,7 @@ impl ObjectBlobStore {
             signer: None,
             label: format!("local:{}", root.display()),
             sync_root: None,
+            bucket: None,
         })
     }
 
@@ -146,6 +152,7 @@ impl ObjectBlobStore {
             signer: None,
             label: "memory".into(),
             sync_root: None,
+            bucket: None,
         }
     }
 
@@ -157,6 +164,7 @@ impl ObjectBlobStore {
             signer: None,
             label: label.into(),
             sync_root: None,
+            bucket: None,
         }
     }
 
@@ -174,7 +182,36 @@ impl ObjectBlobStore {
         })
     }
 
+    /// Marks this store as bucket `bucket` of spaces connection `connection`, so a missing
+    /// bucket is reported as such (not as a missing blob).
+    pub fn in_bucket(mut self, connection: &str, bucket: &str) -> Self {
+        self.bucket = Some((connection.to_string(), bucket.to_string()));
+        self
+    }
+
+    /// The error for a bucket or container that does not exist, if `e` says so.
+    fn missing_bucket(&self, e: &object_store::Error) -> Option<Error> {
+        let (conn, bucket) = self.bucket.as_ref()?;
+        let text = e.to_string();
+        // The services' own codes (S3 `NoSuchBucket`, Azure `ContainerNotFound`): a missing
+        // object is `NoSuchKey` / `BlobNotFound`, never these.
+        if !(text.contains("NoSuchBucket") || text.contains("ContainerNotFound")) {
+            return None;
+        }
+        Some(
+            Error::invalid_config(format!(
+                "bucket '{bucket}' of spaces connection '{conn}' does not exist: create it \
+                 (`chronos init`, Chronos::ensure_buckets, or the provider's console or CLI)"
+            ))
+            .with("connection", conn)
+            .with("bucket", bucket),
+        )
+    }
+
     fn map(&self, e: object_store::Error, op: &str, key: &str) -> Error {
+        if let Some(missing) = self.missing_bucket(&e) {
+            return missing.with("key", key);
+        }
         let kind = match &e {
             object_store::Error::NotFound { .. } => ErrorKind::NotFound,
             object_store::Error::AlreadyExists { .. }

@@ -156,7 +156,9 @@ impl SpaceConnection {
             self.name,
             self.endpoint.as_str().trim_end_matches('/')
         );
-        Ok(ObjectBlobStore::from_object_store(store, label).with_signer(signer))
+        Ok(ObjectBlobStore::from_object_store(store, label)
+            .with_signer(signer)
+            .in_bucket(&self.name, bucket))
     }
 
     /// The bare `object_store` client of one bucket — for tools and for benchmark baselines
@@ -165,7 +167,19 @@ impl SpaceConnection {
         Ok(self.build(bucket)?.0)
     }
 
-    fn build(&self, bucket: &str) -> Result<(Arc<dyn ObjectStore>, Arc<dyn Signer>)> {
+    pub(crate) fn options(&self) -> &SpaceOptions {
+        &self.options
+    }
+
+    pub(crate) fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    pub(crate) fn build(&self, bucket: &str) -> Result<(Arc<dyn ObjectStore>, Arc<dyn Signer>)> {
         if bucket.trim().is_empty() {
             return Err(Error::invalid_config(format!(
                 "spacesConnections.{}: bucket name must not be empty",

@@ -227,6 +227,9 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Create the S3 buckets and Azure containers the configuration names that do not exist
+    /// yet (existing ones are left as they are).
+    Init,
     /// Probe every configured index and blob backend (one round trip each); exits non-zero
     /// when one is unreachable.
     Health {
@@ -526,6 +529,10 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
         Command::RepairVersions { target } => {
             let moved = chronos.repair_duplicate_versions(&target.route()?).await?;
             out.repaired(&moved);
+        }
+        Command::Init => {
+            let buckets = chronos.ensure_buckets().await?;
+            out.buckets(&buckets);
         }
         Command::Health { open } => {
             let health = chronos.health(*open).await;

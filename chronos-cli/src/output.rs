@@ -224,6 +224,23 @@ impl Out {
 }
 
 impl Out {
+    pub(crate) fn buckets(&self, b: &[chronos::BucketStatus]) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            out!("{}", json!({ "buckets": b }));
+            return;
+        }
+        if b.is_empty() {
+            out!("no spaces buckets configured: nothing to create");
+        }
+        for s in b {
+            let what = if s.created { "created" } else { "exists" };
+            out!("bucket '{}' on '{}': {what}", s.bucket, s.connection);
+        }
+    }
+
     pub(crate) fn health(&self, h: &chronos::Health) {
         if self.silent {
             return;

@@ -272,6 +272,15 @@ impl Registry {
 
     /// The connection of a `spacesConnections` entry (created once).
     #[cfg(any(feature = "s3", feature = "azure"))]
+    pub(crate) async fn space_connection(
+        &self,
+        cfg: &ChronosConfig,
+        name: &str,
+    ) -> Result<SpaceConnection> {
+        self.space(cfg, name).await
+    }
+
+    #[cfg(any(feature = "s3", feature = "azure"))]
     async fn space(&self, cfg: &ChronosConfig, name: &str) -> Result<SpaceConnection> {
         self.spaces
             .get_or_try_init(name.to_string(), || async {

@@ -43,6 +43,8 @@
 pub struct ReadmeDoctests;
 
 mod backends;
+#[cfg(any(feature = "s3", feature = "azure"))]
+mod buckets;
 mod cells;
 pub mod config;
 mod entities;
@@ -57,6 +59,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+#[cfg(any(feature = "s3", feature = "azure"))]
+pub use buckets::BucketStatus;
 pub use chronos_core::{
     self as core, Collection, CollectionConfig, CollectionRestoreOptions, CreateOptions,
     EnrichOptions, Error, ErrorKind, Externals, HistoryOptions, HistoryPage, ItemId, ListOptions,

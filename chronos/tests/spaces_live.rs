@@ -132,3 +132,65 @@ async fn s3_and_azure_from_config() {
     chronos.shutdown().await;
     assert_eq!(chronos.open_space_clients().await, 0);
 }
+
+/// `ensure_buckets` (`chronos init`) creates the configured buckets that are missing, once;
+/// before it, a write into a missing Azure container names the bucket and how to create it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensure_buckets_creates_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut cfg) = config(&dir.path().display().to_string()) else {
+        return;
+    };
+    let suffix = &ItemId::generate().to_string()[14..];
+    let (s3_bucket, container) = (format!("init-s3-{suffix}"), format!("init-az-{suffix}"));
+    let tenants = cfg["databases"]["runtime"]["tenantDatabases"]
+        .as_array_mut()
+        .unwrap();
+    tenants[1]["bucket"] = s3_bucket.clone().into();
+    tenants[2]["bucket"] = container.clone().into();
+    let chronos = Chronos::from_json(&cfg.to_string()).unwrap();
+
+    let c = chronos.with(&Route::runtime("c", "users")).await.unwrap();
+    let e = c
+        .create(&json!({"n": 1}), CreateOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), chronos::ErrorKind::InvalidConfig, "{e}");
+    assert!(
+        e.to_string().contains(&format!(
+            "bucket '{container}' of spaces connection 'azure-main' does not exist"
+        )),
+        "{e}"
+    );
+
+    let made = chronos.ensure_buckets().await.unwrap();
+    let created: Vec<(&str, bool)> = made
+        .iter()
+        .map(|b| (b.bucket.as_str(), b.created))
+        .collect();
+    let shared = service_var("CHRONOS_TEST_S3_BUCKET").unwrap();
+    assert_eq!(
+        created,
+        [
+            (shared.as_str(), false),
+            (s3_bucket.as_str(), true),
+            (container.as_str(), true)
+        ]
+    );
+    assert!(chronos
+        .ensure_buckets()
+        .await
+        .unwrap()
+        .iter()
+        .all(|b| !b.created));
+    let w = c
+        .create(&json!({"n": 1}), CreateOptions::new())
+        .await
+        .unwrap();
+    assert!(c
+        .get_latest(w.id, ReadOptions::new())
+        .await
+        .unwrap()
+        .is_some());
+    chronos.shutdown().await;
+}
