@@ -1,7 +1,7 @@
 //! `ChronosConfig`: the spec's JSON configuration, typed with serde.
 //!
 //! Parsing is strict: an unknown key is an error naming its JSON path, and so is a wrong type.
-//! [`ChronosConfig::validate`] then checks every reference (`dbConnRef`, `spaceConnRef`),
+//! [`ChronosConfig::validate`] (in `validate.rs`, with each section's own `validate`) then checks every reference (`dbConnRef`, `spaceConnRef`),
 //! required combinations and duplicates, again naming the exact path, e.g.
 //! `databases.runtime.tenantDatabases[1].dbConnRef: no connection named 'mongo-x'`.
 //! Secrets never appear in errors or `Debug` output.
@@ -10,15 +10,14 @@
 //! devShadow, writeOptimization, fallback, transactions, base64Props) are accepted as JSON and
 //! reported by [`ChronosConfig::unsupported_options`], never silently ignored.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chronos_core::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::scheme::{not_compiled, Scheme};
+use crate::scheme::Scheme;
 pub use crate::sections::*;
 
 /// The whole configuration.
@@ -194,7 +193,7 @@ pub use chronos_core::error::redact_uri;
 pub const MAX_SHADOW_TTL_HOURS: f64 = 87_600.0;
 
 /// The scheme of a would-be URI for messages (`(none)` when it has no plausible one).
-fn uri_scheme(uri: &str) -> &str {
+pub(crate) fn uri_scheme(uri: &str) -> &str {
     match uri.split_once(':') {
         Some((s, _))
             if !s.is_empty()
@@ -380,7 +379,7 @@ pub struct Toggle {
 /// `devShadow.maxBytesPerDoc` when not given (the spec's example value, 1 MiB).
 pub const DEFAULT_SHADOW_BYTES: u64 = 1024 * 1024;
 
-fn at(path: impl fmt::Display, msg: impl fmt::Display) -> Error {
+pub(crate) fn at(path: impl fmt::Display, msg: impl fmt::Display) -> Error {
     Error::invalid_config(format!("{path}: {msg}"))
 }
 
@@ -419,276 +418,6 @@ impl ChronosConfig {
     /// Parses an already-built JSON value.
     pub fn from_value(v: &Value) -> Result<Self> {
         Self::from_json(&v.to_string())
-    }
-
-    /// Checks references, duplicates and required combinations.
-    pub fn validate(&self) -> Result<()> {
-        let local = self.local_storage.as_ref().is_some_and(|l| l.enabled);
-        if let Some(l) = &self.local_storage {
-            if l.enabled && l.base_path.trim().is_empty() {
-                return Err(at("localStorage.basePath", "must not be empty"));
-            }
-        }
-        if local && !cfg!(feature = "fs") {
-            return Err(not_compiled(
-                "localStorage",
-                "local-file blob storage",
-                "fs",
-            ));
-        }
-        for (name, c) in &self.db_connections {
-            let path = format!("dbConnections.{name}.mongoUri");
-            let Some(scheme) = Scheme::parse(&c.mongo_uri) else {
-                return Err(at(
-                    path,
-                    // Only the scheme: a string that is not a URI may be anything, a pasted
-                    // password included.
-                    format!(
-                        "unsupported URI scheme '{}': use {}",
-                        uri_scheme(&c.mongo_uri),
-                        Scheme::spelled_out()
-                    ),
-                ));
-            };
-            if let (false, Some(feature)) = (scheme.compiled(), scheme.feature()) {
-                return Err(not_compiled(
-                    &path,
-                    format!("the {scheme} backend"),
-                    feature,
-                ));
-            }
-        }
-        for (name, s) in &self.spaces_connections {
-            if s.endpoint.trim().is_empty() {
-                return Err(at(
-                    format!("spacesConnections.{name}.endpoint"),
-                    "must not be empty",
-                ));
-            }
-            let kind = s.space_kind();
-            if !kind.compiled() {
-                return Err(not_compiled(
-                    &format!("spacesConnections.{name}"),
-                    format!("{kind:?} blob storage"),
-                    kind.feature(),
-                ));
-            }
-        }
-        let check = |path: String, t: &DatabaseTarget| -> Result<()> {
-            if !self.db_connections.contains_key(&t.db_conn_ref) {
-                return Err(at(
-                    format!("{path}.dbConnRef"),
-                    format!("no connection named '{}'", t.db_conn_ref),
-                ));
-            }
-            match &t.space_conn_ref {
-                Some(s) if !self.spaces_connections.contains_key(s) => {
-                    return Err(at(
-                        format!("{path}.spaceConnRef"),
-                        format!("no spaces connection named '{s}'"),
-                    ));
-                }
-                Some(_) if t.bucket.as_deref().is_none_or(|b| b.trim().is_empty()) => {
-                    return Err(at(format!("{path}.bucket"), "required with spaceConnRef"));
-                }
-                None if !local && self.scheme_of(t) != Some(Scheme::Memory) => {
-                    return Err(at(
-                        format!("{path}.spaceConnRef"),
-                        "required unless localStorage is enabled (or the database is memory://)",
-                    ));
-                }
-                _ => {}
-            }
-            if t.db_name.trim().is_empty() {
-                return Err(at(format!("{path}.dbName"), "must not be empty"));
-            }
-            // It names a directory (local blobs, SQLite files): `.` and `..` would be the
-            // base directory itself or its parent.
-            if t.db_name.chars().all(|c| c == '.') {
-                return Err(at(
-                    format!("{path}.dbName"),
-                    format!(
-                        "'{}' is not a usable name (it is a path to a directory)",
-                        t.db_name
-                    ),
-                ));
-            }
-            if !t
-                .db_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-            {
-                return Err(at(
-                    format!("{path}.dbName"),
-                    format!("'{}' may only use A-Z a-z 0-9 _ - .", t.db_name),
-                ));
-            }
-            if let Some(b) = &t.bucket {
-                if b.is_empty() || b.contains("..") || b.starts_with('/') {
-                    return Err(at(
-                        format!("{path}.bucket"),
-                        format!("'{b}' is not a valid bucket name"),
-                    ));
-                }
-            }
-            Ok(())
-        };
-        let tiered = |name: &str, t: &TieredDatabases| -> Result<()> {
-            if let Some(g) = &t.generic_database {
-                check(format!("databases.{name}.genericDatabase"), g)?;
-            }
-            let mut seen = std::collections::HashSet::new();
-            for (i, d) in t.domains_databases.iter().enumerate() {
-                let p = format!("databases.{name}.domainsDatabases[{i}]");
-                if d.domain.trim().is_empty() || !seen.insert(&d.domain) {
-                    return Err(at(
-                        format!("{p}.domain"),
-                        format!("'{}' is empty or listed twice", d.domain),
-                    ));
-                }
-                check(p, &d.target())?;
-            }
-            tenants(name, &t.tenant_databases, &check)
-        };
-        if let Some(m) = &self.databases.metadata {
-            tiered("metadata", m)?;
-        }
-        if let Some(k) = &self.databases.knowledge {
-            tiered("knowledge", k)?;
-        }
-        if let Some(r) = &self.databases.runtime {
-            tenants("runtime", &r.tenant_databases, &check)?;
-        }
-        if let Some(l) = &self.databases.logs {
-            check("databases.logs".into(), l)?;
-        }
-        for (name, db) in [
-            (
-                "messaging",
-                self.databases.messaging.as_ref().map(|m| &m.db_conn_ref),
-            ),
-            (
-                "identities",
-                self.databases.identities.as_ref().map(|m| &m.db_conn_ref),
-            ),
-        ] {
-            if let Some(r) = db {
-                if !self.db_connections.contains_key(r) {
-                    return Err(at(
-                        format!("databases.{name}.dbConnRef"),
-                        format!("no connection named '{r}'"),
-                    ));
-                }
-            }
-        }
-        let rules = |path: &str, rules: &[CounterRule]| -> Result<()> {
-            let mut names = std::collections::HashSet::new();
-            for (i, r) in rules.iter().enumerate() {
-                if r.name.trim().is_empty() || !names.insert(&r.name) {
-                    return Err(at(
-                        format!("{path}[{i}].name"),
-                        format!("'{}' is empty or used twice", r.name),
-                    ));
-                }
-                chronos_core::Filter::parse(&r.when)
-                    .map_err(|e| at(format!("{path}[{i}].when"), e.message()))?;
-            }
-            Ok(())
-        };
-        if let Some(c) = &self.counter_rules {
-            rules("counterRules.rules", &c.rules)?;
-        }
-        if let Some(a) = &self.analytics {
-            rules("analytics.counterRules", &a.counter_rules)?;
-            for (i, r) in a.time_based_rules.iter().enumerate() {
-                chronos_core::Filter::parse(&r.query)
-                    .map_err(|e| at(format!("analytics.timeBasedRules[{i}].query"), e.message()))?;
-            }
-            for (i, r) in a.cross_tenant_rules.iter().enumerate() {
-                chronos_core::Filter::parse(&r.query).map_err(|e| {
-                    at(
-                        format!("analytics.crossTenantRules[{i}].query"),
-                        e.message(),
-                    )
-                })?;
-            }
-        }
-        if let Some(r) = &self.routing {
-            if let Some(k) = &r.choose_key {
-                if !["tenantId", "domain", "collection", "dbName"].contains(&k.as_str()) {
-                    return Err(at(
-                        "routing.chooseKey",
-                        format!("'{k}' is not one of tenantId, domain, collection, dbName"),
-                    ));
-                }
-            }
-        }
-        for (name, m) in &self.collection_maps {
-            let p = format!("collectionMaps.{name}");
-            chronos_core::engine::validate_collection_name(name)
-                .map_err(|e| at(&p, e.message()))?;
-            for (prop, spec) in m.base64_props.iter().flatten() {
-                chronos_core::engine::validate_base64_prop_name(name, prop)
-                    .map_err(|e| at(format!("{p}.base64Props.{prop}"), e.message()))?;
-                if spec.content_type.trim().is_empty() {
-                    return Err(at(
-                        format!("{p}.base64Props.{prop}.contentType"),
-                        "must not be empty",
-                    ));
-                }
-            }
-            if let Some(v) = &m.validation {
-                for (i, r) in v.required_indexed.iter().enumerate() {
-                    if !m.indexed_props.is_empty() && !m.indexed_props.contains(r) {
-                        return Err(at(
-                            format!("{p}.validation.requiredIndexed[{i}]"),
-                            format!("'{r}' is not in indexedProps"),
-                        ));
-                    }
-                }
-            }
-        }
-        if let Some(d) = &self.dev_shadow {
-            // Hours become a Duration: NaN, infinities, negatives and absurd values must not
-            // reach it (they panic or expire at once).
-            if !(d.ttl_hours.is_finite()
-                && d.ttl_hours > 0.0
-                && d.ttl_hours <= MAX_SHADOW_TTL_HOURS)
-            {
-                return Err(at(
-                    "devShadow.ttlHours",
-                    format!("{} is not a number of hours above 0 and at most {MAX_SHADOW_TTL_HOURS} (ten years)", d.ttl_hours),
-                ));
-            }
-        }
-        self.check_distinct_databases()?;
-        self.check_shared_blob_locations()
-    }
-
-    /// Two routes on one index database would read and write each other's records (the same
-    /// collection names in the same database): each target needs its own.
-    fn check_distinct_databases(&self) -> Result<()> {
-        let mut first: HashMap<(String, String), String> = HashMap::new();
-        for (path, t) in self.targets() {
-            match first.entry(self.index_identity(&t)) {
-                Entry::Occupied(o) => {
-                    return Err(at(
-                        format!("{path}.dbName"),
-                        format!(
-                            "'{}' on connection '{}' is already the database of {}; two routes \
-                             on one database would see each other's records: give each its own dbName",
-                            t.db_name,
-                            t.db_conn_ref,
-                            o.get()
-                        ),
-                    ));
-                }
-                Entry::Vacant(v) => {
-                    v.insert(path);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The engine's configuration of `collection` in database `t`: its `collectionMaps` entry
@@ -817,7 +546,7 @@ impl ChronosConfig {
     /// for two spaces connections naming one endpoint and bucket. Used to decide which
     /// databases share a place (and so get `<dbName>/` prefixes); the sweep does not depend
     /// on it (blob keys name their database, see `chronos_core::Collection::sweep`).
-    fn blob_place(&self, t: &DatabaseTarget) -> String {
+    pub(crate) fn blob_place(&self, t: &DatabaseTarget) -> String {
         match &t.space_conn_ref {
             Some(space) => {
                 let endpoint = self
@@ -832,7 +561,7 @@ impl ChronosConfig {
     }
 
     /// The index database a target names: its connection URI and database name.
-    fn index_identity(&self, t: &DatabaseTarget) -> (String, String) {
+    pub(crate) fn index_identity(&self, t: &DatabaseTarget) -> (String, String) {
         let uri = self
             .db_connections
             .get(&t.db_conn_ref)
@@ -856,36 +585,6 @@ impl ChronosConfig {
         } else {
             String::new()
         }
-    }
-
-    /// Databases sharing a bucket (or local directory) are told apart by `dbName`, so two
-    /// different index databases there must not have the same one.
-    fn check_shared_blob_locations(&self) -> Result<()> {
-        // The first target seen per (place, dbName): any later one there with the same
-        // dbName must be the same index database. One pass, however many tenants.
-        let mut first: HashMap<(String, String), (String, (String, String))> = HashMap::new();
-        for (path, t) in self.targets() {
-            let me = self.index_identity(&t);
-            match first.entry((self.blob_place(&t), t.db_name.clone())) {
-                Entry::Occupied(o) if o.get().1 != me => {
-                    return Err(at(
-                        format!("{path}.dbName"),
-                        format!(
-                            "'{}' stores blobs in the same place as {}, which has the same \
-                             dbName on another connection; their payloads could not be told \
-                             apart: use a different dbName or bucket",
-                            t.db_name,
-                            o.get().0
-                        ),
-                    ));
-                }
-                Entry::Occupied(_) => {}
-                Entry::Vacant(v) => {
-                    v.insert((path, me));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Options present in this config that Chronos does not implement yet (each a JSON path).
@@ -922,23 +621,4 @@ impl ChronosConfig {
         );
         out
     }
-}
-
-fn tenants(
-    name: &str,
-    list: &[TenantDatabase],
-    check: &dyn Fn(String, &DatabaseTarget) -> Result<()>,
-) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    for (i, t) in list.iter().enumerate() {
-        let p = format!("databases.{name}.tenantDatabases[{i}]");
-        if t.tenant_id.trim().is_empty() || !seen.insert(&t.tenant_id) {
-            return Err(at(
-                format!("{p}.tenantId"),
-                format!("'{}' is empty or listed twice", t.tenant_id),
-            ));
-        }
-        check(p, &t.target())?;
-    }
-    Ok(())
 }

@@ -54,6 +54,7 @@ pub mod router;
 mod scheme;
 mod sections;
 mod tiered;
+mod validate;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
