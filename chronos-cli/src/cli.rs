@@ -160,6 +160,18 @@ enum Command {
         /// Record id.
         id: String,
     },
+    /// What changed between two versions of a record: an RFC 6902 JSON Patch that turns
+    /// version FROM into version TO.
+    Diff {
+        #[command(flatten)]
+        target: Target,
+        /// Record id.
+        id: String,
+        /// The version to start from.
+        from: u64,
+        /// The version to arrive at.
+        to: u64,
+    },
     /// List records whose indexed metadata matches a filter.
     List {
         #[command(flatten)]
@@ -434,6 +446,16 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
                 .with("collection", c.name())
             })?;
             out.record(&rec);
+        }
+        Command::Diff {
+            target,
+            id,
+            from,
+            to,
+        } => {
+            let c = chronos.with(&target.route()?).await?;
+            let patch = c.diff(parse_id(id)?, *from, *to).await?;
+            out.patch(&patch);
         }
         Command::History { target, id } => {
             let c = chronos.with(&target.route()?).await?;

@@ -224,6 +224,32 @@ impl Out {
 }
 
 impl Out {
+    pub(crate) fn patch(&self, patch: &chronos::json_patch::Patch) {
+        if self.silent {
+            return;
+        }
+        let ops = serde_json::to_value(patch).unwrap_or_default();
+        if self.json {
+            out!("{ops}");
+            return;
+        }
+        let ops = ops.as_array().cloned().unwrap_or_default();
+        if ops.is_empty() {
+            out!("no changes");
+        }
+        for op in ops {
+            let kind = op["op"].as_str().unwrap_or_default();
+            let path = op["path"].as_str().unwrap_or_default();
+            match op.get("value") {
+                Some(v) => out!("{kind} {path} = {v}"),
+                None => match op.get("from") {
+                    Some(f) => out!("{kind} {path} from {}", f.as_str().unwrap_or_default()),
+                    None => out!("{kind} {path}"),
+                },
+            }
+        }
+    }
+
     pub(crate) fn buckets(&self, b: &[chronos::BucketStatus]) {
         if self.silent {
             return;

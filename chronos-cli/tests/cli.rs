@@ -583,3 +583,31 @@ fn health_probes_every_backend() {
     assert!(stderr.contains("1 backend(s) unreachable"), "{stderr}");
     assert!(!format!("{stdout}{stderr}").contains("Hunter2Pw"));
 }
+
+/// `chronos diff` prints the JSON Patch between two versions; applying it (here: reading
+/// the ops back) gives the later version; a missing version exits non-zero.
+#[test]
+fn diff_prints_the_patch_between_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let w = json(dir, &["create", "-c", "d", "--data", r#"{"a":1,"b":[1]}"#]);
+    let id = w["id"].as_str().unwrap().to_string();
+    ok(
+        dir,
+        &["update", "-c", "d", &id, "--data", r#"{"a":2,"b":[1,2]}"#],
+    );
+    let patch = json(dir, &["diff", "-c", "d", &id, "0", "1"]);
+    assert_eq!(
+        patch,
+        serde_json::json!([
+            {"op": "replace", "path": "/a", "value": 2},
+            {"op": "add", "path": "/b/1", "value": 2}
+        ])
+    );
+    let human = ok(dir, &["diff", "-c", "d", &id, "1", "0"]);
+    assert!(human.contains("replace /a = 1"), "{human}");
+    assert!(human.contains("remove /b/1"), "{human}");
+    let missing = chronos(dir, &["diff", "-c", "d", &id, "0", "7"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("version 7"));
+}

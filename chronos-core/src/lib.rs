@@ -30,6 +30,9 @@
 //! # }).unwrap();
 //! ```
 
+/// RFC 6902 JSON Patch, the format of [`Collection::diff`] (apply with `json_patch::patch`).
+pub use json_patch;
+
 pub mod blob;
 pub mod blob_cache;
 pub mod docs;

@@ -63,10 +63,10 @@ use std::sync::Arc;
 #[cfg(any(feature = "s3", feature = "azure"))]
 pub use buckets::BucketStatus;
 pub use chronos_core::{
-    self as core, Collection, CollectionConfig, CollectionRestoreOptions, CreateOptions,
-    EnrichOptions, Error, ErrorKind, Externals, HistoryOptions, HistoryPage, ItemId, ListOptions,
-    Page, Point, ReadOptions, Record, RestoreReport, RestoreTarget, Result, SortField, SweepReport,
-    Timestamp, Unreadable, WriteOptions, WriteResult,
+    self as core, json_patch, Collection, CollectionConfig, CollectionRestoreOptions,
+    CreateOptions, EnrichOptions, Error, ErrorKind, Externals, HistoryOptions, HistoryPage, ItemId,
+    ListOptions, Page, Point, ReadOptions, Record, RestoreReport, RestoreTarget, Result, SortField,
+    SweepReport, Timestamp, Unreadable, WriteOptions, WriteResult,
 };
 #[cfg(feature = "mongodb")]
 pub use chronos_store_mongo::MovedVersion;

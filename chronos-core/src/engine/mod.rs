@@ -16,6 +16,7 @@ mod attempt;
 mod blobs;
 mod commit;
 mod conflict;
+mod diff;
 mod externals;
 mod observer;
 mod options;

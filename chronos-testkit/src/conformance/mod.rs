@@ -17,6 +17,7 @@
 
 mod concurrency;
 mod contracts;
+mod diff;
 mod faults;
 mod history;
 mod pipeline;
@@ -34,6 +35,7 @@ use chronos_core::{Collection, CollectionConfig, DocumentStore, Engine, ItemId, 
 
 pub use concurrency::*;
 pub use contracts::*;
+pub use diff::*;
 pub use faults::*;
 pub use history::*;
 pub use pipeline::*;
@@ -176,6 +178,7 @@ macro_rules! conformance_suite {
             oversized_payloads_are_rejected,
             conflict_causes_are_distinct,
             commit_observer_sees_each_commit_once,
+            diff_patches_turn_one_version_into_another,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,
