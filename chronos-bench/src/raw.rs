@@ -1,6 +1,7 @@
 //! The raw baselines: what one record costs without Chronos — one index write in its own
 //! transaction (SQLite) or one `insert_one` (MongoDB), one blob put of the same payload; one
-//! read by key and one blob get; the raw filtered query.
+//! read by key and one blob get; the raw filtered query, alone (head-only) and followed by
+//! fetching and parsing every payload of the page (what a user must do to get the records).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -125,7 +126,8 @@ impl RawIndex {
         }
     }
 
-    pub(crate) async fn list(&self, status: &str, limit: usize) {
+    /// The ids of one page of the raw query (head-only: no payload).
+    pub(crate) async fn list(&self, status: &str, limit: usize) -> Vec<String> {
         match self {
             Self::Sqlite(pool) => {
                 let rows: Vec<(String, String)> =
@@ -136,6 +138,7 @@ impl RawIndex {
                         .await
                         .expect("raw list");
                 assert!(!rows.is_empty());
+                rows.into_iter().map(|(id, _)| id).collect()
             }
             Self::Mongo(c) => {
                 use futures::TryStreamExt;
@@ -149,6 +152,9 @@ impl RawIndex {
                     .await
                     .expect("raw list");
                 assert!(!docs.is_empty());
+                docs.iter()
+                    .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
+                    .collect()
             }
         }
     }
@@ -181,13 +187,27 @@ impl RawBlob {
             .expect("raw put");
     }
 
-    pub(crate) async fn get(&self, key: &str) {
+    pub(crate) async fn get(&self, key: &str) -> bytes::Bytes {
         self.0
             .get(&ObjPath::from(key))
             .await
             .expect("raw get")
             .bytes()
             .await
-            .expect("raw bytes");
+            .expect("raw bytes")
+    }
+
+    /// What a careful user writes by hand to get a page of records: every payload fetched
+    /// concurrently (as many at a time as Chronos fetches) and parsed.
+    pub(crate) async fn get_all_parsed(&self, keys: Vec<String>, concurrency: usize) -> usize {
+        use futures::StreamExt;
+        futures::stream::iter(keys)
+            .map(|k| async move {
+                let bytes = self.get(&k).await;
+                serde_json::from_slice::<Value>(&bytes).expect("raw payload parses")
+            })
+            .buffered(concurrency)
+            .count()
+            .await
     }
 }
