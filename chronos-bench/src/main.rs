@@ -505,9 +505,13 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     });
     // The same page with every payload read from the blob store, as the raw page reads
     // them (the row above is served by the write cache: this process wrote the records).
-    let cold_list = timed("list_by_meta (100, no write cache)", pages, |i| async move {
-        assert!(page_of_100(cold, i).await > 0);
-    })
+    let cold_list = timed(
+        "list_by_meta (100, no write cache)",
+        pages,
+        |i| async move {
+            assert!(page_of_100(cold, i).await > 0);
+        },
+    )
     .await;
     rows.push(Row::Versus {
         chronos: cold_list,
