@@ -443,6 +443,30 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
         raw: raw_read.clone(),
         target: 0.7,
     });
+    // Diff: two versions read and compared; by hand, two records read (the patch itself is
+    // what Chronos adds).
+    let raw_pair = timed("raw 2 × (read + blob get)", n, |i| {
+        let (a, b) = (
+            raw_ids[i % raw_ids.len()].clone(),
+            raw_ids[(i + 1) % raw_ids.len()].clone(),
+        );
+        async move {
+            for id in [a, b] {
+                s.raw.get(&id).await;
+                s.raw_blob.get(&format!("raw/{id}/v0.json")).await;
+            }
+        }
+    })
+    .await;
+    let diff = timed("diff (v0 → v2)", n, |i| async move {
+        c.diff(ids[i % ids.len()], 0, 2).await.expect("diff");
+    })
+    .await;
+    rows.push(Row::Versus {
+        chronos: diff,
+        raw: raw_pair,
+        target: 0.7,
+    });
     let now = chronos_core::time::now_ms();
     let as_of = timed("get_as_of", n, |i| async move {
         c.get_as_of(ids[i % ids.len()], now, ro())
