@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Unsupported,
     /// A broken invariant or corrupted data (e.g. a checksum mismatch).
     Internal,
+    /// What was asked for existed but was removed by pruning or retention (a change-feed
+    /// cursor older than the versions the collection still keeps).
+    Gone,
 }
 
 impl ErrorKind {
@@ -43,6 +46,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "UNAVAILABLE",
             ErrorKind::Unsupported => "UNSUPPORTED",
             ErrorKind::Internal => "INTERNAL",
+            ErrorKind::Gone => "GONE",
         }
     }
 }
@@ -146,6 +150,10 @@ impl Error {
     /// [`ErrorKind::Unsupported`].
     pub fn unsupported(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unsupported, message)
+    }
+    /// [`ErrorKind::Gone`].
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Gone, message)
     }
     /// [`ErrorKind::Internal`].
     pub fn internal(message: impl Into<String>) -> Self {

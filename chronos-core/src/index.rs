@@ -227,6 +227,9 @@ pub struct Precommit {
     /// A cv the store reserved for the commit (stores that hand out cvs at commit time leave
     /// this empty).
     pub reserved_cv: Option<u64>,
+    /// When the reservation was handed out (stores whose reservations expire refuse, or
+    /// replace, one older than their bound).
+    pub reserved_at: Option<std::time::Instant>,
 }
 
 impl Precommit {
@@ -239,8 +242,21 @@ impl Precommit {
     pub fn with_cv(cv: u64) -> Self {
         Self {
             reserved_cv: Some(cv),
+            reserved_at: Some(std::time::Instant::now()),
         }
     }
+}
+
+/// One page of a collection's version log in cv order ([`IndexStore::feed`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedPage {
+    /// Committed versions with cv above the requested one, ascending cv.
+    pub versions: Vec<VersionEntry>,
+    /// Where the next page starts: every version with a cv up to and including `next` that
+    /// will ever be committed is in this page or an earlier one. At least the requested cv;
+    /// beyond the last version returned when the log has nothing more to hand out yet, so an
+    /// empty page still moves a consumer on.
+    pub next: u64,
 }
 
 /// A point in a collection's history.
@@ -421,6 +437,14 @@ pub trait IndexStore: Send + Sync + Debug {
         self.commit(collection, commit).await
     }
 
+    /// Gives up what [`IndexStore::precommit`] prepared, for a commit that will never be
+    /// sent (its payload put failed, or its deadline passed first). Best effort: a store that
+    /// reserved a cv records that it will never commit, so the change feed need not wait
+    /// for it to expire. Default: nothing.
+    async fn abandon(&self, collection: &str, prepared: Precommit) {
+        let _ = (collection, prepared);
+    }
+
     /// The head of a record, if any.
     async fn head(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>>;
 
@@ -460,4 +484,16 @@ pub trait IndexStore: Send + Sync + Debug {
 
     /// The greatest cv assigned in the collection so far (0 when none).
     async fn current_cv(&self, collection: &str) -> Result<u64>;
+
+    /// The change feed's source: committed versions with cv strictly above `after_cv`, in
+    /// ascending cv, at most `limit` (≥ 1), and the position to resume from.
+    ///
+    /// Contract: gap-free and duplicate-free across pages. A version is handed out only once
+    /// no version with a lower cv can still commit — on a store whose cvs become visible in
+    /// cv order (one transaction assigns and commits them) that is every committed version;
+    /// on one that reserves cvs before committing (MongoDB) the store waits out reservations
+    /// that may still land (see its docs). [`FeedPage::next`] obeys the same rule.
+    /// `Gone` when versions with a cv above `after_cv` were pruned (`prune_below_ov`), so
+    /// the page could not be complete.
+    async fn feed(&self, collection: &str, after_cv: u64, limit: usize) -> Result<FeedPage>;
 }

@@ -50,19 +50,20 @@ pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
 pub use blob_cache::{RecentWrites, WriteCache};
 pub use docs::{DocQuery, DocUpdate, Document, DocumentStore};
 pub use engine::{
-    new_database_id, Base64Prop, Collection, CollectionConfig, CollectionRestoreOptions,
-    CollectionTarget, CommitEvent, CommitObserver, CreateOptions, Engine, EnrichOptions, Externals,
-    HistoryOptions, HistoryPage, ListOptions, Page, PlannedChange, ReadOptions, RestoreAction,
-    RestoreReport, RestoreTarget, ShadowPolicy, Stores, SweepReport, Unreadable, WriteOptions,
-    COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
-    DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE, RESTORE_LEASE,
+    new_database_id, Base64Prop, ChangeCursor, ChangePage, Collection, CollectionConfig,
+    CollectionRestoreOptions, CollectionTarget, CommitEvent, CommitObserver, CreateOptions, Engine,
+    EnrichOptions, Externals, HistoryOptions, HistoryPage, ListOptions, Page, PlannedChange,
+    ReadOptions, RestoreAction, RestoreReport, RestoreTarget, ShadowPolicy, Stores, SweepReport,
+    Unreadable, WriteOptions, COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES,
+    DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE, MAX_FEED_PAGE,
+    RESTORE_LEASE,
 };
 pub use error::{ConflictCause, Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use id::ItemId;
 pub use index::{
-    Commit, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, NewVersion, Point,
-    Precommit, Shadow, Sort, SortField, SortKey, VersionEntry,
+    Commit, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, NewVersion,
+    Point, Precommit, Shadow, Sort, SortField, SortKey, VersionEntry,
 };
 pub use lock::{Lease, Lock};
 pub use model::{

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chronos_core::time::now_ms;
 use chronos_core::{
-    Commit, Error, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, ItemId, Point,
-    Precommit, Result, VersionEntry,
+    Commit, Error, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore,
+    ItemId, Point, Precommit, Result, VersionEntry,
 };
 
 use crate::lock;
@@ -17,6 +17,10 @@ struct Coll {
     heads: BTreeMap<ItemId, HeadEntry>,
     /// Per record, versions in ascending ov (so `at` and `cv` ascend too).
     versions: BTreeMap<ItemId, Vec<VersionEntry>>,
+    /// The version log in cv order (the change feed): cv → record.
+    by_cv: BTreeMap<u64, ItemId>,
+    /// The greatest cv pruned away (`prune_below_ov`): feed cursors below it are `Gone`.
+    pruned_cv: u64,
     cv: u64,
 }
 
@@ -99,8 +103,13 @@ impl IndexStore for MemoryIndexStore {
                 }
             }
             if let Some(below) = c.prune_below_ov {
+                for gone in vs.iter().filter(|v| v.ov < below) {
+                    coll.by_cv.remove(&gone.cv);
+                    coll.pruned_cv = coll.pruned_cv.max(gone.cv);
+                }
                 vs.retain(|v| v.ov >= below);
             }
+            coll.by_cv.insert(entry.cv, id);
             vs.push(entry);
             Ok(coll.cv)
         })
@@ -195,6 +204,40 @@ impl IndexStore for MemoryIndexStore {
     async fn current_cv(&self, collection: &str) -> Result<u64> {
         Ok(self.with(collection, |c| c.cv))
     }
+
+    /// cvs are assigned under the store's lock at commit, so every committed version is
+    /// settled at once.
+    async fn feed(&self, collection: &str, after_cv: u64, limit: usize) -> Result<FeedPage> {
+        self.with(collection, |c| {
+            if after_cv < c.pruned_cv {
+                return Err(pruned(collection, after_cv, c.pruned_cv));
+            }
+            let versions: Vec<VersionEntry> = c
+                .by_cv
+                .range(after_cv + 1..)
+                .take(limit)
+                .filter_map(|(cv, id)| {
+                    let vs = c.versions.get(id)?;
+                    let i = vs.binary_search_by_key(cv, |v| v.cv).ok()?;
+                    Some(vs[i].clone())
+                })
+                .collect();
+            let next = match versions.last() {
+                Some(last) if versions.len() == limit => last.cv,
+                _ => c.cv.max(after_cv),
+            };
+            Ok(FeedPage { versions, next })
+        })
+    }
+}
+
+/// The `Gone` error for a feed cursor older than the versions kept.
+fn pruned(collection: &str, after_cv: u64, pruned_cv: u64) -> Error {
+    Error::gone(format!(
+        "change cursor at cv {after_cv} is older than the versions the collection keeps \
+         (versions up to cv {pruned_cv} were pruned); rebuild what the consumer derives from the current state"
+    ))
+    .with("collection", collection)
 }
 
 /// Conflict unless `c` appends right after `latest` (the record's greatest committed ov).

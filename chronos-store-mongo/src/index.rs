@@ -16,12 +16,12 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chronos_core::{
-    Commit, Error, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, ItemId, Op,
-    Point, Precommit, Result, SortField, VersionEntry,
+    Commit, Error, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore,
+    ItemId, Op, Point, Precommit, Result, SortField, VersionEntry,
 };
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
@@ -30,6 +30,7 @@ use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 
 use crate::conv::{self, date, get, oid, opt_str, u64_of};
 use crate::error::{is_duplicate_key, is_transient, is_unknown_commit, map_err};
+use crate::feed;
 use crate::filter;
 
 /// The MongoDB index store for one database.
@@ -170,6 +171,12 @@ fn same_keys(a: &Document, b: &Document) -> bool {
         && a.iter()
             .zip(b.iter())
             .all(|((ka, va), (kb, vb))| ka == kb && dir(va).is_some() && dir(va) == dir(vb))
+}
+
+/// A cv taken for one commit, and when.
+struct Reservation {
+    cv: u64,
+    at: Instant,
 }
 
 /// Why a commit attempt stopped.
@@ -535,6 +542,10 @@ impl MongoIndexStore {
     ) -> std::result::Result<u64, Stop> {
         if concurrently {
             let (checked, cv) = futures::join!(self.check_latest(cs, c), self.reserve_cv(cs));
+            if let (Err(_), Ok(cv)) = (&checked, &cv) {
+                // This reservation will never commit: say so, or the feed waits it out.
+                feed::release(&cs.counter, *cv).await;
+            }
             checked.and(cv)
         } else {
             self.check_latest(cs, c).await?;
@@ -617,6 +628,27 @@ impl MongoIndexStore {
             }
         }
         if let Some(below) = c.prune_below_ov {
+            // The change feed's watermark before the entries go: a feed cursor below a
+            // pruned cv is then `Gone`, never silently incomplete.
+            let newest = exec!(
+                sess,
+                cs.ver
+                    .find_one(doc! {"itemId": id, "ov": {"$lt": below as i64}})
+                    .sort(doc! {"cv": -1})
+            )
+            .map_err(|e| Stop::Driver(e, "read pruned versions"))?;
+            if let Some(newest) = newest {
+                let cv = get(&newest, "cv")
+                    .and_then(u64_of)
+                    .map_err(Stop::Conflict)?;
+                exec!(
+                    sess,
+                    cs.counter
+                        .update_one(doc! {"_id": "pruned"}, doc! {"$max": {"value": cv as i64}})
+                        .upsert(true)
+                )
+                .map_err(|e| Stop::Driver(e, "record pruned cv"))?;
+            }
             exec!(
                 sess,
                 cs.ver
@@ -627,9 +659,30 @@ impl MongoIndexStore {
         Ok(())
     }
 
-    async fn commit_txn(&self, cs: &Colls, c: &Commit, cv: u64) -> Result<()> {
+    /// A reservation about to be used past [`feed::RESERVATION_TTL`] is released and
+    /// replaced (the change feed treats older ones as settled).
+    async fn refresh_if_old(
+        &self,
+        cs: &Colls,
+        r: &mut Reservation,
+    ) -> std::result::Result<(), Stop> {
+        if r.at.elapsed() > feed::RESERVATION_TTL {
+            tracing::debug!(
+                cv = r.cv,
+                "cv reservation too old to commit; taking a fresh one"
+            );
+            feed::release(&cs.counter, r.cv).await;
+            r.cv = self.reserve_cv(cs).await?;
+            r.at = Instant::now();
+        }
+        Ok(())
+    }
+
+    async fn commit_txn(&self, cs: &Colls, c: &Commit, r: &mut Reservation) -> Result<()> {
         let mut pause = Duration::from_millis(2);
         for _ in 0..60 {
+            self.refresh_if_old(cs, r).await.map_err(Stop::into_error)?;
+            let cv = r.cv;
             let mut s = self
                 .client
                 .start_session()
@@ -643,6 +696,11 @@ impl MongoIndexStore {
             // refuses a version someone committed since.
             let steps = self.apply(cs, c, cv, Some(&mut s)).await;
             match steps {
+                // Too old to commit now: abort, and the next round takes a fresh cv.
+                Ok(()) if r.at.elapsed() > feed::RESERVATION_TTL => {
+                    let _ = s.abort_transaction().await;
+                    continue;
+                }
                 Ok(()) => loop {
                     match s.commit_transaction().await {
                         Ok(()) => return Ok(()),
@@ -653,6 +711,7 @@ impl MongoIndexStore {
                 },
                 Err(Stop::Conflict(e)) => {
                     let _ = s.abort_transaction().await;
+                    feed::release(&cs.counter, cv).await;
                     return Err(e);
                 }
                 Err(Stop::Driver(e, _)) if is_transient(&e) => {
@@ -809,28 +868,45 @@ impl IndexStore for MongoIndexStore {
         self.ensure(c).await?;
         let cs = self.colls(c);
         let r = async {
-            let cv = match prepared.reserved_cv {
-                Some(cv) => cv,
-                None => self
-                    .prepare_commit(&cs, &commit, false)
-                    .await
-                    .map_err(Stop::into_error)?,
+            let mut r = match prepared.reserved_cv {
+                Some(cv) => Reservation {
+                    cv,
+                    at: prepared.reserved_at.unwrap_or_else(Instant::now),
+                },
+                None => Reservation {
+                    cv: self
+                        .prepare_commit(&cs, &commit, false)
+                        .await
+                        .map_err(Stop::into_error)?,
+                    at: Instant::now(),
+                },
             };
             // The last moment before the version insert (the linearisation point) that this
             // process can check; a request delayed in flight after it is what the
             // collection's clock-skew margin covers.
             commit.check_deadline(c, chronos_core::time::now_ms())?;
             if self.transactions {
-                self.commit_txn(&cs, &commit, cv).await?;
+                self.commit_txn(&cs, &commit, &mut r).await?;
             } else {
-                self.apply(&cs, &commit, cv, None)
+                self.refresh_if_old(&cs, &mut r)
                     .await
                     .map_err(Stop::into_error)?;
+                let applied = self.apply(&cs, &commit, r.cv, None).await;
+                if let Err(Stop::Conflict(_)) = &applied {
+                    feed::release(&cs.counter, r.cv).await;
+                }
+                applied.map_err(Stop::into_error)?;
             }
-            Ok(cv)
+            Ok(r.cv)
         }
         .await;
         r.map_err(|e: Error| e.with("collection", c).with("id", commit.version.item_id))
+    }
+
+    async fn abandon(&self, c: &str, prepared: Precommit) {
+        if let Some(cv) = prepared.reserved_cv {
+            feed::release(&self.colls(c).counter, cv).await;
+        }
     }
 
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
@@ -1003,6 +1079,17 @@ impl IndexStore for MongoIndexStore {
             .await
             .map_err(|e| map_err(e, "list changed items").with("collection", c))?;
         docs.iter().map(|d| conv::item_id(get(d, "_id")?)).collect()
+    }
+
+    /// See [`crate::feed`]: versions are handed out once every lower cv is settled.
+    async fn feed(&self, c: &str, after_cv: u64, limit: usize) -> Result<FeedPage> {
+        self.ensure(c).await?;
+        let cs = self.colls(c);
+        let colls = feed::FeedColls {
+            ver: &cs.ver,
+            counter: &cs.counter,
+        };
+        feed::page(c, colls, after_cv, limit, version_from).await
     }
 
     async fn current_cv(&self, c: &str) -> Result<u64> {

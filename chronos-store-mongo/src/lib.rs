@@ -14,6 +14,7 @@
 mod conv;
 mod docs;
 mod error;
+mod feed;
 mod filter;
 mod index;
 mod lock;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use docs::MongoDocumentStore;
+pub use feed::{RESERVATION_TTL, SETTLE_MARGIN};
 pub use index::MongoIndexStore;
 pub use lock::MongoLock;
 pub use repair::MovedVersion;

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chronos_core::{
-    Commit, Error, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, ItemId, Op,
-    Point, Result, SortField, Timestamp, VersionEntry,
+    Commit, Error, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore,
+    ItemId, Op, Point, Result, SortField, Timestamp, VersionEntry,
 };
 use serde_json::{Map, Value};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
@@ -186,6 +186,7 @@ impl SqliteIndexStore {
         let stem = table_stem(coll);
         let ddl = format!(
             "CREATE TABLE IF NOT EXISTS chronos_counters (coll TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS chronos_feed_pruned (coll TEXT PRIMARY KEY, cv INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS {ver} (item_id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL,
                op TEXT NOT NULL, at INTEGER NOT NULL, actor TEXT, reason TEXT, blob_key TEXT NOT NULL,
                meta TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT NOT NULL, prev_ov INTEGER,
@@ -369,6 +370,19 @@ impl IndexStore for SqliteIndexStore {
         };
         let cv: i64 = row.try_get(0).map_err(|e| ctx(map_err(e, "read cv")))?;
         if let Some(below) = c.prune_below_ov {
+            // The feed's watermark first, in the same transaction: a feed cursor below a
+            // pruned cv is `Gone`, never silently incomplete.
+            sqlx::query(&format!(
+                "INSERT INTO chronos_feed_pruned (coll, cv)
+                   SELECT ?1, MAX(cv) FROM {ver} WHERE item_id = ?2 AND ov < ?3 HAVING MAX(cv) IS NOT NULL
+                   ON CONFLICT(coll) DO UPDATE SET cv = MAX(cv, excluded.cv)"
+            ))
+            .bind(coll)
+            .bind(&id)
+            .bind(below as i64)
+            .execute(&mut *db)
+            .await
+            .map_err(|e| ctx(map_err(e, "record pruned cv")))?;
             sqlx::query(&format!("DELETE FROM {ver} WHERE item_id = ? AND ov < ?"))
                 .bind(&id)
                 .bind(below as i64)
@@ -531,5 +545,44 @@ impl IndexStore for SqliteIndexStore {
             .await
             .map_err(|e| map_err(e, "read cv").with("collection", coll))?;
         Ok(cv.unwrap_or(0) as u64)
+    }
+
+    /// cvs are assigned inside the commit's write transaction, which SQLite serialises, so
+    /// every committed version is settled: read the counter, then everything up to it.
+    async fn feed(&self, coll: &str, after_cv: u64, limit: usize) -> Result<FeedPage> {
+        let upto = self.current_cv(coll).await?;
+        let (_, ver) = tables(coll);
+        let after = after_cv.min(i64::MAX as u64) as i64;
+        let rows = sqlx::query(&format!(
+            "SELECT {VER_COLS} FROM {ver} WHERE cv > ? AND cv <= ? ORDER BY cv LIMIT ?"
+        ))
+        .bind(after)
+        .bind(upto as i64)
+        .bind(limit.min(i64::MAX as usize) as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "read change feed").with("collection", coll))?;
+        let versions: Vec<VersionEntry> =
+            rows.iter().map(version_from_row).collect::<Result<_>>()?;
+        // After the read: a prune that removed part of this range has raised it by now.
+        let pruned: Option<i64> =
+            sqlx::query_scalar("SELECT cv FROM chronos_feed_pruned WHERE coll = ?")
+                .bind(coll)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| map_err(e, "read change feed").with("collection", coll))?;
+        if let Some(p) = pruned.filter(|p| *p > after) {
+            return Err(Error::gone(format!(
+                "change cursor at cv {after_cv} is older than the versions the collection keeps \
+                 (versions up to cv {p} were pruned); rebuild what the consumer derives from the \
+                 current state"
+            ))
+            .with("collection", coll));
+        }
+        let next = match versions.last() {
+            Some(last) if versions.len() == limit => last.cv,
+            _ => upto.max(after_cv),
+        };
+        Ok(FeedPage { versions, next })
     }
 }

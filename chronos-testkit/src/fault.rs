@@ -13,8 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chronos_core::{
-    BlobCapabilities, BlobMeta, BlobStore, Commit, Error, HeadEntry, HeadQuery, IndexCapabilities,
-    IndexStore, ItemId, Lease, Lock, Point, Precommit, Result, Stores, VersionEntry,
+    BlobCapabilities, BlobMeta, BlobStore, Commit, Error, FeedPage, HeadEntry, HeadQuery,
+    IndexCapabilities, IndexStore, ItemId, Lease, Lock, Point, Precommit, Result, Stores,
+    VersionEntry,
 };
 
 /// When an injected fault strikes relative to the real call.
@@ -54,6 +55,9 @@ struct PlanState {
     interleave: Option<Interleave>,
     /// Added before every call of the named operation (a slow store).
     latency: Option<(&'static str, Duration)>,
+    /// A random delay up to this before every call of the named operation (calls then
+    /// overtake each other: commits landing out of order).
+    jitter: Option<(&'static str, Duration)>,
 }
 
 /// Which calls fail. Cheap to clone (shared state).
@@ -93,9 +97,16 @@ impl FaultPlan {
     pub fn add_latency(&self, op: &'static str, by: Duration) {
         self.lock().latency = Some((op, by));
     }
-    /// Removes the latency of [`FaultPlan::add_latency`].
+    /// Delays every later call of the named operation by a random time up to `max`, until
+    /// [`FaultPlan::clear_latency`]: concurrent calls reach the store in shuffled order.
+    pub fn add_jitter(&self, op: &'static str, max: Duration) {
+        self.lock().jitter = Some((op, max));
+    }
+    /// Removes the latency of [`FaultPlan::add_latency`] and [`FaultPlan::add_jitter`].
     pub fn clear_latency(&self) {
-        self.lock().latency = None;
+        let mut s = self.lock();
+        s.latency = None;
+        s.jitter = None;
     }
     /// Disarms any pending fault.
     pub fn clear(&self) {
@@ -147,6 +158,16 @@ impl FaultPlan {
     }
 }
 
+/// A pseudo-random number in [0, 1): the std hasher's per-process random keys over a
+/// counter (no dependency for test delays).
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 fn injected(op: &str) -> Error {
     Error::unavailable(format!("injected fault in {op}"))
 }
@@ -160,11 +181,17 @@ where
     if let Some(work) = plan.take_interleave(op) {
         work.await;
     }
-    let delay = plan
-        .lock()
-        .latency
-        .filter(|(o, _)| *o == op)
-        .map(|(_, d)| d);
+    let (fixed, jitter) = {
+        let s = plan.lock();
+        (
+            s.latency.filter(|(o, _)| *o == op).map(|(_, d)| d),
+            s.jitter.filter(|(o, _)| *o == op).map(|(_, d)| d),
+        )
+    };
+    let delay = match jitter {
+        Some(max) => Some(max.mul_f64(random_unit())),
+        None => fixed,
+    };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
@@ -225,6 +252,9 @@ impl IndexStore for FaultyIndexStore {
         })
         .await
     }
+    async fn abandon(&self, c: &str, p: Precommit) {
+        self.inner.abandon(c, p).await
+    }
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
         guarded(&self.plan, "head", || self.inner.head(c, id)).await
     }
@@ -260,6 +290,9 @@ impl IndexStore for FaultyIndexStore {
     }
     async fn current_cv(&self, c: &str) -> Result<u64> {
         guarded(&self.plan, "current_cv", || self.inner.current_cv(c)).await
+    }
+    async fn feed(&self, c: &str, after: u64, limit: usize) -> Result<FeedPage> {
+        guarded(&self.plan, "feed", || self.inner.feed(c, after, limit)).await
     }
 }
 

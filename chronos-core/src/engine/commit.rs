@@ -264,7 +264,12 @@ impl Collection {
             self.put_unique(&s.key, s.stored.clone()),
             idx.precommit(self.name(), commit)
         );
-        put.map_err(|e| e.with("key", &s.key))?;
+        if let Err(e) = put {
+            if let Ok(p) = prepared {
+                idx.abandon(self.name(), p).await;
+            }
+            return Err(e.with("key", &s.key));
+        }
         match prepared {
             Ok(p) => Ok(p),
             Err(e) => {
@@ -286,6 +291,7 @@ impl Collection {
             // Past its deadline a sweep may already treat this attempt's blobs as garbage, so
             // it must not commit. Nothing was sent, so the payload can go.
             self.discard(&s.key, "attempt past its deadline").await;
+            self.stores().index.abandon(self.name(), prepared).await;
             tracing::warn!(collection = self.name(), id = %s.id, ov = s.ov, deadline = ?cfg.write_deadline,
                 "write attempt passed its deadline before its commit; refused");
             return Err(Error::unavailable(format!(

@@ -18,6 +18,7 @@ mod commit;
 mod conflict;
 mod diff;
 mod externals;
+mod feed;
 mod observer;
 mod options;
 mod payload;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 
 pub use attempt::new_database_id;
 pub use externals::{validate_base64_prop_name, Base64Prop};
+pub use feed::{ChangeCursor, ChangePage, MAX_FEED_PAGE};
 pub use observer::{CommitEvent, CommitObserver};
 pub use options::{
     CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,

@@ -19,6 +19,7 @@ mod concurrency;
 mod contracts;
 mod diff;
 mod faults;
+mod feed;
 mod history;
 mod pipeline;
 mod query;
@@ -37,6 +38,7 @@ pub use concurrency::*;
 pub use contracts::*;
 pub use diff::*;
 pub use faults::*;
+pub use feed::*;
 pub use history::*;
 pub use pipeline::*;
 pub use query::*;
@@ -179,6 +181,9 @@ macro_rules! conformance_suite {
             conflict_causes_are_distinct,
             commit_observer_sees_each_commit_once,
             diff_patches_turn_one_version_into_another,
+            change_feed_pages_every_version_once,
+            change_feed_is_gap_free_under_out_of_order_commits,
+            change_feed_reports_pruned_cursors,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,
