@@ -105,6 +105,8 @@ pub struct DocQuery {
 /// - [`DocumentStore::update`] applies every assignment and increment atomically with
 ///   respect to concurrent updates of the same document (no lost increments across
 ///   processes); with `upsert` a missing document is created from the update alone.
+/// - [`DocumentStore::update_where`] checks its precondition and applies its update as one
+///   atomic step: of concurrent conditional updates expecting one state, one applies.
 /// - Filters have exactly [`Filter::matches`] semantics; sort uses the canonical order.
 #[async_trait]
 pub trait DocumentStore: Send + Sync + Debug {
@@ -122,6 +124,17 @@ pub trait DocumentStore: Send + Sync + Debug {
         id: &str,
         update: DocUpdate,
         upsert: bool,
+    ) -> Result<Option<Document>>;
+    /// [`DocumentStore::update`] guarded by a precondition: applied only if the document
+    /// exists and its body matches `expect` at the moment it is applied (atomically, as a
+    /// compare-and-set); returns the document after it, or `None` when it is missing or did
+    /// not match (nothing changed).
+    async fn update_where(
+        &self,
+        collection: &str,
+        id: &str,
+        expect: &Filter,
+        update: DocUpdate,
     ) -> Result<Option<Document>>;
     /// Deletes a document; returns whether it existed.
     async fn delete(&self, collection: &str, id: &str) -> Result<bool>;

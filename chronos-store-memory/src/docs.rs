@@ -27,6 +27,35 @@ impl MemoryDocumentStore {
     }
 }
 
+impl MemoryDocumentStore {
+    /// An update under the store's lock, with an optional precondition.
+    fn apply(
+        &self,
+        collection: &str,
+        id: &str,
+        expect: Option<&Filter>,
+        update: DocUpdate,
+        upsert: bool,
+    ) -> Result<Option<Document>> {
+        let mut g = lock(&self.colls);
+        let c = g.entry(collection.to_string()).or_default();
+        let mut body = match c.get(id) {
+            Some(b) if expect.is_none_or(|f| f.matches(b)) => b.clone(),
+            Some(_) => return Ok(None),
+            None if upsert => Map::new(),
+            None => return Ok(None),
+        };
+        update
+            .apply(&mut body)
+            .map_err(|e| e.with("collection", collection).with("id", id))?;
+        c.insert(id.to_string(), body.clone());
+        Ok(Some(Document {
+            id: id.to_string(),
+            body,
+        }))
+    }
+}
+
 #[async_trait]
 impl DocumentStore for MemoryDocumentStore {
     async fn insert(&self, collection: &str, doc: Document) -> Result<()> {
@@ -68,21 +97,17 @@ impl DocumentStore for MemoryDocumentStore {
         update: DocUpdate,
         upsert: bool,
     ) -> Result<Option<Document>> {
-        let mut g = lock(&self.colls);
-        let c = g.entry(collection.to_string()).or_default();
-        let mut body = match c.get(id) {
-            Some(b) => b.clone(),
-            None if upsert => Map::new(),
-            None => return Ok(None),
-        };
-        update
-            .apply(&mut body)
-            .map_err(|e| e.with("collection", collection).with("id", id))?;
-        c.insert(id.to_string(), body.clone());
-        Ok(Some(Document {
-            id: id.to_string(),
-            body,
-        }))
+        self.apply(collection, id, None, update, upsert)
+    }
+
+    async fn update_where(
+        &self,
+        collection: &str,
+        id: &str,
+        expect: &Filter,
+        update: DocUpdate,
+    ) -> Result<Option<Document>> {
+        self.apply(collection, id, Some(expect), update, false)
     }
 
     async fn delete(&self, collection: &str, id: &str) -> Result<bool> {

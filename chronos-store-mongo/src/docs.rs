@@ -64,6 +64,66 @@ impl MongoDocumentStore {
         check_name(name)?;
         Ok(self.db.collection(name))
     }
+
+    /// Read, check, apply, then replace only if unchanged; with an optional precondition.
+    async fn apply(
+        &self,
+        coll: &str,
+        id: &str,
+        expect: Option<&Filter>,
+        update: DocUpdate,
+        upsert: bool,
+    ) -> Result<Option<Document>> {
+        // Read, apply, then replace only if unchanged (compare-and-swap on the canonical copy);
+        // retried on a lost race so concurrent increments are never lost.
+        let c = self.coll(coll)?;
+        for _ in 0..100 {
+            let current = c
+                .find_one(doc! {"_id": id})
+                .await
+                .map_err(|e| map_err(e, "read document"))?;
+            let (mut body, guard) = match current {
+                Some(d) => {
+                    let guard = d.get(CANON).cloned().unwrap_or(Bson::Null);
+                    let body = decode(d)?.body;
+                    // Checked on the body the compare-and-swap below is guarded by.
+                    if !expect.is_none_or(|f| f.matches(&body)) {
+                        return Ok(None);
+                    }
+                    (body, Some(guard))
+                }
+                None if upsert => (Map::new(), None),
+                None => return Ok(None),
+            };
+            update
+                .apply(&mut body)
+                .map_err(|e| e.with("collection", coll).with("id", id))?;
+            let next = Document {
+                id: id.to_string(),
+                body,
+            };
+            let encoded = encode(&next)?;
+            let ok = match guard {
+                Some(g) => c
+                    .find_one_and_replace(doc! {"_id": id, CANON: g}, encoded)
+                    .return_document(ReturnDocument::After)
+                    .await
+                    .map_err(|e| map_err(e, "update document"))?
+                    .is_some(),
+                None => match c.insert_one(encoded).await {
+                    Ok(_) => true,
+                    Err(e) if is_duplicate_key(&e) => false,
+                    Err(e) => return Err(map_err(e, "update document")),
+                },
+            };
+            if ok {
+                return Ok(Some(next));
+            }
+        }
+        Err(Error::unavailable("document update kept conflicting")
+            .with("collection", coll)
+            .with("id", id))
+    }
 }
 
 #[async_trait]
@@ -107,50 +167,17 @@ impl DocumentStore for MongoDocumentStore {
         update: DocUpdate,
         upsert: bool,
     ) -> Result<Option<Document>> {
-        // Read, apply, then replace only if unchanged (compare-and-swap on the canonical copy);
-        // retried on a lost race so concurrent increments are never lost.
-        let c = self.coll(coll)?;
-        for _ in 0..100 {
-            let current = c
-                .find_one(doc! {"_id": id})
-                .await
-                .map_err(|e| map_err(e, "read document"))?;
-            let (mut body, guard) = match current {
-                Some(d) => {
-                    let guard = d.get(CANON).cloned().unwrap_or(Bson::Null);
-                    (decode(d)?.body, Some(guard))
-                }
-                None if upsert => (Map::new(), None),
-                None => return Ok(None),
-            };
-            update
-                .apply(&mut body)
-                .map_err(|e| e.with("collection", coll).with("id", id))?;
-            let next = Document {
-                id: id.to_string(),
-                body,
-            };
-            let encoded = encode(&next)?;
-            let ok = match guard {
-                Some(g) => c
-                    .find_one_and_replace(doc! {"_id": id, CANON: g}, encoded)
-                    .return_document(ReturnDocument::After)
-                    .await
-                    .map_err(|e| map_err(e, "update document"))?
-                    .is_some(),
-                None => match c.insert_one(encoded).await {
-                    Ok(_) => true,
-                    Err(e) if is_duplicate_key(&e) => false,
-                    Err(e) => return Err(map_err(e, "update document")),
-                },
-            };
-            if ok {
-                return Ok(Some(next));
-            }
-        }
-        Err(Error::unavailable("document update kept conflicting")
-            .with("collection", coll)
-            .with("id", id))
+        self.apply(coll, id, None, update, upsert).await
+    }
+
+    async fn update_where(
+        &self,
+        coll: &str,
+        id: &str,
+        expect: &Filter,
+        update: DocUpdate,
+    ) -> Result<Option<Document>> {
+        self.apply(coll, id, Some(expect), update, false).await
     }
 
     async fn delete(&self, coll: &str, id: &str) -> Result<bool> {

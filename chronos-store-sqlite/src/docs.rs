@@ -41,6 +41,57 @@ impl SqliteDocumentStore {
         Ok(Self { pool })
     }
 
+    /// An update in one write transaction, with an optional precondition.
+    async fn apply(
+        &self,
+        coll: &str,
+        id: &str,
+        expect: Option<&Filter>,
+        update: DocUpdate,
+        upsert: bool,
+    ) -> Result<Option<Document>> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let db = &mut *tx;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT body FROM chronos_docs WHERE coll = ? AND id = ?")
+                .bind(coll)
+                .bind(id)
+                .fetch_optional(&mut *db)
+                .await
+                .map_err(|e| map_err(e, "read document").with("collection", coll))?;
+        let mut body = match current {
+            Some(b) => {
+                let body = decode(id.to_string(), &b)?.body;
+                if !expect.is_none_or(|f| f.matches(&body)) {
+                    return Ok(None);
+                }
+                body
+            }
+            None if upsert => Map::new(),
+            None => return Ok(None),
+        };
+        update
+            .apply(&mut body)
+            .map_err(|e| e.with("collection", coll).with("id", id))?;
+        let (text, idx) = encode(&body);
+        sqlx::query(
+            "INSERT INTO chronos_docs (coll, id, body, idx) VALUES (?, ?, ?, ?)
+             ON CONFLICT(coll, id) DO UPDATE SET body = excluded.body, idx = excluded.idx",
+        )
+        .bind(coll)
+        .bind(id)
+        .bind(text)
+        .bind(idx)
+        .execute(&mut *db)
+        .await
+        .map_err(|e| map_err(e, "update document").with("collection", coll))?;
+        tx.commit().await.map_err(|e| map_err(e, "commit"))?;
+        Ok(Some(Document {
+            id: id.to_string(),
+            body,
+        }))
+    }
+
     fn where_clause(coll_filter: &Filter, sql: &mut Sql) -> String {
         sql_filter::translate(coll_filter, "d.idx", sql)
     }
@@ -106,40 +157,17 @@ impl DocumentStore for SqliteDocumentStore {
         update: DocUpdate,
         upsert: bool,
     ) -> Result<Option<Document>> {
-        let mut tx = begin_immediate(&self.pool).await?;
-        let db = &mut *tx;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT body FROM chronos_docs WHERE coll = ? AND id = ?")
-                .bind(coll)
-                .bind(id)
-                .fetch_optional(&mut *db)
-                .await
-                .map_err(|e| map_err(e, "read document").with("collection", coll))?;
-        let mut body = match current {
-            Some(b) => decode(id.to_string(), &b)?.body,
-            None if upsert => Map::new(),
-            None => return Ok(None),
-        };
-        update
-            .apply(&mut body)
-            .map_err(|e| e.with("collection", coll).with("id", id))?;
-        let (text, idx) = encode(&body);
-        sqlx::query(
-            "INSERT INTO chronos_docs (coll, id, body, idx) VALUES (?, ?, ?, ?)
-             ON CONFLICT(coll, id) DO UPDATE SET body = excluded.body, idx = excluded.idx",
-        )
-        .bind(coll)
-        .bind(id)
-        .bind(text)
-        .bind(idx)
-        .execute(&mut *db)
-        .await
-        .map_err(|e| map_err(e, "update document").with("collection", coll))?;
-        tx.commit().await.map_err(|e| map_err(e, "commit"))?;
-        Ok(Some(Document {
-            id: id.to_string(),
-            body,
-        }))
+        self.apply(coll, id, None, update, upsert).await
+    }
+
+    async fn update_where(
+        &self,
+        coll: &str,
+        id: &str,
+        expect: &Filter,
+        update: DocUpdate,
+    ) -> Result<Option<Document>> {
+        self.apply(coll, id, Some(expect), update, false).await
     }
 
     async fn delete(&self, coll: &str, id: &str) -> Result<bool> {

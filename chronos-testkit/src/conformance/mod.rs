@@ -18,6 +18,7 @@
 mod concurrency;
 mod contracts;
 mod diff;
+mod documents;
 mod faults;
 mod feed;
 mod history;
@@ -37,6 +38,7 @@ use chronos_core::{Collection, CollectionConfig, DocumentStore, Engine, ItemId, 
 pub use concurrency::*;
 pub use contracts::*;
 pub use diff::*;
+pub use documents::*;
 pub use faults::*;
 pub use feed::*;
 pub use history::*;
@@ -171,6 +173,7 @@ macro_rules! conformance_suite {
             blob_store_contract,
             lock_contract,
             document_store_contract,
+            document_conditional_updates_are_compare_and_set,
             injected_faults_never_lose_or_expose_writes,
             database_id_is_stable,
             sweep_beside_writers_loses_no_acknowledged_write,
