@@ -54,9 +54,9 @@ pub use engine::{
     CollectionRestoreOptions, CollectionTarget, CommitEvent, CommitObserver, CreateOptions, Engine,
     EnrichOptions, Externals, HistoryOptions, HistoryPage, ListOptions, Page, PlannedChange,
     ReadOptions, RestoreAction, RestoreReport, RestoreTarget, ShadowPolicy, Stores, SweepReport,
-    Unreadable, WriteOptions, COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES,
-    DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE, MAX_FEED_PAGE,
-    RESTORE_LEASE,
+    Unreadable, WeakCollection, WriteOptions, COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW,
+    DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_WRITE_RETRIES,
+    DEFAULT_WRITE_DEADLINE, MAX_FEED_PAGE, RESTORE_LEASE,
 };
 pub use error::{ConflictCause, Error, ErrorKind, Result};
 pub use filter::Filter;

@@ -35,6 +35,8 @@ pub enum FaultMode {
 enum Trigger {
     Nth(u64),
     Op(&'static str),
+    /// Every call of the operation, until cleared.
+    Every(&'static str),
 }
 
 /// Work to run just before a named operation reaches the store.
@@ -81,6 +83,14 @@ impl FaultPlan {
     pub fn fail_op(&self, op: &'static str, mode: FaultMode) {
         let mut s = self.lock();
         s.armed = Some((Trigger::Op(op), mode));
+        s.fired = None;
+    }
+    /// Fails *every* later call of the named operation, until [`FaultPlan::clear`]: with
+    /// [`FaultMode::After`] on `commit_prepared`, every write's commit acknowledgement is lost
+    /// once (the engine then settles each by reading its version back).
+    pub fn fail_every(&self, op: &'static str, mode: FaultMode) {
+        let mut s = self.lock();
+        s.armed = Some((Trigger::Every(op), mode));
         s.fired = None;
     }
     /// Runs `work` just before the next call of the named operation reaches the store — a
@@ -147,7 +157,12 @@ impl FaultPlan {
         let strike = match &s.armed {
             Some((Trigger::Nth(k), _)) => *k == n,
             Some((Trigger::Op(o), _)) => *o == op,
-            None => false,
+            Some((Trigger::Every(o), mode)) if *o == op => {
+                let mode = *mode;
+                s.fired = Some(op);
+                return Some(mode);
+            }
+            Some((Trigger::Every(_), _)) | None => false,
         };
         if !strike {
             return None;

@@ -10,7 +10,9 @@ use chronos_blob::ObjectBlobStore;
 #[cfg(any(feature = "s3", feature = "azure"))]
 use chronos_blob::SpaceConnection;
 use chronos_core::blob_cache::DEFAULT_WRITE_CACHE_BYTES;
-use chronos_core::{BlobStore, Error, IndexStore, Lock, RecentWrites, Result, WriteCache};
+use chronos_core::{
+    BlobStore, DocumentStore, Error, IndexStore, Lock, RecentWrites, Result, WriteCache,
+};
 #[cfg(feature = "mongodb")]
 use chronos_store_mongo::{MongoConnection, MongoStores, Transactions};
 #[cfg(feature = "sqlite")]
@@ -33,6 +35,7 @@ pub(crate) enum IndexBackend {
     Memory {
         index: Arc<dyn IndexStore>,
         lock: Arc<dyn Lock>,
+        docs: Arc<dyn DocumentStore>,
     },
     #[cfg(feature = "mongodb")]
     Mongo(MongoStores),
@@ -56,6 +59,16 @@ impl IndexBackend {
             Self::Memory { index, .. } => index.clone(),
             #[cfg(feature = "mongodb")]
             Self::Mongo(m) => m.index(),
+        }
+    }
+    /// The database's non-versioned document collections (analytics, messaging, …).
+    pub(crate) fn docs(&self) -> Arc<dyn DocumentStore> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(b) => b.docs(),
+            Self::Memory { docs, .. } => docs.clone(),
+            #[cfg(feature = "mongodb")]
+            Self::Mongo(m) => m.docs(),
         }
     }
     pub(crate) fn lock(&self) -> Arc<dyn Lock> {
@@ -158,6 +171,7 @@ impl Registry {
             Some(Scheme::Memory) => IndexBackend::Memory {
                 index: Arc::new(chronos_store_memory::MemoryIndexStore::new()),
                 lock: Arc::new(chronos_store_memory::MemoryLock::new()),
+                docs: Arc::new(chronos_store_memory::MemoryDocumentStore::new()),
             },
             #[cfg(feature = "mongodb")]
             Some(Scheme::Mongodb) => {

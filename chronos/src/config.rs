@@ -50,10 +50,12 @@ pub struct ChronosConfig {
     /// Retention: validated, not implemented yet (reported by `unsupported_options`).
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
-    /// Counter rules: validated, not implemented yet (reported by `unsupported_options`).
+    /// Counter rules (`chronos-analytics`), applied to every collection of databases with an
+    /// `analyticsDbName`.
     #[serde(default)]
     pub counter_rules: Option<CounterRulesConfig>,
-    /// Analytics: validated, not implemented yet (reported by `unsupported_options`).
+    /// Analytics: counter rules work; time-based and cross-tenant rules are validated and
+    /// reported by `unsupported_options` until the worker exists.
     #[serde(default)]
     pub analytics: Option<AnalyticsConfig>,
     /// devShadow: inline payload copies in heads for `ttlHours` (implemented).
@@ -304,7 +306,7 @@ pub struct TenantDatabase {
     pub bucket: Option<String>,
     /// See [`DatabaseTarget::db_name`].
     pub db_name: String,
-    /// Analytics database (runtime tier); analytics are not implemented yet.
+    /// Analytics database (runtime tier): counters of this database's collections.
     #[serde(default)]
     pub analytics_db_name: Option<String>,
 }
@@ -595,20 +597,25 @@ impl ChronosConfig {
             // connections yet, so `routing` cannot change anything.
             ("routing", self.routing.is_some()),
             ("retention", self.retention.is_some()),
-            ("counterRules", self.counter_rules.is_some()),
-            ("analytics", self.analytics.is_some()),
-            // compressionEnabled works; batching and debouncing do not exist yet.
+            // Counters and counter rules work; the worker's rules do not exist yet.
+            (
+                "analytics.timeBasedRules",
+                self.analytics
+                    .as_ref()
+                    .is_some_and(|a| !a.time_based_rules.is_empty()),
+            ),
+            (
+                "analytics.crossTenantRules",
+                self.analytics
+                    .as_ref()
+                    .is_some_and(|a| !a.cross_tenant_rules.is_empty()),
+            ),
+            // compressionEnabled and debounceMs (counters) work; batching does not exist yet.
             (
                 "writeOptimization.batchSize",
                 self.write_optimization
                     .as_ref()
                     .is_some_and(|w| w.batch_size.is_some()),
-            ),
-            (
-                "writeOptimization.debounceMs",
-                self.write_optimization
-                    .as_ref()
-                    .is_some_and(|w| w.debounce_ms.is_some()),
             ),
             ("fallback", self.fallback.is_some()),
             ("databases.messaging", self.databases.messaging.is_some()),

@@ -47,6 +47,7 @@ mod backends;
 mod buckets;
 mod cells;
 pub mod config;
+mod counters;
 mod entities;
 mod health;
 mod route;
@@ -62,6 +63,7 @@ use std::sync::Arc;
 
 #[cfg(any(feature = "s3", feature = "azure"))]
 pub use buckets::BucketStatus;
+pub use chronos_analytics::{FoldReport, RuleTotals, Totals, UniqueCount};
 pub use chronos_core::{
     self as core, json_patch, Collection, CollectionConfig, CollectionRestoreOptions,
     CreateOptions, EnrichOptions, Error, ErrorKind, Externals, HistoryOptions, HistoryPage, ItemId,
@@ -71,6 +73,7 @@ pub use chronos_core::{
 #[cfg(feature = "mongodb")]
 pub use chronos_store_mongo::MovedVersion;
 pub use config::{ChronosConfig, Durability};
+pub use counters::{CountersApi, TotalsQuery};
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
 pub use health::{BackendHealth, Health, HealthState, Role};
 pub use route::{DatabaseType, Route, Tier};
@@ -95,6 +98,8 @@ struct Inner {
     registry: backends::Registry,
     /// Opened collections by (connection, database, blob location, collection).
     collections: Cells<CollectionKey, Collection>,
+    /// The counter rules (`counterRules`, `analytics.counterRules`), compiled once.
+    rules: chronos_analytics::Rules,
     closed: AtomicBool,
 }
 
@@ -113,11 +118,13 @@ impl Chronos {
         if !unsupported.is_empty() {
             tracing::warn!(options = ?unsupported, "configuration options not implemented yet are ignored");
         }
+        let rules = counters::rules(&config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 registry: Default::default(),
                 collections: Cells::default(),
+                rules,
                 closed: AtomicBool::new(false),
             }),
         })
@@ -203,10 +210,13 @@ impl Chronos {
                     blob,
                     lock: index.lock(),
                 });
-                engine
-                    .collection(cfg.collection_config(&target, &route.collection))
-                    .await
-                    .map_err(|e| e.with("database", &target.db_name))
+                self.open_counted(
+                    route,
+                    engine,
+                    cfg.collection_config(&target, &route.collection),
+                )
+                .await
+                .map_err(|e| e.with("database", &target.db_name))
             })
             .await
     }

@@ -70,61 +70,13 @@ pub struct CounterRetention {
     pub months: Option<u32>,
 }
 
-/// `counterRules`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CounterRulesConfig {
-    /// The rules.
-    #[serde(default)]
-    pub rules: Vec<CounterRule>,
-}
-
-/// One counter rule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CounterRule {
-    /// Rule name (a key under `rules.` in the totals).
-    pub name: String,
-    /// Which operations count (default: all).
-    #[serde(default)]
-    pub on: Vec<RuleOp>,
-    /// Match against indexed metadata or the whole payload.
-    #[serde(default)]
-    pub scope: Option<RuleScope>,
-    /// A filter (the filter language).
-    pub when: Value,
-    /// Properties whose distinct values are counted.
-    #[serde(default)]
-    pub count_unique: Vec<String>,
-}
-
-/// Operations a rule counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum RuleOp {
-    /// Creates.
-    Create,
-    /// Updates.
-    Update,
-    /// Deletes.
-    Delete,
-}
-
-/// What a rule's filter sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleScope {
-    /// Indexed metadata.
-    Meta,
-    /// The whole payload.
-    Payload,
-}
+pub use chronos_analytics::config::{CounterRule, CounterRulesConfig, RuleOp, RuleScope};
 
 /// `analytics`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AnalyticsConfig {
-    /// Real-time counter rules.
+    /// Real-time counter rules (with the top-level `counterRules.rules`).
     #[serde(default)]
     pub counter_rules: Vec<CounterRule>,
     /// Worker-driven rules.

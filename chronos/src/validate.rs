@@ -13,9 +13,7 @@ use crate::config::{
     MAX_SHADOW_TTL_HOURS,
 };
 use crate::scheme::{not_compiled, Scheme};
-use crate::sections::{
-    AnalyticsConfig, CounterRule, CounterRulesConfig, DevShadowConfig, RoutingConfig,
-};
+use crate::sections::{AnalyticsConfig, DevShadowConfig, RoutingConfig};
 
 impl ChronosConfig {
     /// Checks references, duplicates and required combinations.
@@ -254,32 +252,10 @@ impl ChronosConfig {
     }
 }
 
-fn counter_rules(path: &str, rules: &[CounterRule]) -> Result<()> {
-    let mut names = std::collections::HashSet::new();
-    for (i, r) in rules.iter().enumerate() {
-        if r.name.trim().is_empty() || !names.insert(&r.name) {
-            return Err(at(
-                format!("{path}[{i}].name"),
-                format!("'{}' is empty or used twice", r.name),
-            ));
-        }
-        chronos_core::Filter::parse(&r.when)
-            .map_err(|e| at(format!("{path}[{i}].when"), e.message()))?;
-    }
-    Ok(())
-}
-
-impl CounterRulesConfig {
-    /// `counterRules`: unique non-empty names, `when` in the filter language.
-    pub fn validate(&self) -> Result<()> {
-        counter_rules("counterRules.rules", &self.rules)
-    }
-}
-
 impl AnalyticsConfig {
     /// `analytics`: its counter rules, and every rule's query in the filter language.
     pub fn validate(&self) -> Result<()> {
-        counter_rules("analytics.counterRules", &self.counter_rules)?;
+        chronos_analytics::config::validate_rules("analytics.counterRules", &self.counter_rules)?;
         for (i, r) in self.time_based_rules.iter().enumerate() {
             chronos_core::Filter::parse(&r.query)
                 .map_err(|e| at(format!("analytics.timeBasedRules[{i}].query"), e.message()))?;

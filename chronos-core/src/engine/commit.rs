@@ -69,6 +69,8 @@ struct Staged {
     stored: Bytes,
     /// The data of the version (for observers).
     data: Map<String, Value>,
+    /// Its indexed metadata, kept only when observers are registered.
+    meta: Map<String, Value>,
     /// The attempt the blob keys belong to.
     attempt: Attempt,
 }
@@ -191,6 +193,11 @@ impl Collection {
             key: key.clone(),
             stored,
             data: d.data,
+            meta: if self.inner.observers.is_empty() {
+                Map::new()
+            } else {
+                meta.clone()
+            },
             attempt,
         };
         let commit = Commit {
@@ -371,6 +378,7 @@ impl Collection {
                 op: v.op,
                 at: v.at,
                 actor: v.actor.as_deref(),
+                meta: &s.meta,
                 data: &s.data,
             };
             if let Err(e) = o.committed(event).await {

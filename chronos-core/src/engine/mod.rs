@@ -209,6 +209,17 @@ pub struct Collection {
     inner: Arc<Inner>,
 }
 
+/// A [`Collection`] handle that does not keep it alive ([`Collection::downgrade`]).
+#[derive(Debug, Clone)]
+pub struct WeakCollection(std::sync::Weak<Inner>);
+
+impl WeakCollection {
+    /// The collection, while some strong handle still exists.
+    pub fn upgrade(&self) -> Option<Collection> {
+        self.0.upgrade().map(|inner| Collection { inner })
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     stores: Stores,
@@ -233,6 +244,11 @@ impl Collection {
     /// nothing that does not.
     pub fn database_id(&self) -> &str {
         &self.inner.owner
+    }
+    /// A handle that does not keep the collection alive: for observers that need the
+    /// collection they observe (a strong handle there would be a reference cycle).
+    pub fn downgrade(&self) -> WeakCollection {
+        WeakCollection(Arc::downgrade(&self.inner))
     }
     /// The stores this collection uses — for tooling and tests: writing to them directly
     /// bypasses every guarantee of the engine.

@@ -31,6 +31,8 @@ pub struct CommitEvent<'a> {
     pub at: Timestamp,
     /// Who, if the writer said.
     pub actor: Option<&'a str>,
+    /// The version's indexed metadata (what `meta`-scoped filters see).
+    pub meta: &'a Map<String, Value>,
     /// The version's data as stored (externalised properties already refs; for a delete the
     /// last content the tombstone keeps).
     pub data: &'a Map<String, Value>,
