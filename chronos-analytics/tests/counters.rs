@@ -65,18 +65,54 @@ fn event(i: usize) -> Value {
     }
 }
 
+/// What `spec_rules` must count for the first `n` of [`event`]: (rule, created, unique per
+/// property) — an oracle computed from the events themselves.
+fn oracle(n: usize) -> Vec<(&'static str, u64, Vec<(&'static str, usize)>)> {
+    let evs: Vec<Value> = (0..n).map(event).collect();
+    oracle_of(&evs)
+}
+
+#[test]
+fn the_oracle_reproduces_the_spec_numbers() {
+    let o = oracle(1000);
+    assert_eq!(o[0], ("user_logins", 150, vec![("sessionId", 45)]));
+    assert_eq!(
+        o[1],
+        (
+            "product_views",
+            650,
+            vec![("productId", 150), ("category", 25), ("brand", 12)]
+        )
+    );
+    assert_eq!(
+        o[2],
+        (
+            "premium_purchases",
+            200,
+            vec![("productId", 75), ("category", 15)]
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_get_totals_example_on_every_backend() {
     let (backends, _dir) = common::harnesses().await;
     for (name, h) in backends {
+        // The full example on the embedded backends; a tenth of it on the MongoDB test
+        // server, whose writes slow down as its data grows (see the closing notes).
+        let scale = if name == "mongodb" { 10 } else { 1 };
+        let (creates, updates, deletes) = (1000 / scale, 500 / scale, 50 / scale);
         let counters = Counters::new(h.docs.clone(), Rules::compile(&spec_rules()).unwrap(), None);
         let (c, key) = counted(&h, h.engine(), &counters, &Harness::unique("events")).await;
+        // Events in the order of `event`, spread over 8 writers.
+        let order: Vec<usize> = (0..1000).step_by(scale).collect();
         let tasks: Vec<_> = (0..8)
             .map(|w| {
                 let c = c.clone();
+                let mine: Vec<usize> = order.iter().copied().skip(w).step_by(8).collect();
                 tokio::spawn(async move {
                     let mut ids = Vec::new();
-                    for i in (w..1000).step_by(8) {
+                    for i in mine {
                         ids.push(c.create(&event(i), CreateOptions::new()).await.unwrap().id);
                     }
                     ids
@@ -87,30 +123,28 @@ async fn spec_get_totals_example_on_every_backend() {
         for t in tasks {
             ids.extend(t.await.unwrap());
         }
-        for id in &ids[..500] {
+        for id in &ids[..updates] {
             c.update(*id, &json!({"action": "seen"}), WriteOptions::new())
                 .await
                 .unwrap();
         }
-        for id in &ids[500..550] {
+        for id in &ids[updates..updates + deletes] {
             c.delete(*id, WriteOptions::new()).await.unwrap();
         }
+        let evs: Vec<Value> = order.iter().map(|i| event(*i)).collect();
         let expected = |t: &chronos_analytics::Totals| {
+            let n = |v: usize| v as u64;
             assert_eq!(
                 (t.counts.created, t.counts.updated, t.counts.deleted),
-                (1000, 500, 50),
+                (n(creates), n(updates), n(deletes)),
                 "{name}"
             );
-            let r = &t.rules;
-            assert_eq!(r["user_logins"].counts.created, 150, "{name}");
-            assert_eq!(r["user_logins"].unique["sessionId"], 45, "{name}");
-            assert_eq!(r["product_views"].counts.created, 650, "{name}");
-            assert_eq!(r["product_views"].unique["productId"], 150, "{name}");
-            assert_eq!(r["product_views"].unique["category"], 25, "{name}");
-            assert_eq!(r["product_views"].unique["brand"], 12, "{name}");
-            assert_eq!(r["premium_purchases"].counts.created, 200, "{name}");
-            assert_eq!(r["premium_purchases"].unique["productId"], 75, "{name}");
-            assert_eq!(r["premium_purchases"].unique["category"], 15, "{name}");
+            for (rule, created, uniques) in oracle_of(&evs) {
+                assert_eq!(t.rules[rule].counts.created, created, "{name} {rule}");
+                for (p, u) in uniques {
+                    assert_eq!(t.rules[rule].unique[p], u as u64, "{name} {rule}.{p}");
+                }
+            }
             assert!(t.last_at.is_some());
         };
         // Visible when the writes returned, before any fold finished.
@@ -124,22 +158,30 @@ async fn spec_get_totals_example_on_every_backend() {
             )
         );
         let shown = serde_json::to_value(&t).unwrap();
-        assert_eq!(
-            shown["rules"]["user_logins"]["unique"]["sessionId"],
-            json!(45)
-        );
-        assert_eq!(shown["created"], json!(1000));
+        assert_eq!(shown["created"], json!(creates));
+        if scale == 1 {
+            assert_eq!(
+                shown["rules"]["user_logins"]["unique"]["sessionId"],
+                json!(45)
+            );
+            assert_eq!(shown["rules"]["product_views"]["created"], json!(650));
+        }
         // Folding and rebuilding from the version log change nothing.
         counters.catch_up(&key, &c).await.unwrap();
         expected(&counters.get_totals(&key, true).await.unwrap());
         let rebuilt = counters.recount(&key, &c).await.unwrap();
-        assert_eq!(rebuilt.versions, 1550, "{name}");
+        assert_eq!(
+            rebuilt.versions as usize,
+            creates + updates + deletes,
+            "{name}"
+        );
         expected(&counters.get_totals(&key, true).await.unwrap());
+        let brands = oracle_of(&evs)[1].2[2].1;
         let u = counters
             .get_unique_analytics(&key, "product_views", "brand", 5)
             .await
             .unwrap();
-        assert_eq!((u.count, u.values.len()), (12, 5));
+        assert_eq!((u.count as usize, u.values.len()), (brands, brands.min(5)));
         let e = counters
             .get_unique_analytics(&key, "product_views", "nope", 1)
             .await
@@ -160,6 +202,46 @@ async fn spec_get_totals_example_on_every_backend() {
             1
         );
     }
+}
+
+/// [`oracle`] over given events.
+fn oracle_of(evs: &[Value]) -> Vec<(&'static str, u64, Vec<(&'static str, usize)>)> {
+    let pick = |action: &str| {
+        evs.iter()
+            .filter(|e| e["action"] == action)
+            .collect::<Vec<_>>()
+    };
+    let distinct = |es: &[&Value], p: &str| {
+        es.iter()
+            .map(|e| e[p].to_string())
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    let (l, v, p) = (pick("login"), pick("view"), pick("purchase"));
+    vec![
+        (
+            "user_logins",
+            l.len() as u64,
+            vec![("sessionId", distinct(&l, "sessionId"))],
+        ),
+        (
+            "product_views",
+            v.len() as u64,
+            vec![
+                ("productId", distinct(&v, "productId")),
+                ("category", distinct(&v, "category")),
+                ("brand", distinct(&v, "brand")),
+            ],
+        ),
+        (
+            "premium_purchases",
+            p.len() as u64,
+            vec![
+                ("productId", distinct(&p, "productId")),
+                ("category", distinct(&p, "category")),
+            ],
+        ),
+    ]
 }
 
 /// A document store that fails every write once *after* doing it (the acknowledgement is
@@ -248,7 +330,7 @@ async fn eight_writers_count_exactly_through_lost_acknowledgements() {
         plan.fail_every("commit_prepared", FaultMode::After);
         let engine = Engine::new(faulty(&h.stores, &plan));
         let (c, key) = counted(&h, engine, &counters, &Harness::unique("writers")).await;
-        let per = if name == "mongodb" { 250 } else { 500 };
+        let per = if name == "mongodb" { 40 } else { 500 };
         let tasks: Vec<_> = (0..8u64)
             .map(|w| {
                 let c = c.clone();

@@ -4,6 +4,7 @@
 //! ratio chronos/raw as the headline. Run it through `cargo xtask bench`, which starts the
 //! servers. `--quick` only checks that the harness works (well under a minute).
 
+mod counters;
 mod raw;
 mod stats;
 
@@ -86,6 +87,8 @@ struct Setup {
     cold: Engine,
     raw: raw::RawIndex,
     raw_blob: raw::RawBlob,
+    /// The index database's document store (the counters' analytics database in the bench).
+    docs: Arc<dyn chronos_core::DocumentStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -151,7 +154,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
     let (index, blob_kind) = backend.split_once('+').unwrap_or((backend, "fs"));
     let (blob, raw_blob) = blobs(blob_kind, dir.path())?;
     let mut detail = "SQLite (WAL), one file";
-    let (stores, raw) = match index {
+    let (stores, raw, docs) = match index {
         "sqlite" => {
             let db = chronos_store_sqlite::SqliteBackend::open(&format!(
                 "sqlite://{}",
@@ -167,6 +170,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
                     lock: db.lock(),
                 },
                 raw,
+                db.docs(),
             )
         }
         "mongo" => {
@@ -194,6 +198,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
                     lock: db.lock(),
                 },
                 raw,
+                db.docs(),
             )
         }
         other => return Err(format!("unknown index backend '{other}' (sqlite, mongo)")),
@@ -215,6 +220,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
         cold,
         raw,
         raw_blob,
+        docs,
         _dir: dir,
     })
 }
@@ -697,6 +703,9 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
         note: format!("{ratio:.2}x"),
         pass: ratio <= 2.0,
     });
+
+    // Counters.
+    rows.extend(counters::rows(&s.engine, s.docs.clone(), n).await);
 
     // Concurrency.
     let cc = coll(s, "concurrency", &[]).await;

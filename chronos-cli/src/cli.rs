@@ -242,6 +242,22 @@ enum Command {
     /// Create the S3 buckets and Azure containers the configuration names that do not exist
     /// yet (existing ones are left as they are).
     Init,
+    /// A collection's exact counters (created, updated, deleted, lastAt), kept in its
+    /// tenant's analytics database; with --rules, each counter rule and its distinct counts.
+    Counters {
+        /// Collection name.
+        #[arg(short, long)]
+        collection: String,
+        /// Tenant id. The embedded default has the tenant `default`.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Add each counter rule's counts and distinct-value counts.
+        #[arg(long)]
+        rules: bool,
+        /// Fold in writes no counter has seen yet first (what a crashed process left).
+        #[arg(long)]
+        catch_up: bool,
+    },
     /// Probe every configured index and blob backend (one round trip each); exits non-zero
     /// when one is unreachable.
     Health {
@@ -555,6 +571,23 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
         Command::Init => {
             let buckets = chronos.ensure_buckets().await?;
             out.buckets(&buckets);
+        }
+        Command::Counters {
+            collection,
+            tenant,
+            rules,
+            catch_up,
+        } => {
+            if *catch_up {
+                chronos.counters().catch_up(tenant, collection).await?;
+            }
+            let q = chronos::TotalsQuery::new()
+                .tenant(tenant)
+                .collection(collection)
+                .include_rules(*rules);
+            for t in chronos.counters().get_totals(&q).await? {
+                out.totals(&t);
+            }
         }
         Command::Health { open } => {
             let health = chronos.health(*open).await;

@@ -58,6 +58,40 @@ impl Out {
         }
     }
 
+    /// A collection's counters.
+    pub(crate) fn totals(&self, t: &chronos::Totals) {
+        if self.json {
+            out!("{}", serde_json::to_value(t).unwrap_or(Value::Null));
+            return;
+        }
+        let last = t
+            .last_at
+            .map_or_else(|| "never".to_string(), format_instant);
+        out!(
+            "{} (tenant {}, {}): created {}, updated {}, deleted {}, last write {last}",
+            t.collection,
+            t.tenant,
+            t.db_name,
+            t.counts.created,
+            t.counts.updated,
+            t.counts.deleted
+        );
+        for (name, r) in &t.rules {
+            let unique: Vec<String> = r.unique.iter().map(|(p, n)| format!("{p} {n}")).collect();
+            out!(
+                "  rule {name}: created {}, updated {}, deleted {}{}",
+                r.counts.created,
+                r.counts.updated,
+                r.counts.deleted,
+                if unique.is_empty() {
+                    String::new()
+                } else {
+                    format!("; distinct {}", unique.join(", "))
+                }
+            );
+        }
+    }
+
     pub(crate) fn write(&self, verb: &str, w: &WriteResult) {
         if self.silent {
             return;

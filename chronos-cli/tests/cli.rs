@@ -611,3 +611,38 @@ fn diff_prints_the_patch_between_versions() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("version 7"));
 }
+
+#[test]
+fn counters_report_every_write_of_a_collection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let w = json(
+        dir,
+        &["create", "-c", "events", "--data", r#"{"kind":"a"}"#],
+    );
+    let id = w["id"].as_str().unwrap().to_string();
+    ok(
+        dir,
+        &["create", "-c", "events", "--data", r#"{"kind":"b"}"#],
+    );
+    ok(
+        dir,
+        &["update", "-c", "events", &id, "--data", r#"{"kind":"c"}"#],
+    );
+    ok(dir, &["delete", "-c", "events", &id]);
+    let t = json(dir, &["counters", "-c", "events", "--catch-up"]);
+    assert_eq!(t["_id"], "tenant:default|db:runtime_default|coll:events");
+    assert_eq!(
+        (
+            t["created"].as_u64(),
+            t["updated"].as_u64(),
+            t["deleted"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    let human = ok(dir, &["counters", "-c", "events", "--rules"]);
+    assert!(human.contains("created 2, updated 1, deleted 1"), "{human}");
+    let other = chronos(dir, &["counters", "-c", "events", "--tenant", "nobody"]);
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("nobody"));
+}

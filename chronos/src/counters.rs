@@ -82,11 +82,19 @@ impl Chronos {
         observer.attach(&c);
         if let Ok(h) = tokio::runtime::Handle::try_current() {
             let weak = c.downgrade();
+            let chronos = std::sync::Arc::downgrade(&self.inner);
             h.spawn(async move {
                 let Some(c) = weak.upgrade() else { return };
                 if let Err(e) = counters.catch_up(&key, &c).await {
-                    tracing::warn!(collection = %key.collection, tenant = %key.tenant, error = %e,
-                        "counter catch-up on open failed; Counters::catch_up retries it");
+                    // A process that shuts down right after its writes ends this early: the
+                    // next open catches up.
+                    let closing = chronos.upgrade().is_none_or(|i| i.closed.load(std::sync::atomic::Ordering::Acquire));
+                    if closing {
+                        tracing::debug!(collection = %key.collection, error = %e, "counter catch-up on open stopped by shutdown");
+                    } else {
+                        tracing::warn!(collection = %key.collection, tenant = %key.tenant, error = %e,
+                            "counter catch-up on open failed; Counters::catch_up retries it");
+                    }
                 }
             });
         }

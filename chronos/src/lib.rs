@@ -131,12 +131,14 @@ impl Chronos {
     }
 
     /// The embedded default: SQLite files and blobs under `dir`, one tenant named `default`
-    /// for runtime data plus generic metadata, knowledge and logs databases.
+    /// for runtime data (with counters in its `analytics` database) plus generic metadata,
+    /// knowledge and logs databases.
     pub fn embedded(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let target = |db: &str| serde_json::json!({ "dbConnRef": "local", "dbName": db });
         let mut tenant = target("runtime_default");
         tenant["tenantId"] = "default".into();
+        tenant["analyticsDbName"] = "analytics".into();
         Self::from_json(
             &serde_json::json!({
                 "dbConnections": { "local": { "mongoUri": format!("sqlite://{}", dir.join("db").display()) } },
