@@ -65,9 +65,12 @@ fn event(i: usize) -> Value {
     }
 }
 
+/// A rule, how many creates it counts, and its distinct values per property.
+type Expected = (&'static str, u64, Vec<(&'static str, usize)>);
+
 /// What `spec_rules` must count for the first `n` of [`event`]: (rule, created, unique per
 /// property) — an oracle computed from the events themselves.
-fn oracle(n: usize) -> Vec<(&'static str, u64, Vec<(&'static str, usize)>)> {
+fn oracle(n: usize) -> Vec<Expected> {
     let evs: Vec<Value> = (0..n).map(event).collect();
     oracle_of(&evs)
 }
@@ -205,7 +208,7 @@ async fn spec_get_totals_example_on_every_backend() {
 }
 
 /// [`oracle`] over given events.
-fn oracle_of(evs: &[Value]) -> Vec<(&'static str, u64, Vec<(&'static str, usize)>)> {
+fn oracle_of(evs: &[Value]) -> Vec<Expected> {
     let pick = |action: &str| {
         evs.iter()
             .filter(|e| e["action"] == action)
