@@ -9,7 +9,8 @@
 //!   failed, another writer took the ov, or the reservation grew too old) records
 //!   `{_id: "released:<cv>", released: <cv>}` in `<c>_counter`. Lost races — the common
 //!   source of unused cvs — therefore never hold the feed up;
-//! - **expired**: a reservation is used only within [`RESERVATION_TTL`] of being handed out:
+//! - **expired**: a reservation is used only within [`RESERVATION_TTL`] (or
+//!   [`RESERVATION_TTL_VAR`]) of being handed out:
 //!   right before the version insert (or the transaction's commit) the store checks its age
 //!   and, past the bound, releases it and takes a fresh cv. Feed readers keep *marks* in the
 //!   `feed` document of `<c>_counter`: `(cv, at)` pairs saying "every cv up to `cv` had been
@@ -32,11 +33,43 @@ use mongodb::Collection;
 use crate::conv::{get, u64_of};
 use crate::error::map_err;
 
-/// How long a reserved cv may be used: past it, a commit takes a fresh one.
+/// How long a reserved cv may be used by default: past it, a commit takes a fresh one.
 pub const RESERVATION_TTL: Duration = Duration::from_secs(30);
-/// Added to [`RESERVATION_TTL`] before a mark settles its cvs: requests still in flight and
-/// clock differences between the processes that write and read marks.
+/// Added to the reservation TTL before a mark settles its cvs: requests still in flight and
+/// clock differences between the processes that write and read marks (never more than the
+/// TTL itself).
 pub const SETTLE_MARGIN: Duration = Duration::from_secs(30);
+/// Overrides [`RESERVATION_TTL`] (milliseconds) for every process of a deployment — every
+/// writer and every feed reader must agree on it. Shorter means a crashed writer holds the
+/// change feed up for less time, and a commit slower than it takes a fresh cv.
+pub const RESERVATION_TTL_VAR: &str = "CHRONOS_MONGO_RESERVATION_TTL_MS";
+
+/// The reservation TTL in force (see [`RESERVATION_TTL_VAR`]).
+pub fn reservation_ttl() -> Duration {
+    static TTL: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *TTL.get_or_init(|| {
+        match std::env::var(RESERVATION_TTL_VAR)
+            .ok()
+            .map(|v| v.parse::<u64>())
+        {
+            Some(Ok(ms)) if ms > 0 => Duration::from_millis(ms),
+            Some(_) => {
+                tracing::warn!(
+                    var = RESERVATION_TTL_VAR,
+                    "not a positive number of milliseconds; using the default"
+                );
+                RESERVATION_TTL
+            }
+            None => RESERVATION_TTL,
+        }
+    })
+}
+
+/// How old a mark must be before it settles its cvs.
+fn settle_after() -> Duration {
+    let ttl = reservation_ttl();
+    ttl + SETTLE_MARGIN.min(ttl)
+}
 /// A reader adds a mark when the newest is older than this.
 const MARK_EVERY: Duration = Duration::from_secs(5);
 /// Marks kept (the oldest go first).
@@ -115,7 +148,7 @@ pub(crate) async fn page(
         .iter()
         .filter_map(|d| d.get("released").and_then(|b| u64_of(b).ok()))
         .collect();
-    let settle = (RESERVATION_TTL + SETTLE_MARGIN).as_millis() as i64;
+    let settle = settle_after().as_millis() as i64;
     let settled = marks
         .iter()
         .filter(|m| m.at + settle < now0)

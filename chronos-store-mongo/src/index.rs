@@ -494,6 +494,19 @@ impl MongoIndexStore {
                 return Err(map_err(e, "create counter collection").with("collection", c));
             }
         }
+        // The cv document exists before the first commit, so every reservation is a plain
+        // `$inc`: racing first upserts can consume a cv on some compatible servers without
+        // returning it, a gap that nothing could release.
+        let seeded = cs
+            .counter
+            .update_one(doc! {"_id": "cv"}, doc! {"$setOnInsert": {"value": 0_i64}})
+            .upsert(true)
+            .await;
+        match seeded {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(map_err(e, "create cv counter").with("collection", c)),
+        }
         self.prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -659,14 +672,14 @@ impl MongoIndexStore {
         Ok(())
     }
 
-    /// A reservation about to be used past [`feed::RESERVATION_TTL`] is released and
+    /// A reservation about to be used past [`feed::reservation_ttl`] is released and
     /// replaced (the change feed treats older ones as settled).
     async fn refresh_if_old(
         &self,
         cs: &Colls,
         r: &mut Reservation,
     ) -> std::result::Result<(), Stop> {
-        if r.at.elapsed() > feed::RESERVATION_TTL {
+        if r.at.elapsed() > feed::reservation_ttl() {
             tracing::debug!(
                 cv = r.cv,
                 "cv reservation too old to commit; taking a fresh one"
@@ -697,7 +710,7 @@ impl MongoIndexStore {
             let steps = self.apply(cs, c, cv, Some(&mut s)).await;
             match steps {
                 // Too old to commit now: abort, and the next round takes a fresh cv.
-                Ok(()) if r.at.elapsed() > feed::RESERVATION_TTL => {
+                Ok(()) if r.at.elapsed() > feed::reservation_ttl() => {
                     let _ = s.abort_transaction().await;
                     continue;
                 }

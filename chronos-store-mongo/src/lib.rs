@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use docs::MongoDocumentStore;
-pub use feed::{RESERVATION_TTL, SETTLE_MARGIN};
+pub use feed::{reservation_ttl, RESERVATION_TTL, RESERVATION_TTL_VAR, SETTLE_MARGIN};
 pub use index::MongoIndexStore;
 pub use lock::MongoLock;
 pub use repair::MovedVersion;

@@ -38,6 +38,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod child;
 pub mod conformance;
 #[cfg(feature = "proptest")]
 pub mod differential;

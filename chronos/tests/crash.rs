@@ -3,10 +3,7 @@
 //! parent kills it with SIGKILL at varying points, then a fresh process-equivalent reads
 //! every acknowledged record back (and the store still takes writes).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use chronos::{Chronos, Route};
 use chronos_core::{CreateOptions, ItemId, ReadOptions};
@@ -54,45 +51,17 @@ fn killed_writer_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let mut acked: Vec<(ItemId, u64)> = Vec::new();
     for (round, kill_after) in [7usize, 41, 90].into_iter().enumerate() {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "crash_child_writer",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let start = Instant::now();
-        let mut seen = 0;
-        while seen < kill_after {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "round {round}: the child stalled"
-            );
-            let Some(line) = lines.next() else {
-                panic!("round {round}: the child exited")
-            };
-            let line = line.unwrap();
-            if let Some(rest) = line.strip_prefix("ACK ") {
-                let (id, n) = rest.split_once(' ').unwrap();
-                acked.push((ItemId::parse(id).unwrap(), n.parse().unwrap()));
-                seen += 1;
-            }
-        }
-        child.kill().unwrap(); // SIGKILL: no destructor, no flush, mid-write
-        child.wait().unwrap();
+        let mut child = chronos_testkit::child::ChildWriter::spawn(
+            "crash_child_writer",
+            &[(CHILD_ENV, &dir.path().display().to_string())],
+        );
+        let mut lines = child.wait_for("ACK ", kill_after);
         // Acknowledgements printed before the kill landed count too.
-        for line in lines.map_while(|l| l.ok()) {
-            if let Some(rest) = line.strip_prefix("ACK ") {
-                let (id, n) = rest.split_once(' ').unwrap();
-                acked.push((ItemId::parse(id).unwrap(), n.parse().unwrap()));
-            }
+        lines.extend(child.kill("ACK "));
+        assert!(lines.len() >= kill_after, "round {round}");
+        for rest in lines {
+            let (id, n) = rest.split_once(' ').unwrap();
+            acked.push((ItemId::parse(id).unwrap(), n.parse().unwrap()));
         }
     }
     assert!(acked.len() >= 7 + 41 + 90);
