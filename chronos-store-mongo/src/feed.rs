@@ -70,8 +70,13 @@ fn settle_after() -> Duration {
     let ttl = reservation_ttl();
     ttl + SETTLE_MARGIN.min(ttl)
 }
-/// A reader adds a mark when the newest is older than this.
+/// A reader adds a mark when the newest is older than this (or a quarter of the reservation
+/// TTL, when that is shorter), so a settled horizon trails the TTL by little.
 const MARK_EVERY: Duration = Duration::from_secs(5);
+
+fn mark_every() -> Duration {
+    MARK_EVERY.min(reservation_ttl() / 4)
+}
 /// Marks kept (the oldest go first).
 const MARKS_KEPT: usize = 32;
 
@@ -226,7 +231,7 @@ pub(crate) async fn page(
     }
     if marks
         .last()
-        .is_none_or(|m| m.at + MARK_EVERY.as_millis() as i64 <= now1)
+        .is_none_or(|m| m.at + mark_every().as_millis() as i64 <= now1)
     {
         add_mark(
             cs.counter,

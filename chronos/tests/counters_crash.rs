@@ -78,12 +78,24 @@ fn killed_writers_leave_exact_counters() {
             // or anywhere else.
             std::thread::sleep(Duration::from_micros(random_below(3000)));
             child.kill("ACK ");
-            if mongo {
-                // The killed writer's reservation expires (TTL), then a mark settles it.
-                std::thread::sleep(Duration::from_millis(2500));
-            }
             rt.block_on(async {
                 let chronos = Chronos::from_json(&cfg).unwrap();
+                if mongo {
+                    // The killed writer's reservation expires (TTL), then a reader's mark
+                    // settles it: read the feed until it reaches the last cv handed out.
+                    let c = chronos.with(&Route::runtime("a", "events")).await.unwrap();
+                    let last = c.stores().index.current_cv(c.name()).await.unwrap();
+                    let start = std::time::Instant::now();
+                    let mut cursor = chronos_core::ChangeCursor::start();
+                    while cursor.cv() < last {
+                        assert!(
+                            start.elapsed() < Duration::from_secs(30),
+                            "round {round}: the feed never settled"
+                        );
+                        cursor = c.changes(&cursor, 1000).await.unwrap().cursor;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
                 let counters = chronos.counters();
                 counters.catch_up("a", "events").await.unwrap();
                 let q = TotalsQuery::new()
