@@ -259,6 +259,33 @@ pub struct FeedPage {
     pub next: u64,
 }
 
+impl FeedPage {
+    /// The page of a store whose every committed version up to `settled` can be handed out
+    /// (`versions`: the first up-to-`limit` of them after `after_cv`): a full page resumes
+    /// after its last version, a short one at `settled`.
+    pub fn up_to(versions: Vec<VersionEntry>, limit: usize, after_cv: u64, settled: u64) -> Self {
+        let next = match versions.last() {
+            Some(last) if versions.len() == limit => last.cv,
+            _ => settled.max(after_cv),
+        };
+        Self { versions, next }
+    }
+
+    /// `Gone` for a feed read after `after_cv` when versions up to `pruned_cv` were pruned
+    /// (`Ok` when none above the cursor were): the one check and message of every store.
+    pub fn check_pruned(collection: &str, after_cv: u64, pruned_cv: u64) -> Result<()> {
+        if pruned_cv <= after_cv {
+            return Ok(());
+        }
+        Err(crate::Error::gone(format!(
+            "change cursor at cv {after_cv} is older than the versions the collection keeps \
+             (versions up to cv {pruned_cv} were pruned); rebuild what the consumer derives \
+             from the current state"
+        ))
+        .with("collection", collection))
+    }
+}
+
 /// A point in a collection's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Point {

@@ -209,9 +209,7 @@ impl IndexStore for MemoryIndexStore {
     /// settled at once.
     async fn feed(&self, collection: &str, after_cv: u64, limit: usize) -> Result<FeedPage> {
         self.with(collection, |c| {
-            if after_cv < c.pruned_cv {
-                return Err(pruned(collection, after_cv, c.pruned_cv));
-            }
+            FeedPage::check_pruned(collection, after_cv, c.pruned_cv)?;
             let versions: Vec<VersionEntry> = c
                 .by_cv
                 .range(after_cv + 1..)
@@ -222,22 +220,9 @@ impl IndexStore for MemoryIndexStore {
                     Some(vs[i].clone())
                 })
                 .collect();
-            let next = match versions.last() {
-                Some(last) if versions.len() == limit => last.cv,
-                _ => c.cv.max(after_cv),
-            };
-            Ok(FeedPage { versions, next })
+            Ok(FeedPage::up_to(versions, limit, after_cv, c.cv))
         })
     }
-}
-
-/// The `Gone` error for a feed cursor older than the versions kept.
-fn pruned(collection: &str, after_cv: u64, pruned_cv: u64) -> Error {
-    Error::gone(format!(
-        "change cursor at cv {after_cv} is older than the versions the collection keeps \
-         (versions up to cv {pruned_cv} were pruned); rebuild what the consumer derives from the current state"
-    ))
-    .with("collection", collection)
 }
 
 /// Conflict unless `c` appends right after `latest` (the record's greatest committed ov).

@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use chronos_core::{Error, FeedPage, Result, VersionEntry};
+use chronos_core::{FeedPage, Result, VersionEntry};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
@@ -180,14 +180,7 @@ pub(crate) async fn page(
         .map(|d| get(&d, "value").and_then(u64_of))
         .transpose()?
         .unwrap_or(0);
-    if pruned > after {
-        return Err(Error::gone(format!(
-            "change cursor at cv {after} is older than the versions the collection keeps \
-             (versions up to cv {pruned} were pruned); rebuild what the consumer derives from \
-             the current state"
-        ))
-        .with("collection", c));
-    }
+    FeedPage::check_pruned(c, after, pruned)?;
 
     // Moves `next` over settled cvs up to (not including) `upto`; true when it got there.
     let skip = |next: &mut u64, upto: u64| -> bool {

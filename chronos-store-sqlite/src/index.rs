@@ -571,18 +571,7 @@ impl IndexStore for SqliteIndexStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| map_err(e, "read change feed").with("collection", coll))?;
-        if let Some(p) = pruned.filter(|p| *p > after) {
-            return Err(Error::gone(format!(
-                "change cursor at cv {after_cv} is older than the versions the collection keeps \
-                 (versions up to cv {p} were pruned); rebuild what the consumer derives from the \
-                 current state"
-            ))
-            .with("collection", coll));
-        }
-        let next = match versions.last() {
-            Some(last) if versions.len() == limit => last.cv,
-            _ => upto.max(after_cv),
-        };
-        Ok(FeedPage { versions, next })
+        FeedPage::check_pruned(coll, after_cv, pruned.unwrap_or(0).max(0) as u64)?;
+        Ok(FeedPage::up_to(versions, limit, after_cv, upto))
     }
 }
