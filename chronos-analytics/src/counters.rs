@@ -108,6 +108,29 @@ async fn insert_once(
     .await
 }
 
+/// The increments that add `sum`'s counts (totals and per rule) to a totals document, or
+/// subtract them (`negate`); zero counts are left out.
+fn count_update(sum: &Contribution, negate: bool) -> DocUpdate {
+    let mut u = DocUpdate::default();
+    let mut add = |path: String, n: u64| {
+        if n > 0 {
+            let n = n as i64;
+            u.inc
+                .push((path, serde_json::Number::from(if negate { -n } else { n })));
+        }
+    };
+    let mut counts = |prefix: &str, c: &crate::rules::OpCounts| {
+        add(format!("{prefix}created"), c.created);
+        add(format!("{prefix}updated"), c.updated);
+        add(format!("{prefix}deleted"), c.deleted);
+    };
+    counts("", &sum.totals);
+    for (name, r) in &sum.rules {
+        counts(&format!("rules.{name}."), r);
+    }
+    u
+}
+
 fn filter(v: Value) -> Filter {
     Filter::parse(&v).expect("a filter built by the counters parses")
 }
@@ -138,6 +161,17 @@ impl Counters {
             since_fold: AtomicU64::new(0),
             folding: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Creates the collection's totals document (zeros, nothing folded) unless it exists.
+    async fn ensure_totals(&self, key: &TotalsKey) -> Result<()> {
+        insert_once(
+            self.docs.as_ref(),
+            TOTALS,
+            key.id(),
+            layout::empty_totals(key),
+        )
+        .await
     }
 
     async fn read_totals(&self, key: &TotalsKey) -> Result<Option<Stored>> {
@@ -186,11 +220,7 @@ impl Counters {
     /// every committed write once, including writes that just returned in this process.
     /// `include_rules` adds each rule's counts and distinct-value counts.
     pub async fn get_totals(&self, key: &TotalsKey, include_rules: bool) -> Result<Totals> {
-        let (stored, deltas) = self.snapshot(key).await?;
-        let mut sums = stored.sums;
-        for (_, d) in &deltas {
-            sums.add(d);
-        }
+        let (_, sums) = self.snapshot(key).await?;
         let mut t = Totals {
             id: key.id(),
             tenant: key.tenant.clone(),
@@ -216,15 +246,36 @@ impl Counters {
         Ok(t)
     }
 
-    /// A consistent pair: the totals document and the deltas above its `feedCv` (re-read
-    /// until no fold moved `feedCv` in between).
-    async fn snapshot(&self, key: &TotalsKey) -> Result<(Stored, Vec<(u64, Contribution)>)> {
+    /// The collections of `tenant`'s database `db_name` that have a totals document, sorted.
+    pub async fn collections(&self, tenant: &str, db_name: &str) -> Result<Vec<String>> {
+        let q = DocQuery {
+            filter: filter(json!({"tenant": tenant, "dbName": db_name})),
+            sort: None,
+            skip: 0,
+            limit: 10_000,
+        };
+        let mut names: Vec<String> = twice(|| self.docs.find(TOTALS, &q))
+            .await?
+            .into_iter()
+            .filter_map(|d| d.body.get("collection")?.as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// What is counted now: the totals document's `feedCv` and its sums plus the deltas above
+    /// that `feedCv` (re-read until no fold moved `feedCv` in between).
+    async fn snapshot(&self, key: &TotalsKey) -> Result<(u64, Contribution)> {
         for _ in 0..20 {
             let before = self.read_totals(key).await?.unwrap_or_default();
             let deltas = self.deltas(key, before.feed_cv, None).await?;
             let after = self.read_totals(key).await?.unwrap_or_default();
             if after.feed_cv == before.feed_cv {
-                return Ok((before, deltas));
+                let mut sums = before.sums;
+                for (_, d) in &deltas {
+                    sums.add(d);
+                }
+                return Ok((before.feed_cv, sums));
             }
         }
         Err(
@@ -330,13 +381,7 @@ impl Counters {
             let stored = match self.read_totals(key).await? {
                 Some(s) => s,
                 None => {
-                    insert_once(
-                        self.docs.as_ref(),
-                        TOTALS,
-                        key.id(),
-                        layout::empty_totals(key),
-                    )
-                    .await?;
+                    self.ensure_totals(key).await?;
                     continue;
                 }
             };
@@ -393,26 +438,9 @@ impl Counters {
         upto: u64,
         sum: &Contribution,
     ) -> Result<bool> {
-        let mut u = DocUpdate::default();
-        let mut inc = |path: String, n: u64| {
-            if n > 0 {
-                u.inc.push((path, n.into()));
-            }
-        };
-        inc("created".into(), sum.totals.created);
-        inc("updated".into(), sum.totals.updated);
-        inc("deleted".into(), sum.totals.deleted);
-        for (name, r) in &sum.rules {
-            inc(format!("rules.{name}.created"), r.created);
-            inc(format!("rules.{name}.updated"), r.updated);
-            inc(format!("rules.{name}.deleted"), r.deleted);
-        }
+        let mut u = count_update(sum, false);
         u.set.push(("feedCv".into(), json!(upto)));
-        let last = match (stored.sums.at, sum.at) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some(t) = last {
+        if let Some(t) = crate::rules::later(stored.sums.at, sum.at) {
             u.set.push(("lastAt".into(), json!(t.to_string())));
         }
         let expect = filter(json!({"feedCv": from}));
@@ -488,37 +516,12 @@ impl Counters {
     /// against concurrent writers: what is counted at the moment of the reset is subtracted
     /// as one conditional update.
     pub async fn reset_totals(&self, key: &TotalsKey) -> Result<()> {
+        self.ensure_totals(key).await?;
         for _ in 0..20 {
-            let (stored, deltas) = self.snapshot(key).await?;
-            let mut sums = stored.sums.clone();
-            for (_, d) in &deltas {
-                sums.add(d);
-            }
-            let mut u = DocUpdate::default();
-            let mut dec = |path: String, n: u64| {
-                if n > 0 {
-                    u.inc.push((path, serde_json::Number::from(-(n as i64))));
-                }
-            };
-            dec("created".into(), sums.totals.created);
-            dec("updated".into(), sums.totals.updated);
-            dec("deleted".into(), sums.totals.deleted);
-            for (name, r) in &sums.rules {
-                dec(format!("rules.{name}.created"), r.created);
-                dec(format!("rules.{name}.updated"), r.updated);
-                dec(format!("rules.{name}.deleted"), r.deleted);
-            }
+            let (feed_cv, sums) = self.snapshot(key).await?;
+            let mut u = count_update(&sums, true);
             u.set.push(("lastAt".into(), Value::Null));
-            let expect = filter(json!({"feedCv": stored.feed_cv}));
-            if self.read_totals(key).await?.is_none() {
-                insert_once(
-                    self.docs.as_ref(),
-                    TOTALS,
-                    key.id(),
-                    layout::empty_totals(key),
-                )
-                .await?;
-            }
+            let expect = filter(json!({"feedCv": feed_cv}));
             if self
                 .docs
                 .update_where(TOTALS, &key.id(), &expect, u)

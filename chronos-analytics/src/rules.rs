@@ -83,10 +83,15 @@ impl Contribution {
         for (k, v) in &other.rules {
             self.rules.entry(k.clone()).or_default().add(v);
         }
-        self.at = match (self.at, other.at) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.at = later(self.at, other.at);
+    }
+}
+
+/// The later of two optional instants.
+pub(crate) fn later(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use chronos_analytics::{Counters, FoldReport, Rules, Totals, TotalsKey, UniqueCount};
-use chronos_core::{Collection, DocQuery, Engine, Error, Filter, Result};
-use serde_json::json;
+use chronos_core::{Collection, Engine, Error, Result};
 
 use crate::config::{ChronosConfig, DatabaseTarget, TenantDatabase};
 use crate::route::Route;
@@ -186,10 +185,11 @@ impl CountersApi<'_> {
         Ok(picked)
     }
 
-    async fn one(&self, tenant: &str) -> Result<(Counters, TenantDatabase)> {
+    /// The counters of `tenant`'s collection `collection`, and its key.
+    async fn one(&self, tenant: &str, collection: &str) -> Result<(Counters, TotalsKey)> {
         let db = self.databases(Some(tenant), None)?.remove(0);
         match self.chronos.counters_of(&db).await? {
-            Some(c) => Ok((c, db)),
+            Some(c) => Ok((c, TotalsKey::new(&db.tenant_id, &db.db_name, collection))),
             None => Err(Error::invalid_config(format!(
                 "the runtime database of tenant '{tenant}' has no analyticsDbName, so it keeps no counters"
             ))
@@ -207,24 +207,7 @@ impl CountersApi<'_> {
             };
             let collections = match &q.collection {
                 Some(c) => vec![c.clone()],
-                None => {
-                    let f = Filter::parse(&json!({"tenant": db.tenant_id, "dbName": db.db_name}))?;
-                    let query = DocQuery {
-                        filter: f,
-                        sort: None,
-                        skip: 0,
-                        limit: 10_000,
-                    };
-                    let docs = counters_docs(self.chronos, &db).await?;
-                    let mut names: Vec<String> = docs
-                        .find(chronos_analytics::layout::TOTALS, &query)
-                        .await?
-                        .into_iter()
-                        .filter_map(|d| d.body.get("collection")?.as_str().map(str::to_string))
-                        .collect();
-                    names.sort();
-                    names
-                }
+                None => counters.collections(&db.tenant_id, &db.db_name).await?,
             };
             for c in collections {
                 let key = TotalsKey::new(&db.tenant_id, &db.db_name, c);
@@ -244,50 +227,35 @@ impl CountersApi<'_> {
         property: &str,
         values: usize,
     ) -> Result<UniqueCount> {
-        let (c, db) = self.one(tenant).await?;
-        c.get_unique_analytics(
-            &TotalsKey::new(&db.tenant_id, &db.db_name, collection),
-            rule,
-            property,
-            values,
-        )
-        .await
+        let (c, key) = self.one(tenant, collection).await?;
+        c.get_unique_analytics(&key, rule, property, values).await
     }
 
     /// Folds in every committed write not counted yet (what a crash between commit and
     /// counter update left); opening a collection does this in the background too.
     pub async fn catch_up(&self, tenant: &str, collection: &str) -> Result<FoldReport> {
-        let (c, db) = self.one(tenant).await?;
+        let (c, key) = self.one(tenant, collection).await?;
         let coll = self
             .chronos
             .with(&Route::runtime(tenant, collection))
             .await?;
-        c.catch_up(
-            &TotalsKey::new(&db.tenant_id, &db.db_name, collection),
-            &coll,
-        )
-        .await
+        c.catch_up(&key, &coll).await
     }
 
     /// Rebuilds a collection's counters from its version log.
     pub async fn recount(&self, tenant: &str, collection: &str) -> Result<FoldReport> {
-        let (c, db) = self.one(tenant).await?;
+        let (c, key) = self.one(tenant, collection).await?;
         let coll = self
             .chronos
             .with(&Route::runtime(tenant, collection))
             .await?;
-        c.recount(
-            &TotalsKey::new(&db.tenant_id, &db.db_name, collection),
-            &coll,
-        )
-        .await
+        c.recount(&key, &coll).await
     }
 
     /// Zeroes a collection's counters from now on.
     pub async fn reset_totals(&self, tenant: &str, collection: &str) -> Result<()> {
-        let (c, db) = self.one(tenant).await?;
-        c.reset_totals(&TotalsKey::new(&db.tenant_id, &db.db_name, collection))
-            .await
+        let (c, key) = self.one(tenant, collection).await?;
+        c.reset_totals(&key).await
     }
 }
 
