@@ -98,6 +98,40 @@ pub struct DocQuery {
     pub limit: usize,
 }
 
+/// How a document collection is queried: declared once per process before use, so that a
+/// backend can build secondary indexes and store instants natively.
+///
+/// Declaring a layout never changes what a call returns: filters, sorts and bodies behave
+/// exactly as without it (the conformance suite checks this).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DocLayout {
+    /// Compound secondary indexes, each a list of body paths (ascending).
+    pub indexes: Vec<Vec<String>>,
+    /// Top-level fields that hold instants in [`crate::time::format_instant`]'s form
+    /// (`2024-01-01T00:00:00.000Z`). MongoDB stores such values as native dates (so that
+    /// the database's own tools, and TTL indexes, see dates); a value of another form is
+    /// stored as given. Every backend reads back exactly the string written.
+    pub dates: Vec<String>,
+}
+
+impl DocLayout {
+    /// A layout with these indexes and date fields.
+    pub fn new<I, P>(indexes: I, dates: &[&str]) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: IntoIterator,
+        P::Item: Into<String>,
+    {
+        Self {
+            indexes: indexes
+                .into_iter()
+                .map(|ix| ix.into_iter().map(Into::into).collect())
+                .collect(),
+            dates: dates.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+}
+
 /// Non-versioned document collections.
 ///
 /// # Contract (checked by the conformance suite on every backend)
@@ -107,6 +141,10 @@ pub struct DocQuery {
 ///   processes); with `upsert` a missing document is created from the update alone.
 /// - [`DocumentStore::update_where`] checks its precondition and applies its update as one
 ///   atomic step: of concurrent conditional updates expecting one state, one applies.
+/// - [`DocumentStore::delete_where`] removes exactly the documents [`DocumentStore::find`]
+///   would return for its filter at that moment.
+/// - [`DocumentStore::prepare`] is idempotent, may be called by several processes at once,
+///   and changes no observable result.
 /// - Filters have exactly [`Filter::matches`] semantics; sort uses the canonical order.
 #[async_trait]
 pub trait DocumentStore: Send + Sync + Debug {
@@ -142,4 +180,12 @@ pub trait DocumentStore: Send + Sync + Debug {
     async fn find(&self, collection: &str, query: &DocQuery) -> Result<Vec<Document>>;
     /// How many documents match.
     async fn count(&self, collection: &str, filter: &Filter) -> Result<u64>;
+    /// Deletes every document matching `filter`; returns how many were deleted.
+    async fn delete_where(&self, collection: &str, filter: &Filter) -> Result<u64>;
+    /// Declares `collection`'s layout (indexes, date fields). Backends without secondary
+    /// indexes or native dates accept and ignore it.
+    async fn prepare(&self, collection: &str, layout: &DocLayout) -> Result<()> {
+        let _ = (collection, layout);
+        Ok(())
+    }
 }

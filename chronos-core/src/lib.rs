@@ -48,7 +48,7 @@ pub mod time;
 
 pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
 pub use blob_cache::{RecentWrites, WriteCache};
-pub use docs::{DocQuery, DocUpdate, Document, DocumentStore};
+pub use docs::{DocLayout, DocQuery, DocUpdate, Document, DocumentStore};
 pub use engine::{
     new_database_id, Base64Prop, ChangeCursor, ChangePage, Collection, CollectionConfig,
     CollectionRestoreOptions, CollectionTarget, CommitEvent, CommitObserver, CreateOptions, Engine,
@@ -67,6 +67,7 @@ pub use index::{
 };
 pub use lock::{Lease, Lock};
 pub use model::{
-    Lineage, Op, Origin, Presigned, Record, RecordRef, SystemFields, WriteResult, MAX_PAYLOAD_DEPTH,
+    check_map_depth, Lineage, Op, Origin, Presigned, Record, RecordRef, SystemFields, WriteResult,
+    MAX_PAYLOAD_DEPTH,
 };
 pub use time::Timestamp;

@@ -216,7 +216,7 @@ pub const MAX_PAYLOAD_DEPTH: usize = 64;
 /// [`MAX_PAYLOAD_DEPTH`] (`m` itself is level 1). Iterative, so no input can exhaust the
 /// stack here. The engine checks every document it is about to store, merges and restores
 /// included.
-pub(crate) fn check_map_depth(m: &Map<String, Value>) -> Result<()> {
+pub fn check_map_depth(m: &Map<String, Value>) -> Result<()> {
     let mut stack: Vec<(&Value, usize)> = m.values().map(|c| (c, 2)).collect();
     while let Some((v, depth)) = stack.pop() {
         if !(v.is_object() || v.is_array()) {

@@ -155,4 +155,14 @@ impl DocumentStore for MemoryDocumentStore {
             c.values().filter(|b| filter.matches(b)).count() as u64
         }))
     }
+
+    async fn delete_where(&self, collection: &str, filter: &Filter) -> Result<u64> {
+        let mut g = lock(&self.colls);
+        let Some(c) = g.get_mut(collection) else {
+            return Ok(0);
+        };
+        let before = c.len();
+        c.retain(|_, b| !filter.matches(b));
+        Ok((before - c.len()) as u64)
+    }
 }

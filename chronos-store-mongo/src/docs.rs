@@ -1,14 +1,18 @@
 //! [`DocumentStore`] on MongoDB: one MongoDB collection per document collection; the body's
 //! fields at top level as given, plus `_c`, a canonical copy that filters and sorts use.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use async_trait::async_trait;
-use chronos_core::docs::{DocQuery, DocUpdate, Document, DocumentStore};
+use chronos_core::docs::{DocLayout, DocQuery, DocUpdate, Document, DocumentStore};
 use chronos_core::filter::canonical;
-use chronos_core::{Error, Filter, Result, SortField};
+use chronos_core::time::format_instant;
+use chronos_core::{Error, Filter, Result, SortField, Timestamp};
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, Bson};
 use mongodb::options::ReturnDocument;
-use mongodb::{Collection, Database};
+use mongodb::{Collection, Database, IndexModel};
 use serde_json::{Map, Value};
 
 use crate::conv;
@@ -19,6 +23,8 @@ use crate::filter;
 #[derive(Debug)]
 pub struct MongoDocumentStore {
     db: Database,
+    /// The date fields each prepared collection declared ([`DocLayout::dates`]).
+    dates: RwLock<HashMap<String, Arc<[String]>>>,
 }
 
 const CANON: &str = "_c";
@@ -27,7 +33,14 @@ fn check_name(coll: &str) -> Result<()> {
     chronos_core::engine::validate_collection_name(coll)
 }
 
-fn encode(doc: &Document) -> Result<bson::Document> {
+/// `s` as a native date when it is exactly [`format_instant`]'s form (so that decoding gives
+/// back the same text).
+fn as_date(s: &str) -> Option<Bson> {
+    let t = chronos_core::time::parse_instant(s).ok()?;
+    (format_instant(t) == s).then(|| Bson::DateTime(conv::date(t)))
+}
+
+fn encode(doc: &Document, dates: &[String]) -> Result<bson::Document> {
     if doc.body.contains_key(CANON) || doc.body.contains_key("_id") {
         return Err(Error::validation(
             "document bodies may not use the reserved fields _id and _c",
@@ -35,6 +48,11 @@ fn encode(doc: &Document) -> Result<bson::Document> {
         .with("id", &doc.id));
     }
     let mut d = conv::to_doc(&doc.body);
+    for f in dates {
+        if let Some(date) = d.get_str(f).ok().and_then(as_date) {
+            d.insert(f.clone(), date);
+        }
+    }
     d.insert("_id", &doc.id);
     d.insert(
         CANON,
@@ -50,15 +68,33 @@ fn decode(mut d: bson::Document) -> Result<Document> {
         None => return Err(Error::internal("stored document lacks _id")),
     };
     d.remove(CANON);
-    Ok(Document {
-        id,
-        body: conv::from_doc(&d),
-    })
+    let mut body = conv::from_doc(&d);
+    // Dates were written from instants' text (see `encode`): give back that text.
+    for (k, v) in &d {
+        if let Bson::DateTime(t) = v {
+            if let Ok(t) = Timestamp::from_millisecond(t.timestamp_millis()) {
+                body.insert(k.clone(), Value::String(format_instant(t)));
+            }
+        }
+    }
+    Ok(Document { id, body })
 }
 
 impl MongoDocumentStore {
     pub(crate) fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            dates: RwLock::default(),
+        }
+    }
+    fn dates(&self, coll: &str) -> Arc<[String]> {
+        let g = self.dates.read().unwrap_or_else(|e| e.into_inner());
+        g.get(coll)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()))
+    }
+    fn encode(&self, coll: &str, doc: &Document) -> Result<bson::Document> {
+        encode(doc, &self.dates(coll))
     }
     fn coll(&self, name: &str) -> Result<Collection<bson::Document>> {
         check_name(name)?;
@@ -102,7 +138,7 @@ impl MongoDocumentStore {
                 id: id.to_string(),
                 body,
             };
-            let encoded = encode(&next)?;
+            let encoded = self.encode(coll, &next)?;
             let ok = match guard {
                 Some(g) => c
                     .find_one_and_replace(doc! {"_id": id, CANON: g}, encoded)
@@ -129,7 +165,7 @@ impl MongoDocumentStore {
 #[async_trait]
 impl DocumentStore for MongoDocumentStore {
     async fn insert(&self, coll: &str, doc: Document) -> Result<()> {
-        match self.coll(coll)?.insert_one(encode(&doc)?).await {
+        match self.coll(coll)?.insert_one(self.encode(coll, &doc)?).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => Err(Error::already_exists(format!(
                 "document '{}' already exists",
@@ -153,7 +189,7 @@ impl DocumentStore for MongoDocumentStore {
     async fn replace(&self, coll: &str, doc: Document, upsert: bool) -> Result<bool> {
         let r = self
             .coll(coll)?
-            .replace_one(doc! {"_id": &doc.id}, encode(&doc)?)
+            .replace_one(doc! {"_id": &doc.id}, self.encode(coll, &doc)?)
             .upsert(upsert)
             .await
             .map_err(|e| map_err(e, "replace document").with("collection", coll))?;
@@ -220,5 +256,41 @@ impl DocumentStore for MongoDocumentStore {
             .count_documents(filter::translate(f, &format!("{CANON}.")))
             .await
             .map_err(|e| map_err(e, "count documents").with("collection", coll))
+    }
+
+    async fn delete_where(&self, coll: &str, f: &Filter) -> Result<u64> {
+        let r = self
+            .coll(coll)?
+            .delete_many(filter::translate(f, &format!("{CANON}.")))
+            .await
+            .map_err(|e| map_err(e, "delete documents").with("collection", coll))?;
+        Ok(r.deleted_count)
+    }
+
+    async fn prepare(&self, coll: &str, layout: &DocLayout) -> Result<()> {
+        let c = self.coll(coll)?;
+        // Filters and sorts run on the canonical copy, so that is what the indexes cover.
+        let models: Vec<IndexModel> = layout
+            .indexes
+            .iter()
+            .filter(|ix| !ix.is_empty())
+            .map(|ix| {
+                let keys: bson::Document = ix
+                    .iter()
+                    .map(|p| (format!("{CANON}.{p}"), Bson::Int32(1)))
+                    .collect();
+                IndexModel::builder().keys(keys).build()
+            })
+            .collect();
+        if !models.is_empty() {
+            c.create_indexes(models)
+                .await
+                .map_err(|e| map_err(e, "create document indexes").with("collection", coll))?;
+        }
+        self.dates
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(coll.to_string(), Arc::from(layout.dates.clone()));
+        Ok(())
     }
 }

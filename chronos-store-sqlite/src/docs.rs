@@ -229,4 +229,18 @@ impl DocumentStore for SqliteDocumentStore {
         .map_err(|e| map_err(e, "count documents").with("collection", coll))?;
         Ok(n as u64)
     }
+
+    async fn delete_where(&self, coll: &str, filter: &Filter) -> Result<u64> {
+        let mut sql = Sql::default();
+        sql.binds.push(Bind::Text(coll.to_string()));
+        let cond = Self::where_clause(filter, &mut sql);
+        let r = sqlx::query_with(
+            &format!("DELETE FROM chronos_docs AS d WHERE d.coll = ? AND {cond}"),
+            bind_all(&sql.binds)?,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "delete documents").with("collection", coll))?;
+        Ok(r.rows_affected())
+    }
 }

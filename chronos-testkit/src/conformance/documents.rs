@@ -76,3 +76,94 @@ pub async fn document_conditional_updates_are_compare_and_set(h: Harness) {
     assert_eq!(end.body["v"], json!(40), "every step won exactly once");
     assert_eq!(end.body["n"], json!(40), "no increment lost or doubled");
 }
+
+/// `delete_where` removes exactly what `find` returns for its filter and reports the count;
+/// a declared layout (indexes, date fields) changes no result: dates read back as the text
+/// written, compare and sort as that text, and a non-instant in a date field is kept as given.
+pub async fn document_bulk_deletes_and_layouts(h: Harness) {
+    use chronos_core::{DocLayout, DocQuery, SortField};
+    let coll = Harness::unique("layout");
+    let d = &h.docs;
+    let layout = DocLayout::new([vec!["tenantId", "at"]], &["at", "other"]);
+    d.prepare(&coll, &layout).await.unwrap();
+    // Idempotent, also from a second caller at once.
+    let (a, b) = tokio::join!(d.prepare(&coll, &layout), d.prepare(&coll, &layout));
+    a.unwrap();
+    b.unwrap();
+    let at = |i: u64| format!("2026-01-02T03:04:{:02}.{:03}Z", i % 60, i * 7 % 1000);
+    for i in 0..30u64 {
+        let body = json!({"tenantId": if i % 3 == 0 { "a" } else { "b" }, "at": at(i), "i": i,
+                          "other": if i == 5 { "not a date" } else { "2026-01-02T03:04:05Z" }});
+        d.insert(
+            &coll,
+            Document {
+                id: format!("d{i:02}"),
+                body: body.as_object().cloned().unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let got = d.get(&coll, "d07").await.unwrap().unwrap();
+    assert_eq!(got.body["at"], json!(at(7)), "a date reads back as written");
+    assert_eq!(
+        got.body["other"],
+        json!("2026-01-02T03:04:05Z"),
+        "a non-canonical instant is kept as given"
+    );
+    let odd = d.get(&coll, "d05").await.unwrap().unwrap();
+    assert_eq!(odd.body["other"], json!("not a date"));
+
+    let q = |f: Value, desc: bool| DocQuery {
+        filter: Filter::parse(&f).unwrap(),
+        sort: Some((SortField::Meta("at".into()), desc)),
+        skip: 0,
+        limit: 100,
+    };
+    let ids = |docs: Vec<Document>| docs.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let newest = ids(d
+        .find(
+            &coll,
+            &q(json!({"tenantId": "a", "at": {"$gte": at(9)}}), true),
+        )
+        .await
+        .unwrap());
+    let mut expect: Vec<u64> = (0..30).filter(|i| i % 3 == 0 && at(*i) >= at(9)).collect();
+    expect.sort_by_key(|i| std::cmp::Reverse(at(*i)));
+    assert_eq!(
+        newest,
+        expect
+            .iter()
+            .map(|i| format!("d{i:02}"))
+            .collect::<Vec<_>>(),
+        "dates filter and sort as their text"
+    );
+
+    let stale = Filter::parse(&json!({"at": {"$lt": at(10)}})).unwrap();
+    let doomed = d.count(&coll, &stale).await.unwrap();
+    assert_eq!(doomed, 10);
+    assert_eq!(
+        d.delete_where(&coll, &stale).await.unwrap(),
+        doomed,
+        "reports how many it deleted"
+    );
+    assert_eq!(d.count(&coll, &stale).await.unwrap(), 0);
+    assert_eq!(
+        d.count(&coll, &Filter::All).await.unwrap(),
+        20,
+        "nothing else is touched"
+    );
+    assert!(d.get(&coll, "d09").await.unwrap().is_none());
+    assert!(d.get(&coll, "d10").await.unwrap().is_some());
+    assert_eq!(
+        d.delete_where(&coll, &stale).await.unwrap(),
+        0,
+        "a second run deletes nothing"
+    );
+    let other = Harness::unique("layout-other");
+    assert_eq!(
+        d.delete_where(&other, &Filter::All).await.unwrap(),
+        0,
+        "a missing collection deletes nothing"
+    );
+}
