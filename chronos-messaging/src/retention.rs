@@ -105,6 +105,9 @@ impl Messaging {
         let docs = self.docs().await?;
         if let Some(age) = policy.deliveries {
             let old = cutoff(now, age);
+            // Superseded attempts first: the later attempt that proves it is closed may
+            // itself be old and removed next.
+            self.prune_superseded(&old, &mut report).await?;
             report.deliveries += docs
                 .delete_where(
                     DELIVERIES,
@@ -113,7 +116,6 @@ impl Messaging {
                     ))?,
                 )
                 .await?;
-            self.prune_superseded(&old, &mut report).await?;
         }
         if let Some(age) = policy.dead_letters {
             let f = self.filter(conds(json!({"failedAt": {"$lt": cutoff(now, age)}})))?;
