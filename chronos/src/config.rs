@@ -224,7 +224,7 @@ pub struct Databases {
     /// Logs: one database.
     #[serde(default)]
     pub logs: Option<DatabaseTarget>,
-    /// Messaging: not implemented yet.
+    /// The messaging database, shared by every tenant ([`crate::Chronos::messaging`]).
     #[serde(default)]
     pub messaging: Option<MessagingDatabase>,
     /// Identities: not implemented yet.
@@ -618,7 +618,6 @@ impl ChronosConfig {
                     .is_some_and(|w| w.batch_size.is_some()),
             ),
             ("fallback", self.fallback.is_some()),
-            ("databases.messaging", self.databases.messaging.is_some()),
             ("databases.identities", self.databases.identities.is_some()),
         ];
         out.extend(

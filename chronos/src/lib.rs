@@ -50,6 +50,7 @@ pub mod config;
 mod counters;
 mod entities;
 mod health;
+mod messaging_db;
 mod route;
 pub mod router;
 mod scheme;
@@ -70,6 +71,8 @@ pub use chronos_core::{
     ListOptions, Page, Point, ReadOptions, Record, RestoreReport, RestoreTarget, Result, SortField,
     SweepReport, Timestamp, Unreadable, WriteOptions, WriteResult,
 };
+/// The messaging database's types ([`Chronos::messaging`]).
+pub use chronos_messaging as messaging;
 #[cfg(feature = "mongodb")]
 pub use chronos_store_mongo::MovedVersion;
 pub use config::{ChronosConfig, Durability};
@@ -100,6 +103,8 @@ struct Inner {
     collections: Cells<CollectionKey, Collection>,
     /// The counter rules (`counterRules`, `analytics.counterRules`), compiled once.
     rules: chronos_analytics::Rules,
+    /// The messaging database, opened on first use.
+    messaging: tokio::sync::OnceCell<chronos_messaging::Messaging>,
     closed: AtomicBool,
 }
 
@@ -125,6 +130,7 @@ impl Chronos {
                 registry: Default::default(),
                 collections: Cells::default(),
                 rules,
+                messaging: tokio::sync::OnceCell::new(),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -132,7 +138,7 @@ impl Chronos {
 
     /// The embedded default: SQLite files and blobs under `dir`, one tenant named `default`
     /// for runtime data (with counters in its `analytics` database) plus generic metadata,
-    /// knowledge and logs databases.
+    /// knowledge and logs databases, and a messaging database.
     pub fn embedded(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let target = |db: &str| serde_json::json!({ "dbConnRef": "local", "dbName": db });
@@ -147,7 +153,8 @@ impl Chronos {
                     "metadata": { "genericDatabase": target("metadata") },
                     "knowledge": { "genericDatabase": target("knowledge") },
                     "runtime": { "tenantDatabases": [tenant] },
-                    "logs": target("logs")
+                    "logs": target("logs"),
+                    "messaging": target("messaging")
                 },
                 "localStorage": { "enabled": true, "basePath": dir.join("blobs").display().to_string() }
             })

@@ -18,7 +18,7 @@ pub enum DatabaseType {
     Runtime,
     /// Logs and audit trails.
     Logs,
-    /// Messaging (not implemented yet).
+    /// Messaging: no versioned collections; see [`crate::Chronos::messaging`].
     Messaging,
     /// Identities (not implemented yet).
     Identities,
@@ -169,7 +169,11 @@ impl Route {
                 })
         };
         match db {
-            DatabaseType::Messaging | DatabaseType::Identities => Err(Error::unsupported(format!(
+            DatabaseType::Messaging => Err(Error::validation(
+                "the messaging database has no versioned collections: use Chronos::messaging(tenant)",
+            )
+            .with("databaseType", db)),
+            DatabaseType::Identities => Err(Error::unsupported(format!(
                 "the {db} database is not implemented yet; it has no versioned collections"
             ))),
             DatabaseType::Logs => {

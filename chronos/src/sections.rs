@@ -259,18 +259,8 @@ pub struct FallbackConfig {
     pub dead_letter_collection: Option<String>,
 }
 
-/// `databases.messaging`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MessagingDatabase {
-    /// Connection name.
-    pub db_conn_ref: String,
-    /// Database name.
-    pub db_name: String,
-    /// Track delivery attempts.
-    #[serde(default)]
-    pub capture_deliveries: Option<bool>,
-}
+/// `databases.messaging`: owned by `chronos-messaging`.
+pub use chronos_messaging::MessagingDatabase;
 
 /// `databases.identities`.
 #[derive(Debug, Clone, Deserialize)]

@@ -176,6 +176,9 @@ impl ChronosConfig {
                 }
             }
         }
+        if let Some(m) = &self.databases.messaging {
+            m.validate()?;
+        }
         if let Some(c) = &self.counter_rules {
             c.validate()?;
         }
