@@ -258,6 +258,12 @@ enum Command {
         #[arg(long)]
         catch_up: bool,
     },
+    /// The messaging database: topics, messages and dead letters of a tenant; save a
+    /// message; apply retention.
+    Messaging {
+        #[command(subcommand)]
+        cmd: crate::messaging::MessagingCommand,
+    },
     /// Probe every configured index and blob backend (one round trip each); exits non-zero
     /// when one is unreachable.
     Health {
@@ -589,6 +595,7 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
                 out.totals(&t);
             }
         }
+        Command::Messaging { cmd } => crate::messaging::run(chronos, cmd, out).await?,
         Command::Health { open } => {
             let health = chronos.health(*open).await;
             out.health(&health);

@@ -13,6 +13,7 @@ macro_rules! out {
 
 mod cli;
 mod demo;
+mod messaging;
 mod output;
 
 use std::io::Write;

@@ -646,3 +646,159 @@ fn counters_report_every_write_of_a_collection() {
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("nobody"));
 }
+
+#[test]
+fn messaging_commands_list_save_and_retain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let saved = json(
+        dir,
+        &[
+            "messaging",
+            "save",
+            "--tenant",
+            "t1",
+            "--topic",
+            "payments",
+            "--msg-id",
+            "m-1",
+            "--payload",
+            r#"{"amount":100}"#,
+            "--headers",
+            r#"{"type":"payment.created"}"#,
+        ],
+    );
+    assert_eq!(saved["outcome"], "saved");
+    let again = ok(
+        dir,
+        &[
+            "messaging",
+            "save",
+            "--tenant",
+            "t1",
+            "--topic",
+            "payments",
+            "--msg-id",
+            "m-1",
+            "--payload",
+            r#"{"amount":100}"#,
+            "--headers",
+            r#"{"type":"payment.created"}"#,
+        ],
+    );
+    assert!(again.contains("m-1: duplicate"), "{again}");
+    let forged = chronos(
+        dir,
+        &[
+            "messaging",
+            "save",
+            "--tenant",
+            "t1",
+            "--topic",
+            "payments",
+            "--msg-id",
+            "m-1",
+            "--payload",
+            "1",
+        ],
+    );
+    assert!(!forged.status.success());
+    assert!(String::from_utf8_lossy(&forged.stderr).contains("other content"));
+    ok(
+        dir,
+        &[
+            "messaging",
+            "save",
+            "--tenant",
+            "t1",
+            "--topic",
+            "payments",
+            "--msg-id",
+            "m-2",
+            "--payload",
+            "2",
+        ],
+    );
+
+    let first = ok(
+        dir,
+        &[
+            "--json",
+            "messaging",
+            "messages",
+            "--tenant",
+            "t1",
+            "--topic",
+            "payments",
+            "--limit",
+            "1",
+        ],
+    );
+    let lines: Vec<Value> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one message and the next cursor: {first}");
+    let cursor = lines[1]["next"].as_str().unwrap().to_string();
+    let second = json(
+        dir,
+        &[
+            "messaging",
+            "messages",
+            "--tenant",
+            "t1",
+            "--topic",
+            "payments",
+            "--cursor",
+            &cursor,
+        ],
+    );
+    assert_ne!(second["msgId"], lines[0]["msgId"]);
+    let other = ok(
+        dir,
+        &[
+            "messaging",
+            "messages",
+            "--tenant",
+            "t2",
+            "--topic",
+            "payments",
+        ],
+    );
+    assert!(
+        other.trim().is_empty(),
+        "another tenant sees nothing: {other}"
+    );
+    let empty = ok(dir, &["messaging", "topics", "--tenant", "t1"]);
+    assert!(
+        empty.trim().is_empty(),
+        "saving a message ensures no topic: {empty}"
+    );
+    let dl = ok(
+        dir,
+        &[
+            "messaging",
+            "dead-letters",
+            "--tenant",
+            "t1",
+            "--topic",
+            "payments",
+        ],
+    );
+    assert!(dl.trim().is_empty());
+    let r = json(dir, &["messaging", "retention", "--tenant", "t1"]);
+    assert_eq!(r["messages"], 0, "no retention configured: nothing removed");
+    let bad = chronos(
+        dir,
+        &[
+            "messaging",
+            "messages",
+            "--topic",
+            "payments",
+            "--after",
+            "yesterday",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("yesterday"));
+}
