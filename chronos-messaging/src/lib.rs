@@ -26,7 +26,7 @@
 //!
 //! let messaging = Messaging::new(Arc::new(MemoryDocumentStore::new()), Settings::default(), "tenant-a")?;
 //! let v = messaging.shared().save("events", "user-session", &json!({"action": "login"}), Strategy::Append).await?;
-//! assert_eq!(v.version, 0);
+//! assert_eq!(v.version, Some(0));
 //!
 //! let msg = NewMessage::new("payments", "171223123-0", json!({"orderId": "123", "amount": 100}));
 //! assert_eq!(messaging.messages().save(&msg).await?, SaveOutcome::Saved);

@@ -45,9 +45,8 @@ impl Strategy {
 pub struct Saved {
     /// The document id.
     pub id: String,
-    /// The version: for `append` the version assigned; for `latest` how many saves the key
-    /// had before this one.
-    pub version: u64,
+    /// The version `append` assigned (`None` for `latest`, which keeps no history).
+    pub version: Option<u64>,
 }
 
 /// A shared-memory value.
@@ -62,8 +61,9 @@ pub struct SharedValue {
     pub key: String,
     /// How the key is kept.
     pub strategy: Strategy,
-    /// The version (see [`Saved::version`]).
-    pub version: u64,
+    /// The `append` version (`None` for `latest`).
+    #[serde(default)]
+    pub version: Option<u64>,
     /// The value.
     pub val: Value,
     /// When it was saved.

@@ -1,7 +1,7 @@
 //! Shared memory: key-value snapshots per `(tenant, namespace, key)`.
 //!
-//! `latest` keeps one document (`L|tenant|namespace|key`), replaced by one atomic update
-//! that also counts the saves. `append` stores version `n` as its own create-only document
+//! `latest` keeps one document (`L|tenant|namespace|key`), replaced whole by one atomic
+//! replace. `append` stores version `n` as its own create-only document
 //! (`A|…|n`) and keeps a head (`H|…`, the next version). An appender reads the head, inserts
 //! version `next`, then advances the head from `next` to `next + 1` by compare-and-set. The
 //! insert is what assigns the version: two appenders of one `next` cannot both insert it, and
@@ -60,24 +60,15 @@ impl SharedMemory<'_> {
         let docs = self.m.docs().await?;
         match strategy {
             Strategy::Latest => {
-                let mut set: Vec<(String, Value)> = body.into_iter().collect();
-                set.push(("tombstone".into(), Value::Null));
-                let after = docs
-                    .update(
-                        COLL,
-                        &ids.latest,
-                        DocUpdate {
-                            set,
-                            inc: vec![("saves".into(), 1.into())],
-                        },
-                        true,
-                    )
-                    .await?
-                    .ok_or_else(|| Error::internal("an upsert returned no document"))?;
-                let saves = after.body.get("saves").and_then(Value::as_u64).unwrap_or(1);
+                // One replace: the whole body, so a tombstone mark goes with the old value.
+                let doc = Document {
+                    id: ids.latest.clone(),
+                    body,
+                };
+                docs.replace(COLL, doc, true).await?;
                 Ok(Saved {
                     id: ids.latest,
-                    version: saves.saturating_sub(1),
+                    version: None,
                 })
             }
             Strategy::Append => self.append(&ids, body).await,
@@ -110,7 +101,10 @@ impl SharedMemory<'_> {
             };
             self.advance(ids, &body, next).await?;
             if inserted {
-                return Ok(Saved { id, version: next });
+                return Ok(Saved {
+                    id,
+                    version: Some(next),
+                });
             }
         }
         Err(Error::unavailable(format!(

@@ -168,7 +168,7 @@ async fn retention_removes_only_what_is_no_longer_needed() {
                 .unwrap()
                 .unwrap()
                 .version,
-            9,
+            Some(9),
             "{name}"
         );
         assert!(

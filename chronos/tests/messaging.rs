@@ -35,7 +35,7 @@ async fn the_embedded_default_keeps_messages_across_processes() {
         .save("events", "s", &json!(2), Strategy::Append)
         .await
         .unwrap();
-    assert_eq!(v.version, 1, "versions continue in a new process");
+    assert_eq!(v.version, Some(1), "versions continue in a new process");
     let page = a
         .messages()
         .list(&ListQuery::new("payments"))
