@@ -5,6 +5,7 @@
 //! servers. `--quick` only checks that the harness works (well under a minute).
 
 mod counters;
+mod messaging;
 mod raw;
 mod stats;
 
@@ -706,6 +707,8 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
 
     // Counters.
     rows.extend(counters::rows(&s.engine, s.docs.clone(), n).await);
+    // Messaging.
+    rows.extend(messaging::rows(s.docs.clone(), n).await);
 
     // Concurrency.
     let cc = coll(s, "concurrency", &[]).await;
