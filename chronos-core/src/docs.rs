@@ -112,6 +112,10 @@ pub struct DocLayout {
     /// the database's own tools, and TTL indexes, see dates); a value of another form is
     /// stored as given. Every backend reads back exactly the string written.
     pub dates: Vec<String>,
+    /// A date field after whose instant the store may delete the document by itself
+    /// (MongoDB: a TTL index). Callers must still treat such documents as gone once the
+    /// instant passed (TTL deletion lags) and sweep them on backends without TTL.
+    pub expire_at: Option<String>,
 }
 
 impl DocLayout {
@@ -128,8 +132,57 @@ impl DocLayout {
                 .map(|ix| ix.into_iter().map(Into::into).collect())
                 .collect(),
             dates: dates.iter().map(|d| d.to_string()).collect(),
+            expire_at: None,
         }
     }
+
+    /// With documents expiring at the instant in date field `field`.
+    pub fn expire_at(mut self, field: &str) -> Self {
+        self.expire_at = Some(field.to_string());
+        self
+    }
+}
+
+/// The longest part of a document key built by [`doc_key`] (bytes).
+pub const MAX_KEY_PART_BYTES: usize = 512;
+
+/// Checks a caller-given part of a document key (a tenant id, a topic, a message id …):
+/// non-empty, at most [`MAX_KEY_PART_BYTES`], no control characters. The error names
+/// `field`.
+pub fn check_key_part(field: &str, v: &str) -> Result<()> {
+    let bad = if v.is_empty() {
+        Some("must not be empty".to_string())
+    } else if v.len() > MAX_KEY_PART_BYTES {
+        Some(format!(
+            "is {} bytes; the limit is {MAX_KEY_PART_BYTES}",
+            v.len()
+        ))
+    } else if v.chars().any(char::is_control) {
+        Some("contains a control character".to_string())
+    } else {
+        None
+    };
+    match bad {
+        Some(msg) => Err(Error::validation(format!("{field} {msg}")).with("field", field)),
+        None => Ok(()),
+    }
+}
+
+/// Escapes a key part: `%` and `|` become `%25` and `%7C`.
+pub fn escape_key_part(part: &str) -> String {
+    part.replace('%', "%25").replace('|', "%7C")
+}
+
+/// A document id from a natural key: `kind|part|part…`, each part escaped
+/// ([`escape_key_part`]), so distinct keys never share an id. Ids built from natural keys
+/// make the store's create-only insert the arbiter of uniqueness.
+pub fn doc_key(kind: &str, parts: &[&str]) -> String {
+    let mut s = String::from(kind);
+    for p in parts {
+        s.push('|');
+        s.push_str(&escape_key_part(p));
+    }
+    s
 }
 
 /// Non-versioned document collections.

@@ -48,7 +48,10 @@ pub mod time;
 
 pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
 pub use blob_cache::{RecentWrites, WriteCache};
-pub use docs::{DocLayout, DocQuery, DocUpdate, Document, DocumentStore};
+pub use docs::{
+    check_key_part, doc_key, escape_key_part, DocLayout, DocQuery, DocUpdate, Document,
+    DocumentStore,
+};
 pub use engine::{
     new_database_id, Base64Prop, ChangeCursor, ChangePage, Collection, CollectionConfig,
     CollectionRestoreOptions, CollectionTarget, CommitEvent, CommitObserver, CreateOptions, Engine,

@@ -6,45 +6,12 @@
 //! `%` and `|`, so distinct keys never share an id.
 
 use chronos_core::time::format_instant;
-use chronos_core::{Error, Result, Timestamp};
+use chronos_core::Timestamp;
 
-/// The longest tenant id, namespace, key, topic, subscription or message id (bytes).
-pub const MAX_NAME_BYTES: usize = 512;
-
-/// Checks a name given by the caller: non-empty, at most [`MAX_NAME_BYTES`], no control
-/// characters. The error names the field.
-pub(crate) fn check_name(field: &str, v: &str) -> Result<()> {
-    let bad = if v.is_empty() {
-        Some("must not be empty".to_string())
-    } else if v.len() > MAX_NAME_BYTES {
-        Some(format!(
-            "is {} bytes; the limit is {MAX_NAME_BYTES}",
-            v.len()
-        ))
-    } else if v.chars().any(char::is_control) {
-        Some("contains a control character".to_string())
-    } else {
-        None
-    };
-    match bad {
-        Some(msg) => Err(Error::validation(format!("{field} {msg}")).with("field", field)),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn escape(part: &str) -> String {
-    part.replace('%', "%25").replace('|', "%7C")
-}
-
-/// `kind|part|part…`, each part escaped.
-pub(crate) fn id(kind: &str, parts: &[&str]) -> String {
-    let mut s = String::from(kind);
-    for p in parts {
-        s.push('|');
-        s.push_str(&escape(p));
-    }
-    s
-}
+pub use chronos_core::docs::MAX_KEY_PART_BYTES as MAX_NAME_BYTES;
+pub(crate) use chronos_core::{
+    check_key_part as check_name, doc_key as id, escape_key_part as escape,
+};
 
 /// A version number as fixed-width text, so ids order like the numbers.
 pub(crate) fn version(v: u64) -> String {

@@ -11,7 +11,7 @@ use chronos_core::time::format_instant;
 use chronos_core::{Error, Filter, Result, SortField, Timestamp};
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, Bson};
-use mongodb::options::ReturnDocument;
+use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
 use serde_json::{Map, Value};
 
@@ -270,7 +270,7 @@ impl DocumentStore for MongoDocumentStore {
     async fn prepare(&self, coll: &str, layout: &DocLayout) -> Result<()> {
         let c = self.coll(coll)?;
         // Filters and sorts run on the canonical copy, so that is what the indexes cover.
-        let models: Vec<IndexModel> = layout
+        let mut models: Vec<IndexModel> = layout
             .indexes
             .iter()
             .filter(|ix| !ix.is_empty())
@@ -282,6 +282,23 @@ impl DocumentStore for MongoDocumentStore {
                 IndexModel::builder().keys(keys).build()
             })
             .collect();
+        // TTL indexes work on top-level native dates, which is what `encode` writes for a
+        // declared date field.
+        if let Some(f) = &layout.expire_at {
+            let mut keys = bson::Document::new();
+            keys.insert(f.clone(), 1);
+            models.push(
+                IndexModel::builder()
+                    .keys(keys)
+                    .options(
+                        IndexOptions::builder()
+                            .name(format!("ttl_{f}"))
+                            .expire_after(std::time::Duration::ZERO)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
         if !models.is_empty() {
             c.create_indexes(models)
                 .await

@@ -1,6 +1,6 @@
 //! A declared document layout on MongoDB: date fields are native BSON dates (what the
 //! database's own tools and TTL indexes see), read back as the text written, and the
-//! declared indexes exist on the canonical copy that filters use.
+//! declared indexes exist on the canonical copy that filters use, the TTL index on the date.
 
 #![cfg(chronos_services)]
 
@@ -21,7 +21,7 @@ async fn declared_dates_are_native_and_indexes_exist() {
     let docs = conn.database(&name).await.unwrap().docs();
     docs.prepare(
         "events",
-        &DocLayout::new([vec!["tenantId", "at"]], &["at", "loose"]),
+        &DocLayout::new([vec!["tenantId", "at"]], &["at", "loose"]).expire_at("at"),
     )
     .await
     .unwrap();
@@ -60,6 +60,10 @@ async fn declared_dates_are_native_and_indexes_exist() {
             .iter()
             .any(|n| n.contains("_c.tenantId") && n.contains("_c.at")),
         "the declared index is on the canonical copy: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "ttl_at"),
+        "the TTL index exists: {names:?}"
     );
     client.database(&name).drop().await.unwrap();
 }
