@@ -60,10 +60,20 @@ pub mod collections {
 }
 
 /// The identities database as seen by one tenant (`chronos.identities(tenant)`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Identities {
     inner: Arc<Inner>,
     tenant: String,
+}
+
+/// The tenant and settings; never the store (whose `Debug` a backend may fill with data).
+impl std::fmt::Debug for Identities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identities")
+            .field("tenant", &self.tenant)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]

@@ -15,9 +15,22 @@ use crate::lock;
 type DocColl = BTreeMap<String, Map<String, Value>>;
 
 /// The in-memory [`DocumentStore`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryDocumentStore {
     colls: Mutex<HashMap<String, DocColl>>,
+}
+
+/// Collection names and sizes only: documents may hold secrets (password hashes, tokens'
+/// digests) and `Debug` output ends up in logs.
+impl std::fmt::Debug for MemoryDocumentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = lock(&self.colls);
+        let mut sizes: Vec<(&String, usize)> = g.iter().map(|(k, c)| (k, c.len())).collect();
+        sizes.sort();
+        f.debug_struct("MemoryDocumentStore")
+            .field("collections", &sizes)
+            .finish()
+    }
 }
 
 impl MemoryDocumentStore {

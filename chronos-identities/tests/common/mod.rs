@@ -33,10 +33,8 @@ pub async fn stores() -> (
         .await
         .unwrap();
     out.push(("sqlite", sqlite.docs()));
-    #[allow(unused_mut)]
-    let mut mongo_db = None;
     #[cfg(chronos_services)]
-    {
+    let mongo_db = {
         let uri = chronos_testkit::service_var("CHRONOS_TEST_MONGODB_URI").unwrap();
         let conn = chronos_store_mongo::MongoConnection::connect(&uri, Default::default())
             .await
@@ -46,10 +44,15 @@ pub async fn stores() -> (
             &chronos_core::ItemId::generate().to_string()[12..]
         );
         out.push(("mongodb", conn.database(&name).await.unwrap().docs()));
-        mongo_db = Some(name);
-    }
+        Some(name)
+    };
     #[cfg(not(chronos_services))]
-    eprintln!("SKIPPED on MongoDB: the server suites are not compiled (run `cargo xtask test`)");
+    let mongo_db = {
+        eprintln!(
+            "SKIPPED on MongoDB: the server suites are not compiled (run `cargo xtask test`)"
+        );
+        None
+    };
     (out, dir, mongo_db)
 }
 
