@@ -227,7 +227,7 @@ pub struct Databases {
     /// The messaging database, shared by every tenant ([`crate::Chronos::messaging`]).
     #[serde(default)]
     pub messaging: Option<MessagingDatabase>,
-    /// Identities: not implemented yet.
+    /// The identities database, shared by every tenant ([`crate::Chronos::identities`]).
     #[serde(default)]
     pub identities: Option<IdentitiesDatabase>,
 }
@@ -618,7 +618,6 @@ impl ChronosConfig {
                     .is_some_and(|w| w.batch_size.is_some()),
             ),
             ("fallback", self.fallback.is_some()),
-            ("databases.identities", self.databases.identities.is_some()),
         ];
         out.extend(
             top.iter()

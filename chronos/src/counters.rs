@@ -7,7 +7,7 @@ use std::time::Duration;
 use chronos_analytics::{Counters, FoldReport, Rules, Totals, TotalsKey, UniqueCount};
 use chronos_core::{Collection, Engine, Error, Result};
 
-use crate::config::{ChronosConfig, DatabaseTarget, TenantDatabase};
+use crate::config::{ChronosConfig, TenantDatabase};
 use crate::route::Route;
 use crate::Chronos;
 
@@ -263,16 +263,10 @@ async fn counters_docs(
     chronos: &Chronos,
     db: &TenantDatabase,
 ) -> Result<std::sync::Arc<dyn chronos_core::DocumentStore>> {
-    let target = DatabaseTarget {
-        db_conn_ref: db.db_conn_ref.clone(),
-        space_conn_ref: None,
-        bucket: None,
-        db_name: db.analytics_db_name.clone().unwrap_or_default(),
-    };
-    Ok(chronos
-        .inner
-        .registry
-        .index(&chronos.inner.config, &target)
-        .await?
-        .docs())
+    chronos
+        .document_store(
+            &db.db_conn_ref,
+            db.analytics_db_name.as_deref().unwrap_or_default(),
+        )
+        .await
 }

@@ -50,6 +50,7 @@ pub mod config;
 mod counters;
 mod entities;
 mod health;
+mod identities_db;
 mod messaging_db;
 mod route;
 pub mod router;
@@ -71,6 +72,8 @@ pub use chronos_core::{
     ListOptions, Page, Point, ReadOptions, Record, RestoreReport, RestoreTarget, Result, SortField,
     SweepReport, Timestamp, Unreadable, WriteOptions, WriteResult,
 };
+/// The identities database's types ([`Chronos::identities`]).
+pub use chronos_identities as identities;
 /// The messaging database's types ([`Chronos::messaging`]).
 pub use chronos_messaging as messaging;
 #[cfg(feature = "mongodb")]
@@ -105,6 +108,8 @@ struct Inner {
     rules: chronos_analytics::Rules,
     /// The messaging database, opened on first use.
     messaging: tokio::sync::OnceCell<chronos_messaging::Messaging>,
+    /// The identities database, opened on first use.
+    identities: tokio::sync::OnceCell<chronos_identities::Identities>,
     closed: AtomicBool,
 }
 
@@ -131,6 +136,7 @@ impl Chronos {
                 collections: Cells::default(),
                 rules,
                 messaging: tokio::sync::OnceCell::new(),
+                identities: tokio::sync::OnceCell::new(),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -138,7 +144,7 @@ impl Chronos {
 
     /// The embedded default: SQLite files and blobs under `dir`, one tenant named `default`
     /// for runtime data (with counters in its `analytics` database) plus generic metadata,
-    /// knowledge and logs databases, and a messaging database.
+    /// knowledge and logs databases, a messaging and an identities database.
     pub fn embedded(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let target = |db: &str| serde_json::json!({ "dbConnRef": "local", "dbName": db });
@@ -154,12 +160,34 @@ impl Chronos {
                     "knowledge": { "genericDatabase": target("knowledge") },
                     "runtime": { "tenantDatabases": [tenant] },
                     "logs": target("logs"),
-                    "messaging": target("messaging")
+                    "messaging": target("messaging"),
+                    "identities": target("identities")
                 },
                 "localStorage": { "enabled": true, "basePath": dir.join("blobs").display().to_string() }
             })
             .to_string(),
         )
+    }
+
+    /// The document store of database `db_name` on connection `db_conn_ref` (the
+    /// non-versioned databases: analytics, messaging, identities), opened once.
+    pub(crate) async fn document_store(
+        &self,
+        db_conn_ref: &str,
+        db_name: &str,
+    ) -> Result<Arc<dyn chronos_core::DocumentStore>> {
+        let target = config::DatabaseTarget {
+            db_conn_ref: db_conn_ref.to_string(),
+            space_conn_ref: None,
+            bucket: None,
+            db_name: db_name.to_string(),
+        };
+        Ok(self
+            .inner
+            .registry
+            .index(&self.inner.config, &target)
+            .await?
+            .docs())
     }
 
     /// The configuration.

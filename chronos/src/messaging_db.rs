@@ -4,7 +4,6 @@
 use chronos_core::{Error, Result};
 use chronos_messaging::Messaging;
 
-use crate::config::DatabaseTarget;
 use crate::Chronos;
 
 impl Chronos {
@@ -36,13 +35,9 @@ impl Chronos {
                 let section = cfg.databases.messaging.as_ref().ok_or_else(|| {
                     Error::invalid_config("databases.messaging is not configured")
                 })?;
-                let target = DatabaseTarget {
-                    db_conn_ref: section.db_conn_ref.clone(),
-                    space_conn_ref: None,
-                    bucket: None,
-                    db_name: section.db_name.clone(),
-                };
-                let docs = self.inner.registry.index(cfg, &target).await?.docs();
+                let docs = self
+                    .document_store(&section.db_conn_ref, &section.db_name)
+                    .await?;
                 Messaging::new(docs, section.settings(), tenant)
             })
             .await?;

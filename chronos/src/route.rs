@@ -20,7 +20,7 @@ pub enum DatabaseType {
     Logs,
     /// Messaging: no versioned collections; see [`crate::Chronos::messaging`].
     Messaging,
-    /// Identities (not implemented yet).
+    /// Identities: no versioned collections; see [`crate::Chronos::identities`].
     Identities,
 }
 
@@ -173,9 +173,10 @@ impl Route {
                 "the messaging database has no versioned collections: use Chronos::messaging(tenant)",
             )
             .with("databaseType", db)),
-            DatabaseType::Identities => Err(Error::unsupported(format!(
-                "the {db} database is not implemented yet; it has no versioned collections"
-            ))),
+            DatabaseType::Identities => Err(Error::validation(
+                "the identities database has no versioned collections: use Chronos::identities(tenant) (collection(name), users(), sessions(), roles())",
+            )
+            .with("databaseType", db)),
             DatabaseType::Logs => {
                 if self.tenant_id.is_some() || self.domain.is_some() {
                     return Err(Error::validation(

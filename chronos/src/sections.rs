@@ -262,15 +262,8 @@ pub struct FallbackConfig {
 /// `databases.messaging`: owned by `chronos-messaging`.
 pub use chronos_messaging::MessagingDatabase;
 
-/// `databases.identities`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IdentitiesDatabase {
-    /// Connection name.
-    pub db_conn_ref: String,
-    /// Database name.
-    pub db_name: String,
-}
+/// `databases.identities`: owned by `chronos-identities`.
+pub use chronos_identities::IdentitiesDatabase;
 
 /// One `collectionMaps.*.base64Props` entry.
 #[derive(Debug, Clone, Deserialize)]

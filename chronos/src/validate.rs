@@ -179,6 +179,9 @@ impl ChronosConfig {
         if let Some(m) = &self.databases.messaging {
             m.validate()?;
         }
+        if let Some(i) = &self.databases.identities {
+            i.validate()?;
+        }
         if let Some(c) = &self.counter_rules {
             c.validate()?;
         }

@@ -1,6 +1,6 @@
-//! `Chronos::messaging` end to end: the embedded default has a messaging database; what one
-//! process saves the next one reads; tenants share the database and never each other's
-//! documents; a configuration without `databases.messaging` says so.
+//! `Chronos::messaging` and `Chronos::identities` end to end: the embedded default has both;
+//! what one process saves the next one reads; tenants share each database and never each
+//! other's documents; a configuration without `databases.messaging` says so.
 
 use chronos::messaging::{ListQuery, NewMessage, SaveOutcome, Strategy};
 use chronos::{Chronos, ErrorKind};
@@ -85,4 +85,41 @@ async fn messaging_must_be_configured() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("Chronos::messaging"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_has_an_identities_database() {
+    use chronos::identities::NewUser;
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let chronos = Chronos::embedded(dir.path()).unwrap();
+        let ids = chronos.identities("acme").await.unwrap();
+        let u = ids
+            .users()
+            .create(NewUser::new("a@acme.com").password("correct horse battery"))
+            .await
+            .unwrap();
+        chronos.shutdown().await;
+        u.id
+    };
+    let chronos = Chronos::embedded(dir.path()).unwrap();
+    let ids = chronos.identities("acme").await.unwrap();
+    let u = ids
+        .users()
+        .verify_password("A@acme.com", "correct horse battery")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.id, id, "kept across processes");
+    let other = chronos.identities("globex").await.unwrap();
+    assert!(other.users().get(&id).await.unwrap().is_none());
+    let e = chronos
+        .with(&chronos::Route::generic(
+            chronos::DatabaseType::Identities,
+            "users",
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Chronos::identities"), "{e}");
+    chronos.shutdown().await;
 }
