@@ -5,6 +5,7 @@
 //! servers. `--quick` only checks that the harness works (well under a minute).
 
 mod counters;
+mod identities;
 mod messaging;
 mod raw;
 mod stats;
@@ -709,6 +710,8 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     rows.extend(counters::rows(&s.engine, s.docs.clone(), n).await);
     // Messaging.
     rows.extend(messaging::rows(s.docs.clone(), n).await);
+    // Identities.
+    rows.extend(identities::rows(s.docs.clone(), n).await);
 
     // Concurrency.
     let cc = coll(s, "concurrency", &[]).await;
