@@ -312,6 +312,12 @@ impl DocumentStore for LosesAcks {
     async fn count(&self, c: &str, f: &Filter) -> Result<u64> {
         self.inner.count(c, f).await
     }
+    async fn delete_where(&self, c: &str, f: &Filter) -> Result<u64> {
+        self.inner.delete_where(c, f).await
+    }
+    async fn prepare(&self, c: &str, l: &chronos_core::DocLayout) -> Result<()> {
+        self.inner.prepare(c, l).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
