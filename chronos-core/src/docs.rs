@@ -143,6 +143,18 @@ impl DocLayout {
     }
 }
 
+/// Decodes a stored document's body into a record type; a body that is not one (written by
+/// something else) is `Internal`, naming the collection and id.
+pub fn decode_body<T: serde::de::DeserializeOwned>(collection: &str, doc: Document) -> Result<T> {
+    serde_json::from_value(Value::Object(doc.body)).map_err(|e| {
+        Error::internal(format!(
+            "stored {collection} document is not one Chronos wrote: {e}"
+        ))
+        .with("collection", collection)
+        .with("id", &doc.id)
+    })
+}
+
 /// The longest part of a document key built by [`doc_key`] (bytes).
 pub const MAX_KEY_PART_BYTES: usize = 512;
 

@@ -36,6 +36,23 @@ pub fn format_instant(t: Timestamp) -> String {
     format!("{:.3}", t)
 }
 
+/// Serde for instants as [`format_instant`]'s text (`#[serde(with = "…::serde_instant")]`):
+/// what the non-versioned databases store, so text order is time order.
+pub mod serde_instant {
+    use super::{format_instant, parse_instant, Timestamp};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `t` as `2024-01-01T00:00:00.000Z`.
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_instant(*t))
+    }
+    /// Reads an ISO-8601 instant.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_instant(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,32 +201,6 @@ pub(crate) fn now_text() -> String {
     format_instant(now_ms())
 }
 
-/// Decodes a stored body into a record type, naming the collection and id when it is not
-/// one (a document written by something else).
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    coll: &str,
-    doc: chronos_core::Document,
-) -> Result<T> {
-    serde_json::from_value(Value::Object(doc.body)).map_err(|e| {
-        Error::internal(format!(
-            "stored {coll} document is not one Chronos wrote: {e}"
-        ))
-        .with("collection", coll)
-        .with("id", &doc.id)
-    })
-}
+pub(crate) use chronos_core::docs::decode_body as decode;
 
-/// Serde for instants in `format_instant`'s form.
-pub(crate) mod instant {
-    use chronos_core::time::{format_instant, parse_instant};
-    use chronos_core::Timestamp;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_instant(*t))
-    }
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_instant(&s).map_err(serde::de::Error::custom)
-    }
-}
+pub(crate) use chronos_core::time::serde_instant as instant;

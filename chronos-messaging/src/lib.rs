@@ -247,17 +247,4 @@ impl Messaging {
     }
 }
 
-/// Decodes a stored body into a record type, naming the collection and id when it is not
-/// one (a document written by something else).
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    coll: &str,
-    doc: chronos_core::Document,
-) -> Result<T> {
-    serde_json::from_value(Value::Object(doc.body)).map_err(|e| {
-        Error::internal(format!(
-            "stored {coll} document is not one Chronos wrote: {e}"
-        ))
-        .with("collection", coll)
-        .with("id", &doc.id)
-    })
-}
+pub(crate) use chronos_core::docs::decode_body as decode;

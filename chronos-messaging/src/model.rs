@@ -2,24 +2,12 @@
 //! millisecond precision, written as ISO-8601 text (`2024-01-01T00:00:00.000Z`) in JSON;
 //! MongoDB stores them as native dates.
 
-use chronos_core::time::{format_instant, now_ms, truncate_ms};
+use chronos_core::time::{now_ms, truncate_ms};
 use chronos_core::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Serde for instants in [`format_instant`]'s form.
-pub(crate) mod instant {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_instant(*t))
-    }
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let s = String::deserialize(d)?;
-        chronos_core::time::parse_instant(&s).map_err(serde::de::Error::custom)
-    }
-}
+pub(crate) use chronos_core::time::serde_instant as instant;
 
 /// How shared memory keeps a key's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

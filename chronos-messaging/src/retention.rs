@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use chronos_core::time::format_instant;
-use chronos_core::{DocQuery, Filter, Result, SortField, Timestamp};
+use chronos_core::{DocQuery, Result, SortField, Timestamp};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -138,22 +138,11 @@ impl Messaging {
     /// Old open attempts: removed when a later attempt of theirs exists, else kept.
     async fn prune_superseded(&self, old: &str, report: &mut RetentionReport) -> Result<()> {
         let docs = self.docs().await?;
-        let mut after: Option<String> = None;
-        loop {
-            let mut c = conds(json!({"ts": {"$lt": old}, "status": {"$in": ["pending", "nack"]}}));
-            if let Some(a) = &after {
-                c.insert("listKey".into(), json!({"$gt": a}));
-            }
-            let page = docs
-                .find(DELIVERIES, &page_query(self.filter(c)?, "listKey"))
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last
-                .body
-                .get("listKey")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let full = page.len() == BATCH;
+        let mut pages = Pager::new(
+            DELIVERIES,
+            conds(json!({"ts": {"$lt": old}, "status": {"$in": ["pending", "nack"]}})),
+        );
+        while let Some(page) = pages.next(self).await? {
             for d in page {
                 let id = d.id.clone();
                 let del: Delivery = crate::decode(DELIVERIES, d)?;
@@ -170,9 +159,6 @@ impl Messaging {
                     report.open_deliveries_kept += 1;
                 }
             }
-            if !full || after.is_none() {
-                break;
-            }
         }
         Ok(())
     }
@@ -184,23 +170,9 @@ impl Messaging {
         report: &mut RetentionReport,
     ) -> Result<()> {
         let docs = self.docs().await?;
-        // Paged by id: the kept ones stay, so a cursor (not an offset) moves past them.
-        let mut after: Option<String> = None;
-        loop {
-            let mut c = conds(json!({"firstSeenAt": {"$lt": old}}));
-            if let Some(a) = &after {
-                c.insert("listKey".into(), json!({"$gt": a}));
-            }
-            let page = docs
-                .find(MESSAGES, &page_query(self.filter(c)?, "listKey"))
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last
-                .body
-                .get("listKey")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let full = page.len() == BATCH;
+        // The kept ones stay, so a cursor (not an offset) moves past them.
+        let mut pages = Pager::new(MESSAGES, conds(json!({"firstSeenAt": {"$lt": old}})));
+        while let Some(page) = pages.next(self).await? {
             for d in page {
                 let id = d.id.clone();
                 let msg: Message = crate::decode(MESSAGES, d)?;
@@ -212,9 +184,6 @@ impl Messaging {
                 } else {
                     report.messages += u64::from(docs.delete(MESSAGES, &id).await?);
                 }
-            }
-            if !full || after.is_none() {
-                break;
             }
         }
         Ok(())
@@ -268,11 +237,46 @@ impl Messaging {
     }
 }
 
-fn page_query(filter: Filter, by: &str) -> DocQuery {
-    DocQuery {
-        filter,
-        sort: Some((SortField::Meta(by.into()), false)),
-        skip: 0,
-        limit: BATCH,
+/// Pages of this tenant's documents matching `base`, in `listKey` order, resuming after the
+/// last key seen (documents kept by the caller do not shift the next page).
+struct Pager {
+    coll: &'static str,
+    base: Map<String, Value>,
+    after: Option<String>,
+    done: bool,
+}
+
+impl Pager {
+    fn new(coll: &'static str, base: Map<String, Value>) -> Self {
+        Self {
+            coll,
+            base,
+            after: None,
+            done: false,
+        }
+    }
+
+    async fn next(&mut self, m: &Messaging) -> Result<Option<Vec<chronos_core::Document>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut c = self.base.clone();
+        if let Some(a) = &self.after {
+            c.insert("listKey".into(), json!({"$gt": a}));
+        }
+        let q = DocQuery {
+            filter: m.filter(c)?,
+            sort: Some((SortField::Meta("listKey".into()), false)),
+            skip: 0,
+            limit: BATCH,
+        };
+        let page = m.docs().await?.find(self.coll, &q).await?;
+        self.after = page
+            .last()
+            .and_then(|d| d.body.get("listKey"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        self.done = page.len() < BATCH || self.after.is_none();
+        Ok((!page.is_empty()).then_some(page))
     }
 }
