@@ -64,6 +64,17 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "chronos-blob",
         ],
     ),
+    (
+        "chronos-worker",
+        &[
+            "mongodb",
+            "sqlx",
+            "object_store",
+            "chronos-store-mongo",
+            "chronos-store-sqlite",
+            "chronos-blob",
+        ],
+    ),
 ];
 
 /// What a workspace crate is, which decides the Chronos crates it may depend on.
