@@ -1,4 +1,4 @@
-//! The worker on memory and SQLite: two workers (tasks, and OS processes on one SQLite file)
+//! The worker on memory, SQLite and MongoDB: two workers (tasks; OS processes on one SQLite file)
 //! over three periods run each (job, period) once with identical results; catch-up is
 //! bounded by the horizon; a failing run is retried and not recorded; a lost lease or a
 //! shutdown abandons a run without recording it; bad registrations are refused.
@@ -105,7 +105,24 @@ async fn two_workers_run_each_period_once() {
         Arc::new(chronos_testkit::MemoryLock::new()),
         Arc::new(chronos_testkit::MemoryDocumentStore::new()),
     );
-    for (name, (lock, docs)) in [("memory", memory), ("sqlite", sqlite(&dir).await)] {
+    #[allow(unused_mut)]
+    let mut backends = vec![("memory", memory), ("sqlite", sqlite(&dir).await)];
+    #[cfg(chronos_services)]
+    {
+        let uri = chronos_testkit::service_var("CHRONOS_TEST_MONGODB_URI").unwrap();
+        let conn = chronos_store_mongo::MongoConnection::connect(&uri, Default::default())
+            .await
+            .unwrap();
+        let name = format!(
+            "wrk_t_{}",
+            &chronos_core::ItemId::generate().to_string()[12..]
+        );
+        let db = conn.database(&name).await.unwrap();
+        backends.push(("mongodb", (db.lock(), db.docs())));
+    }
+    #[cfg(not(chronos_services))]
+    eprintln!("SKIPPED on MongoDB: the server suites are not compiled (run `cargo xtask test`)");
+    for (name, (lock, docs)) in backends {
         let workers: Vec<Worker> = ["w1", "w2"]
             .iter()
             .map(|id| {
