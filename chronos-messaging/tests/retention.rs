@@ -193,3 +193,47 @@ async fn retention_removes_only_what_is_no_longer_needed() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_pages_past_kept_messages() {
+    // More old messages than one retention page (500), every third still needed: pages must
+    // move past the kept ones without skipping or repeating any.
+    let (stores, _dir) = common::stores().await;
+    let now = Timestamp::from_millisecond(1_767_225_600_000 + 40 * DAY).unwrap();
+    for (name, docs) in &stores {
+        let m = common::handle(docs, "tenant-a");
+        let n = 1_200;
+        for i in 0..n {
+            let t = Timestamp::from_millisecond(now.as_millisecond() - 20 * DAY + i).unwrap();
+            let msg = NewMessage::new(["a", "b"][i as usize % 2], format!("m{i:05}"), json!(i))
+                .first_seen_at(t);
+            m.messages().save(&msg).await.unwrap();
+            if i % 3 == 0 {
+                let d = NewDelivery {
+                    topic: msg.topic.clone(),
+                    subscription: "s".into(),
+                    msg_id: msg.msg_id.clone(),
+                    attempt: 1,
+                    status: DeliveryStatus::Pending,
+                    consumer_id: None,
+                    ts: Some(t),
+                };
+                m.deliveries().unwrap().append(&d).await.unwrap();
+            }
+        }
+        let policy = RetentionPolicy {
+            messages: Some(Duration::from_secs(14 * 86_400)),
+            ..RetentionPolicy::default()
+        };
+        let r = m.apply_retention(&policy, now).await.unwrap();
+        assert_eq!((r.messages, r.messages_kept), (800, 400), "{name}: {r:?}");
+        let left = docs
+            .count(
+                "messages",
+                &chronos_core::Filter::parse(&json!({"tenantId": "tenant-a"})).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(left, 400, "{name}");
+    }
+}
