@@ -79,10 +79,20 @@ pub mod collections {
 }
 
 /// The messaging database as seen by one tenant (`chronos.messaging(tenant)`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Messaging {
     inner: Arc<Inner>,
     tenant: String,
+}
+
+/// The tenant and settings; never the store (whose `Debug` a backend may fill with data).
+impl std::fmt::Debug for Messaging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messaging")
+            .field("tenant", &self.tenant)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
