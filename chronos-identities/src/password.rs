@@ -5,7 +5,8 @@
 //! against a fixed dummy hash, so the time a login takes does not say whether the account
 //! exists.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -17,7 +18,7 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Argon2id cost parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HashParams {
     /// Memory in KiB.
     pub memory_kib: u32,
@@ -103,20 +104,17 @@ pub(crate) enum Verdict {
     RightButWeak,
 }
 
-/// The dummy hash verified for unknown users (same parameters, so the same work).
+/// The dummy hash verified for unknown users (same parameters, so the same work): made once
+/// per parameter set, so an unknown user never costs an extra hash.
 fn dummy(params: HashParams) -> String {
-    static DUMMY: OnceLock<(HashParams, String)> = OnceLock::new();
-    let (p, h) = DUMMY.get_or_init(|| {
-        (
-            params,
-            hash_now(params, "not a password of anyone").unwrap_or_default(),
-        )
-    });
-    if *p == params {
-        h.clone()
-    } else {
-        hash_now(params, "not a password of anyone").unwrap_or_default()
-    }
+    static DUMMIES: OnceLock<Mutex<HashMap<HashParams, String>>> = OnceLock::new();
+    let mut g = DUMMIES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    g.entry(params)
+        .or_insert_with(|| hash_now(params, "not a password of anyone").unwrap_or_default())
+        .clone()
 }
 
 /// Verifies `password` against `stored` (a PHC string), or against the dummy hash when there

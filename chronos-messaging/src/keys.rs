@@ -23,12 +23,7 @@ pub(crate) fn version(v: u64) -> String {
 /// comparison on it is a keyset cursor. The parts end with the topic, which makes the key
 /// unique within a tenant (retention pages across topics).
 pub(crate) fn list_key(at: Timestamp, parts: &[&str]) -> String {
-    let mut s = format_instant(at);
-    for p in parts {
-        s.push('|');
-        s.push_str(&escape(p));
-    }
-    s
+    id(&format_instant(at), parts)
 }
 
 #[cfg(test)]
