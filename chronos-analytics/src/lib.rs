@@ -1,5 +1,6 @@
 //! Chronos analytics: exact counters per `(tenant, dbName, collection)` — created, updated,
-//! deleted, `lastAt` — and counter rules (`counterRules`) with exact distinct counts.
+//! deleted, `lastAt` — and counter rules (`counterRules`) with exact distinct counts; and the
+//! worker-driven time-based and cross-tenant rules ([`timed`]), whose results it stores.
 //!
 //! Built on core only: the commit observer ([`chronos_core::CommitObserver`]) records each
 //! committed version as it happens, the change feed ([`chronos_core::Collection::changes`])
@@ -30,8 +31,18 @@ pub mod config;
 pub mod counters;
 pub mod layout;
 pub mod rules;
+pub mod timed;
+pub mod timed_config;
 
 pub use config::{CounterRule, CounterRulesConfig, RuleOp, RuleScope};
 pub use counters::{CounterObserver, Counters, FoldReport, UniqueCount, FOLD_EVERY};
 pub use layout::{RuleTotals, Totals, TotalsKey};
 pub use rules::{Contribution, OpCounts, Rules};
+pub use timed::{
+    run_cross_tenant, run_time_based, CrossTenantResult, Results, ResultsQuery, SlaveResult,
+    TimeBasedResult, CROSS_TENANT_RESULTS, TIME_BASED_RESULTS,
+};
+pub use timed_config::{
+    validate_timed, Aggregation, CrossTenantMode, CrossTenantRule, RelativeTime, SaveMode,
+    TimeBasedRule, Timeframe,
+};

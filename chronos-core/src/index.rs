@@ -8,6 +8,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::aggregate::AggregateQuery;
 use crate::error::Result;
 use crate::filter::{canonical_cmp, get_path, Filter};
 use crate::id::ItemId;
@@ -523,4 +524,12 @@ pub trait IndexStore: Send + Sync + Debug {
     /// `Gone` when versions with a cv above `after_cv` were pruned (`prune_below_ov`), so
     /// the page could not be complete.
     async fn feed(&self, collection: &str, after_cv: u64, limit: usize) -> Result<FeedPage>;
+
+    /// One aggregate over the collection's current (not deleted) heads that match the
+    /// query; see [`crate::aggregate`] for the exact semantics every store must reproduce.
+    /// Stores should compute it in the store; the default pages through
+    /// [`IndexStore::query_heads`] ([`crate::aggregate::aggregate_by_pages`]).
+    async fn aggregate(&self, collection: &str, query: &AggregateQuery) -> Result<Option<f64>> {
+        crate::aggregate::aggregate_by_pages(self, collection, query).await
+    }
 }

@@ -33,6 +33,7 @@
 /// RFC 6902 JSON Patch, the format of [`Collection::diff`] (apply with `json_patch::patch`).
 pub use json_patch;
 
+pub mod aggregate;
 pub mod blob;
 pub mod blob_cache;
 pub mod docs;
@@ -46,6 +47,7 @@ pub mod merge;
 pub mod model;
 pub mod time;
 
+pub use aggregate::{AggregateOp, AggregateQuery, Window};
 pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
 pub use blob_cache::{RecentWrites, WriteCache};
 pub use docs::{

@@ -1118,4 +1118,11 @@ impl IndexStore for MongoIndexStore {
             None => Ok(0),
         }
     }
+
+    async fn aggregate(&self, c: &str, q: &chronos_core::AggregateQuery) -> Result<Option<f64>> {
+        self.ensure(c).await?;
+        crate::aggregate::run(&self.colls(c).head, q)
+            .await
+            .map_err(|e| e.with("collection", c))
+    }
 }

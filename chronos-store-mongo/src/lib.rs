@@ -11,6 +11,7 @@
 //! per-database stores. Without transactions the ordered, idempotent commit path keeps every
 //! invariant (see `index`). URIs with credentials never appear in errors or `Debug`.
 
+mod aggregate;
 mod conv;
 mod docs;
 mod error;

@@ -574,4 +574,12 @@ impl IndexStore for SqliteIndexStore {
         FeedPage::check_pruned(coll, after_cv, pruned.unwrap_or(0).max(0) as u64)?;
         Ok(FeedPage::up_to(versions, limit, after_cv, upto))
     }
+
+    async fn aggregate(&self, coll: &str, q: &chronos_core::AggregateQuery) -> Result<Option<f64>> {
+        self.ensure(coll).await?;
+        let (head, _) = tables(coll);
+        crate::aggregate::run(&self.pool, &head, q)
+            .await
+            .map_err(|e| e.with("collection", coll))
+    }
 }

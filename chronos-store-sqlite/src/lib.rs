@@ -24,6 +24,7 @@
 //! # }).unwrap();
 //! ```
 
+mod aggregate;
 mod conn;
 mod docs;
 mod index;

@@ -309,6 +309,9 @@ impl IndexStore for FaultyIndexStore {
     async fn feed(&self, c: &str, after: u64, limit: usize) -> Result<FeedPage> {
         guarded(&self.plan, "feed", || self.inner.feed(c, after, limit)).await
     }
+    async fn aggregate(&self, c: &str, q: &chronos_core::AggregateQuery) -> Result<Option<f64>> {
+        guarded(&self.plan, "aggregate", || self.inner.aggregate(c, q)).await
+    }
 }
 
 /// A [`BlobStore`] that fails where its [`FaultPlan`] says.

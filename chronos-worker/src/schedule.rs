@@ -4,11 +4,12 @@
 //! Period `k` of a duration `d` is `[origin + k·d, origin + (k+1)·d)` with the origin at
 //! 1970-01-01T00:00:00Z, computed in UTC civil time: `PT1H` periods start on the hour, `P1D`
 //! at midnight, `P1M` on the first of the month (February has 28 or 29 days), and the periods
-//! of any duration tile time with no gap and no overlap.
+//! of any duration tile time with no gap and no overlap. Durations of whole weeks only
+//! (`P1W`, `P2W`) count from Monday 1969-12-29 instead, so weeks start on Monday (ISO).
 
 use chronos_core::{Error, Result, Timestamp};
 use jiff::tz::TimeZone;
-use jiff::{Span, Zoned};
+use jiff::Span;
 use serde::Serialize;
 
 /// A half-open window `[start, end)`.
@@ -36,6 +37,8 @@ pub struct Every {
     text: String,
     /// Seconds of an average period (for estimates only).
     approx_secs: f64,
+    /// Where period 0 starts.
+    origin: Timestamp,
 }
 
 /// Equal when written the same way (`P1D` and `PT24H` differ: they are different spans).
@@ -45,9 +48,8 @@ impl PartialEq for Every {
     }
 }
 
-fn origin() -> Zoned {
-    Timestamp::UNIX_EPOCH.to_zoned(TimeZone::UTC)
-}
+/// Monday before the epoch: the origin of week periods.
+const MONDAY_ORIGIN_SECS: i64 = -3 * 86_400;
 
 impl Every {
     /// Parses an ISO-8601 duration; it must be positive and at least one second.
@@ -62,7 +64,22 @@ impl Every {
         if span.is_negative() || span.is_zero() {
             return Err(bad("it must be positive".into()));
         }
-        let o = origin();
+        let weeks_only = span.get_weeks() != 0
+            && span.get_years() == 0
+            && span.get_months() == 0
+            && span.get_days() == 0
+            && span.get_hours() == 0
+            && span.get_minutes() == 0
+            && span.get_seconds() == 0
+            && span.get_milliseconds() == 0
+            && span.get_microseconds() == 0
+            && span.get_nanoseconds() == 0;
+        let origin = if weeks_only {
+            Timestamp::from_second(MONDAY_ORIGIN_SECS).expect("in range")
+        } else {
+            Timestamp::UNIX_EPOCH
+        };
+        let o = origin.to_zoned(TimeZone::UTC);
         let thousand = span
             .checked_mul(1000)
             .and_then(|s| o.checked_add(s))
@@ -79,6 +96,7 @@ impl Every {
             span,
             text: text.to_string(),
             approx_secs,
+            origin,
         })
     }
 
@@ -92,7 +110,7 @@ impl Every {
         let at = |k: i64| -> Result<Timestamp> {
             self.span
                 .checked_mul(k)
-                .and_then(|s| origin().checked_add(s))
+                .and_then(|s| self.origin.to_zoned(TimeZone::UTC).checked_add(s))
                 .map(|z| z.timestamp())
                 .map_err(|e| {
                     Error::validation(format!("period {k} of {} is out of range: {e}", self.text))
@@ -107,7 +125,7 @@ impl Every {
 
     /// The period that contains `t`.
     pub fn period_containing(&self, t: Timestamp) -> Result<Period> {
-        let secs = t.duration_since(Timestamp::UNIX_EPOCH).as_secs_f64();
+        let secs = t.duration_since(self.origin).as_secs_f64();
         let mut k = (secs / self.approx_secs).floor() as i64;
         for _ in 0..10_000 {
             let p = self.period(k)?;
@@ -162,6 +180,26 @@ mod tests {
             .period_containing(t("2026-12-02T14:59:59.999Z"))
             .unwrap();
         assert_eq!(h.start, t("2026-12-02T14:00:00Z"));
+    }
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let w = Every::parse("P1W").unwrap();
+        // 2026-12-02 is a Wednesday.
+        let p = w.period_containing(t("2026-12-02T14:00:00Z")).unwrap();
+        assert_eq!(
+            (p.start, p.end),
+            (t("2026-11-30T00:00:00Z"), t("2026-12-07T00:00:00Z"))
+        );
+        // Mixed spans keep the epoch origin.
+        let d = Every::parse("P7D").unwrap();
+        assert_eq!(
+            d.period_containing(t("2026-12-02T14:00:00Z"))
+                .unwrap()
+                .start,
+            t("2026-11-26T00:00:00Z"),
+            "a Thursday, like the epoch"
+        );
     }
 
     #[test]

@@ -597,19 +597,6 @@ impl ChronosConfig {
             // connections yet, so `routing` cannot change anything.
             ("routing", self.routing.is_some()),
             ("retention", self.retention.is_some()),
-            // Counters and counter rules work; the worker's rules do not exist yet.
-            (
-                "analytics.timeBasedRules",
-                self.analytics
-                    .as_ref()
-                    .is_some_and(|a| !a.time_based_rules.is_empty()),
-            ),
-            (
-                "analytics.crossTenantRules",
-                self.analytics
-                    .as_ref()
-                    .is_some_and(|a| !a.cross_tenant_rules.is_empty()),
-            ),
             // compressionEnabled and debounceMs (counters) work; batching does not exist yet.
             (
                 "writeOptimization.batchSize",

@@ -58,6 +58,7 @@ mod scheme;
 mod sections;
 mod tiered;
 mod validate;
+mod worker_jobs;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +66,8 @@ use std::sync::Arc;
 
 #[cfg(any(feature = "s3", feature = "azure"))]
 pub use buckets::BucketStatus;
+/// Analytics types: rules, results, queries.
+pub use chronos_analytics as analytics;
 pub use chronos_analytics::{FoldReport, RuleTotals, Totals, UniqueCount};
 pub use chronos_core::{
     self as core, json_patch, Collection, CollectionConfig, CollectionRestoreOptions,
@@ -78,6 +81,8 @@ pub use chronos_identities as identities;
 pub use chronos_messaging as messaging;
 #[cfg(feature = "mongodb")]
 pub use chronos_store_mongo::MovedVersion;
+/// The scheduler (`chronos worker`): [`Chronos::worker`] builds one with the analytics jobs.
+pub use chronos_worker as worker;
 pub use config::{ChronosConfig, Durability};
 pub use counters::{CountersApi, TotalsQuery};
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 /// `routing`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -85,130 +84,19 @@ pub struct AnalyticsConfig {
     /// Rules across tenants.
     #[serde(default)]
     pub cross_tenant_rules: Vec<CrossTenantRule>,
-    /// Every tenant, for cross-tenant rules.
+    /// Every tenant, for cross-tenant rules; also the tenants time-based rules run for
+    /// (default: every runtime tenant with an `analyticsDbName`).
     #[serde(default)]
     pub tenants: Vec<String>,
+    /// Results of time-based and cross-tenant rules older than this many days are deleted
+    /// by the worker (default: kept).
+    #[serde(default)]
+    pub results_ttl_days: Option<u32>,
 }
 
-/// A time-based analytics rule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TimeBasedRule {
-    /// Name.
-    pub name: String,
-    /// Collection.
-    pub collection: String,
-    /// Filter.
-    pub query: Value,
-    /// Aggregation.
-    pub operation: Aggregation,
-    /// Aggregated field.
-    #[serde(default)]
-    pub field: Option<String>,
-    /// Where results go.
-    pub save_mode: SaveMode,
-    /// Bucket size for `timeframe` saves.
-    #[serde(default)]
-    pub timeframe: Option<Timeframe>,
-    /// Window relative to now.
-    #[serde(default)]
-    pub relative_time: Option<RelativeTime>,
-    /// Foreign-key arguments.
-    #[serde(default)]
-    pub arguments: Vec<String>,
-}
-
-/// A cross-tenant analytics rule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CrossTenantRule {
-    /// Name.
-    pub name: String,
-    /// Collection.
-    pub collection: String,
-    /// Filter.
-    pub query: Value,
-    /// Combination mode.
-    pub mode: CrossTenantMode,
-    /// Aggregated field.
-    #[serde(default)]
-    pub field: Option<String>,
-    /// Where results are written.
-    pub master_tenant_id: String,
-    /// Tenants read.
-    pub slave_tenant_ids: Vec<String>,
-    /// Window relative to now.
-    #[serde(default)]
-    pub relative_time: Option<RelativeTime>,
-}
-
-/// Aggregations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Aggregation {
-    /// Count.
-    Count,
-    /// Sum.
-    Sum,
-    /// Average.
-    Average,
-    /// Maximum.
-    Max,
-    /// Minimum.
-    Min,
-}
-
-/// Cross-tenant combination modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CrossTenantMode {
-    /// Whether each tenant has any match.
-    Boolean,
-    /// Sum over tenants.
-    Sum,
-    /// Maximum over tenants.
-    Max,
-    /// Minimum over tenants.
-    Min,
-    /// Average over tenants.
-    Average,
-}
-
-/// Save modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SaveMode {
-    /// One bucket per timeframe.
-    Timeframe,
-    /// One global value.
-    Global,
-}
-
-/// Timeframes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Timeframe {
-    /// Hourly.
-    Hourly,
-    /// Daily.
-    Daily,
-    /// Weekly.
-    Weekly,
-    /// Monthly.
-    Monthly,
-}
-
-/// A window relative to now (ISO-8601 durations such as `PT1H`, `P1D`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RelativeTime {
-    /// Only newer than now minus this.
-    #[serde(default)]
-    pub newer_than: Option<String>,
-    /// Only older than now minus this.
-    #[serde(default)]
-    pub older_than: Option<String>,
-}
+pub use chronos_analytics::timed_config::{
+    Aggregation, CrossTenantMode, CrossTenantRule, RelativeTime, SaveMode, TimeBasedRule, Timeframe,
+};
 
 /// `devShadow`: payloads up to `maxBytesPerDoc` (default 1 MiB) are also kept inline in the
 /// head for `ttlHours` after each write, and reads of the latest version use that copy.

@@ -187,6 +187,7 @@ impl ChronosConfig {
         }
         if let Some(a) = &self.analytics {
             a.validate()?;
+            self.check_analytics_tenants(a)?;
         }
         if let Some(r) = &self.routing {
             r.validate()?;
@@ -258,21 +259,58 @@ impl ChronosConfig {
     }
 }
 
+impl ChronosConfig {
+    /// Every tenant the worker's rules read or write has a runtime database, and those it
+    /// writes results for have an `analyticsDbName`.
+    fn check_analytics_tenants(&self, a: &AnalyticsConfig) -> Result<()> {
+        let dbs = self
+            .databases
+            .runtime
+            .as_ref()
+            .map(|r| r.tenant_databases.as_slice())
+            .unwrap_or_default();
+        let check = |path: String, t: &str, writes: bool| -> Result<()> {
+            match dbs.iter().find(|d| d.tenant_id == t) {
+                None => Err(at(
+                    path,
+                    format!(
+                        "tenant '{t}' has no runtime database (databases.runtime.tenantDatabases)"
+                    ),
+                )),
+                Some(d) if writes && d.analytics_db_name.is_none() => Err(at(
+                    path,
+                    format!("tenant '{t}' has no analyticsDbName, so results have nowhere to go"),
+                )),
+                Some(_) => Ok(()),
+            }
+        };
+        if !a.time_based_rules.is_empty() {
+            for (i, t) in a.tenants.iter().enumerate() {
+                check(format!("analytics.tenants[{i}]"), t, true)?;
+            }
+        }
+        for (i, r) in a.cross_tenant_rules.iter().enumerate() {
+            let path = format!("analytics.crossTenantRules[{i}]");
+            check(format!("{path}.masterTenantId"), &r.master_tenant_id, true)?;
+            for (j, t) in r.slave_tenant_ids.iter().enumerate() {
+                check(format!("{path}.slaveTenantIds[{j}]"), t, false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl AnalyticsConfig {
     /// `analytics`: its counter rules, and every rule's query in the filter language.
     pub fn validate(&self) -> Result<()> {
         chronos_analytics::config::validate_rules("analytics.counterRules", &self.counter_rules)?;
-        for (i, r) in self.time_based_rules.iter().enumerate() {
-            chronos_core::Filter::parse(&r.query)
-                .map_err(|e| at(format!("analytics.timeBasedRules[{i}].query"), e.message()))?;
-        }
-        for (i, r) in self.cross_tenant_rules.iter().enumerate() {
-            chronos_core::Filter::parse(&r.query).map_err(|e| {
-                at(
-                    format!("analytics.crossTenantRules[{i}].query"),
-                    e.message(),
-                )
-            })?;
+        chronos_analytics::validate_timed(
+            &self.time_based_rules,
+            &self.cross_tenant_rules,
+            &self.tenants,
+        )?;
+        if self.results_ttl_days == Some(0) {
+            return Err(at("analytics.resultsTtlDays", "must be at least 1"));
         }
         Ok(())
     }

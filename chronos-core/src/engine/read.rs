@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::payload::{self, Decoded};
 use super::{Collection, HistoryOptions, ListOptions, ReadOptions};
+use crate::aggregate::{AggregateOp, AggregateQuery, Window};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::Filter;
 use crate::id::ItemId;
@@ -194,6 +195,48 @@ impl Collection {
     /// [`Collection::list_by_meta`] with the filter given separately.
     pub async fn query(&self, filter: Value, opts: ListOptions) -> Result<Page> {
         self.list_by_meta(ListOptions { filter, ..opts }).await
+    }
+
+    /// One aggregate (`count`, distinct count, `sum`, `avg`, `min`, `max`, exact `median`) of
+    /// `field` over the current records matching `filter`, optionally only those created in
+    /// `created`; computed in the index store. Semantics: [`crate::aggregate`].
+    pub async fn aggregate(
+        &self,
+        filter: &Value,
+        op: AggregateOp,
+        field: Option<&str>,
+        created: Option<Window>,
+    ) -> Result<Option<f64>> {
+        let filter = Filter::parse(filter).map_err(|e| e.with("collection", self.name()))?;
+        for p in filter.paths() {
+            self.check_indexed(p)?;
+        }
+        match (op.needs_field(), field) {
+            (true, None) => {
+                return Err(Error::validation(format!("aggregate {op:?} needs a field"))
+                    .with("collection", self.name()))
+            }
+            (_, Some(f)) => {
+                crate::filter::check_path(f).map_err(|e| e.with("collection", self.name()))?;
+                self.check_indexed(f)?;
+            }
+            (false, None) => {}
+        }
+        if let Some(w) = created {
+            if w.from > w.to {
+                return Err(Error::validation(format!(
+                    "aggregate window starts ({}) after it ends ({})",
+                    w.from, w.to
+                )));
+            }
+        }
+        let query = AggregateQuery {
+            filter,
+            created,
+            op,
+            field: field.map(str::to_string),
+        };
+        self.stores().index.aggregate(self.name(), &query).await
     }
 
     fn check_indexed(&self, path: &str) -> Result<()> {
