@@ -15,6 +15,7 @@
 //! which expands to one `#[test]` per case (each on its own multi-threaded runtime). Cases use
 //! collection names with a random suffix, so a shared server needs no cleanup between them.
 
+mod aggregates;
 mod concurrency;
 mod contracts;
 mod diff;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 use chronos_core::{Collection, CollectionConfig, DocumentStore, Engine, ItemId, Stores};
 
+pub use aggregates::*;
 pub use concurrency::*;
 pub use contracts::*;
 pub use diff::*;
@@ -188,6 +190,7 @@ macro_rules! conformance_suite {
             change_feed_pages_every_version_once,
             change_feed_is_gap_free_under_out_of_order_commits,
             change_feed_reports_pruned_cursors,
+            aggregates_match_a_brute_force,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,
