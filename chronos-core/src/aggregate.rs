@@ -4,9 +4,8 @@
 //! whose creation instant lies in a window.
 //!
 //! Stores answer [`IndexStore::aggregate`](crate::IndexStore::aggregate) in the store
-//! (MongoDB aggregation, SQL in SQLite); the default implementation streams the matching
-//! heads page by page ([`aggregate_by_pages`]) — bounded memory except for `median`, which
-//! keeps the numeric values of the matching records.
+//! (MongoDB aggregation, SQL in SQLite); the in-memory store folds its heads in one pass
+//! ([`aggregate_heads`], the reference).
 //!
 //! # Semantics (the same on every backend; the conformance suite checks it)
 //! - The field's value is the value at the dotted path (no traversal into arrays).
@@ -20,8 +19,8 @@
 use std::collections::HashSet;
 
 use crate::filter::{canonical_text, get_path, Filter};
-use crate::index::{HeadQuery, IndexStore, Sort, SortField, SortKey};
-use crate::{ItemId, Result, Timestamp};
+use crate::index::HeadEntry;
+use crate::Timestamp;
 
 /// What to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,9 +69,6 @@ pub struct AggregateQuery {
     /// The field (a dotted path); required by every operation but `Count`.
     pub field: Option<String>,
 }
-
-/// Heads read per page by [`aggregate_by_pages`].
-const PAGE: usize = 1000;
 
 /// Folds values into every operation's result at once.
 #[derive(Debug, Default)]
@@ -133,49 +129,22 @@ pub fn median_of_sorted(values: &[f64]) -> Option<f64> {
     Some((values[(n - 1) / 2] + values[n / 2]) / 2.0)
 }
 
-/// [`IndexStore::aggregate`] by paging through [`IndexStore::query_heads`] in creation
-/// order (from the window's start, stopping at its end): a reference any store can use.
-pub async fn aggregate_by_pages<S: IndexStore + ?Sized>(
-    store: &S,
-    collection: &str,
+/// The aggregate over heads held in memory: each head is checked against the query (live,
+/// filter, window) and folded in one pass (what the in-memory store uses).
+pub fn aggregate_heads<'a>(
     q: &AggregateQuery,
-) -> Result<Option<f64>> {
-    let sort = Sort {
-        field: SortField::CreatedAt,
-        descending: false,
-    };
-    // Strictly after (start - 1 ms, greatest id): every head created at or after the start.
-    let mut after = q.created.map(|w| SortKey {
-        value: (w.from.as_millisecond() - 1).into(),
-        id: ItemId::from_bytes([0xff; 12]),
-    });
+    heads: impl IntoIterator<Item = &'a HeadEntry>,
+) -> Option<f64> {
     let mut acc = Acc::default();
-    loop {
-        let query = HeadQuery {
-            filter: q.filter.clone(),
-            include_deleted: false,
-            sort: sort.clone(),
-            after: after.take(),
-            limit: PAGE,
-        };
-        let heads = store.query_heads(collection, &query).await?;
-        let full = heads.len() == PAGE;
-        for h in &heads {
-            if q.created.is_some_and(|w| h.created_at >= w.to) {
-                return Ok(acc.finish(q.op));
-            }
+    for h in heads {
+        let in_window = q
+            .created
+            .is_none_or(|w| w.from <= h.created_at && h.created_at < w.to);
+        if h.deleted_at.is_none() && in_window && q.filter.matches(&h.meta) {
             acc.add(q.op, q.field.as_deref().and_then(|f| get_path(&h.meta, f)));
         }
-        match heads.last() {
-            Some(last) if full => {
-                after = Some(SortKey {
-                    value: last.sort_value(&sort.field),
-                    id: last.item_id,
-                })
-            }
-            _ => return Ok(acc.finish(q.op)),
-        }
     }
+    acc.finish(q.op)
 }
 
 #[cfg(test)]

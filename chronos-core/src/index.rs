@@ -527,9 +527,6 @@ pub trait IndexStore: Send + Sync + Debug {
 
     /// One aggregate over the collection's current (not deleted) heads that match the
     /// query; see [`crate::aggregate`] for the exact semantics every store must reproduce.
-    /// Stores should compute it in the store; the default pages through
-    /// [`IndexStore::query_heads`] ([`crate::aggregate::aggregate_by_pages`]).
-    async fn aggregate(&self, collection: &str, query: &AggregateQuery) -> Result<Option<f64>> {
-        crate::aggregate::aggregate_by_pages(self, collection, query).await
-    }
+    /// Computed in the store (nothing but the answer leaves it), over every matching head.
+    async fn aggregate(&self, collection: &str, query: &AggregateQuery) -> Result<Option<f64>>;
 }

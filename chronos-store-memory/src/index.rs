@@ -174,6 +174,16 @@ impl IndexStore for MemoryIndexStore {
         }))
     }
 
+    async fn aggregate(
+        &self,
+        collection: &str,
+        q: &chronos_core::AggregateQuery,
+    ) -> Result<Option<f64>> {
+        Ok(self.with(collection, |c| {
+            chronos_core::aggregate::aggregate_heads(q, c.heads.values())
+        }))
+    }
+
     async fn changed_items(
         &self,
         collection: &str,
