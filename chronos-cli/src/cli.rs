@@ -264,6 +264,12 @@ enum Command {
         #[command(subcommand)]
         cmd: crate::messaging::MessagingCommand,
     },
+    /// Run the scheduled jobs (time-based and cross-tenant analytics rules, results clean-up)
+    /// until SIGINT / SIGTERM; several workers may share one configuration.
+    Worker {
+        #[command(flatten)]
+        args: crate::worker::WorkerArgs,
+    },
     /// Probe every configured index and blob backend (one round trip each); exits non-zero
     /// when one is unreachable.
     Health {
@@ -596,6 +602,7 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
             }
         }
         Command::Messaging { cmd } => crate::messaging::run(chronos, cmd, out).await?,
+        Command::Worker { args } => crate::worker::run(chronos, args, out).await?,
         Command::Health { open } => {
             let health = chronos.health(*open).await;
             out.health(&health);

@@ -15,6 +15,7 @@ mod cli;
 mod demo;
 mod messaging;
 mod output;
+mod worker;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ fn init_logging(verbose: u8) {
         "chronos_store_sqlite",
         "chronos_store_mongo",
         "chronos_store_memory",
+        "chronos_worker",
+        "chronos_analytics",
     ];
     let directives = match verbose {
         0 => "warn".to_string(),
