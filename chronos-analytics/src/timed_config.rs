@@ -169,20 +169,7 @@ pub struct RelativeTime {
     pub older_than: Option<String>,
 }
 
-/// A positive ISO-8601 duration, parsed by jiff (calendar units included).
-pub fn parse_duration(text: &str) -> Result<Span> {
-    let bad = |why: String| {
-        Error::validation(format!("'{text}' is not a usable ISO-8601 duration: {why}"))
-    };
-    if !text.starts_with(['P', 'p']) {
-        return Err(bad("it must start with P (PT1H, P1D, P1M …)".into()));
-    }
-    let span: Span = text.parse().map_err(|e| bad(format!("{e}")))?;
-    if span.is_negative() || span.is_zero() {
-        return Err(bad("it must be positive".into()));
-    }
-    Ok(span)
-}
+pub use chronos_core::time::parse_duration;
 
 /// `t` minus `span` in UTC civil time (so `P1M` before March 31 is February 28 or 29).
 pub fn minus(t: Timestamp, span: Span) -> Result<Timestamp> {

@@ -31,6 +31,22 @@ pub fn parse_instant(s: &str) -> Result<Timestamp> {
     })
 }
 
+/// Parses a positive ISO-8601 duration (`PT1H`, `P1D`, `P1M`, `P1Y2M3DT4H`) with jiff:
+/// calendar units stay calendar units (a month is not 30 days).
+pub fn parse_duration(text: &str) -> Result<jiff::Span> {
+    let bad = |why: String| {
+        Error::validation(format!("'{text}' is not a usable ISO-8601 duration: {why}"))
+    };
+    if !text.starts_with(['P', 'p']) {
+        return Err(bad("it must start with P (PT1H, P1D, P1M …)".into()));
+    }
+    let span: jiff::Span = text.parse().map_err(|e| bad(format!("{e}")))?;
+    if span.is_negative() || span.is_zero() {
+        return Err(bad("it must be positive".into()));
+    }
+    Ok(span)
+}
+
 /// Formats as ISO-8601 with millisecond precision: `2024-01-01T00:00:00.000Z`.
 pub fn format_instant(t: Timestamp) -> String {
     format!("{:.3}", t)

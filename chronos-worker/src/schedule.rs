@@ -57,13 +57,7 @@ impl Every {
         let bad = |why: String| {
             Error::validation(format!("'{text}' is not a usable ISO-8601 duration: {why}"))
         };
-        if !text.starts_with(['P', 'p']) {
-            return Err(bad("it must start with P (PT1H, P1D, P1M …)".into()));
-        }
-        let span: Span = text.parse().map_err(|e| bad(format!("{e}")))?;
-        if span.is_negative() || span.is_zero() {
-            return Err(bad("it must be positive".into()));
-        }
+        let span = chronos_core::time::parse_duration(text)?;
         let weeks_only = span.get_weeks() != 0
             && span.get_years() == 0
             && span.get_months() == 0
