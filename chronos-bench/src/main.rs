@@ -4,6 +4,7 @@
 //! ratio chronos/raw as the headline. Run it through `cargo xtask bench`, which starts the
 //! servers. `--quick` only checks that the harness works (well under a minute).
 
+mod aggregates;
 mod counters;
 mod identities;
 mod messaging;
@@ -718,6 +719,8 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     rows.extend(counters::rows(&s.engine, s.docs.clone(), n).await);
     // Messaging.
     rows.extend(messaging::rows(s.docs.clone(), n).await);
+    // The worker's analytics: aggregates in the store.
+    rows.extend(aggregates::rows(&s.engine).await);
 
     // Concurrency.
     let cc = coll(s, "concurrency", &[]).await;
