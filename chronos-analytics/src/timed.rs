@@ -69,10 +69,13 @@ pub async fn evaluate(
 ) -> Result<Option<f64>> {
     if from.is_some_and(|f| f >= to) {
         // An empty window (`olderThan` beyond `newerThan`): the aggregate of nothing.
-        return Ok(match op {
-            AggregateOp::Count | AggregateOp::CountDistinct | AggregateOp::Sum => Some(0.0),
-            _ => None,
-        });
+        let nothing = chronos_core::AggregateQuery {
+            filter: Filter::All,
+            created: None,
+            op,
+            field: None,
+        };
+        return Ok(chronos_core::aggregate::aggregate_heads(&nothing, []));
     }
     match time_field {
         None => {
@@ -295,6 +298,9 @@ pub struct ResultsQuery {
 #[derive(Debug, Clone)]
 pub struct Results {
     docs: Arc<dyn DocumentStore>,
+    /// Both collections' layouts declared (once per handle, not per call: on MongoDB a
+    /// declaration is a `createIndexes` round trip).
+    prepared: Arc<tokio::sync::OnceCell<()>>,
 }
 
 fn to_doc<T: Serialize>(id: String, v: &T) -> Result<Document> {
@@ -309,27 +315,43 @@ fn to_doc<T: Serialize>(id: String, v: &T) -> Result<Document> {
 impl Results {
     /// Over `docs` (the analytics database).
     pub fn new(docs: Arc<dyn DocumentStore>) -> Self {
-        Self { docs }
+        Self {
+            docs,
+            prepared: Arc::default(),
+        }
     }
 
-    async fn prepare(&self, coll: &str, tenant_key: &str) -> Result<()> {
-        let layout = DocLayout::new(
-            [vec!["ruleName", tenant_key, "timestamp"]],
-            &["timestamp", "computedAt"],
-        );
-        self.docs.prepare(coll, &layout).await
+    /// The store, both results collections' layouts declared.
+    async fn docs(&self) -> Result<&dyn DocumentStore> {
+        let docs = &*self.docs;
+        self.prepared
+            .get_or_try_init(|| async {
+                for (coll, tenant_key) in [
+                    (TIME_BASED_RESULTS, "tenantId"),
+                    (CROSS_TENANT_RESULTS, "masterTenantId"),
+                ] {
+                    let layout = DocLayout::new(
+                        [vec!["ruleName", tenant_key, "timestamp"]],
+                        &["timestamp", "computedAt"],
+                    );
+                    docs.prepare(coll, &layout).await?;
+                }
+                Ok::<(), chronos_core::Error>(())
+            })
+            .await?;
+        Ok(docs)
     }
 
     /// Stores (replaces) a time-based result: one document per (rule, tenant, period).
     pub async fn save_time_based(&self, r: &TimeBasedResult) -> Result<String> {
-        self.prepare(TIME_BASED_RESULTS, "tenantId").await?;
         let period = if r.save_mode == "global" {
             "global".to_string()
         } else {
             r.timestamp.as_millisecond().to_string()
         };
         let id = doc_key("T", &[&r.rule_name, &r.tenant_id, &period]);
-        self.docs
+        self.docs()
+            .await?
             .replace(TIME_BASED_RESULTS, to_doc(id.clone(), r)?, true)
             .await?;
         Ok(id)
@@ -337,10 +359,10 @@ impl Results {
 
     /// Stores (replaces) a cross-tenant result: one document per (rule, period).
     pub async fn save_cross_tenant(&self, r: &CrossTenantResult) -> Result<String> {
-        self.prepare(CROSS_TENANT_RESULTS, "masterTenantId").await?;
         let start = r.timestamp.as_millisecond().to_string();
         let id = doc_key("X", &[&r.rule_name, &start]);
-        self.docs
+        self.docs()
+            .await?
             .replace(CROSS_TENANT_RESULTS, to_doc(id.clone(), r)?, true)
             .await?;
         Ok(id)
@@ -374,8 +396,7 @@ impl Results {
             skip: 0,
             limit: q.limit,
         };
-        self.prepare(coll, tenant_key).await?;
-        let docs = self.docs.find(coll, &query).await?;
+        let docs = self.docs().await?.find(coll, &query).await?;
         docs.into_iter()
             .map(|d| chronos_core::docs::decode_body(coll, d))
             .collect()
@@ -395,9 +416,10 @@ impl Results {
     /// many.
     pub async fn delete_before(&self, before: Timestamp) -> Result<u64> {
         let filter = Filter::parse(&json!({"timestamp": {"$lt": format_instant(before)}}))?;
+        let docs = self.docs().await?;
         let mut n = 0;
         for coll in [TIME_BASED_RESULTS, CROSS_TENANT_RESULTS] {
-            n += self.docs.delete_where(coll, &filter).await?;
+            n += docs.delete_where(coll, &filter).await?;
         }
         Ok(n)
     }

@@ -339,6 +339,22 @@ async fn windows_follow_the_calendar() {
     .await
     .unwrap();
     assert_eq!((feb.value, mar.value), (Some(2.0), Some(1.0)));
+    // olderThan beyond newerThan leaves an empty window: the aggregate of nothing.
+    let empty = |op| TimeBasedRule {
+        relative_time: Some(rel(Some("PT1H"), Some("PT2H"))),
+        ..rule(op, false, None, Timeframe::Monthly)
+    };
+    let feb_period = (t("2024-02-01T00:00:00Z"), t("2024-03-01T00:00:00Z"));
+    for (op, want) in [
+        (Aggregation::Count, Some(0.0)),
+        (Aggregation::Sum, Some(0.0)),
+        (Aggregation::Median, None),
+    ] {
+        let r = run_time_based(&empty(op), "t", &c, feb_period)
+            .await
+            .unwrap();
+        assert_eq!(r.value, want, "{op:?}");
+    }
 }
 
 /// Results are stored once per (rule, tenant, period): a re-run replaces; queries filter
