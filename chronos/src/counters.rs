@@ -33,7 +33,7 @@ fn debounce(cfg: &ChronosConfig) -> Option<Duration> {
 }
 
 /// The runtime database of `tenant` with its analytics database, if it has one.
-fn tenant_db<'a>(cfg: &'a ChronosConfig, tenant: &str) -> Option<&'a TenantDatabase> {
+pub(crate) fn tenant_db<'a>(cfg: &'a ChronosConfig, tenant: &str) -> Option<&'a TenantDatabase> {
     cfg.databases
         .runtime
         .as_ref()?
@@ -49,7 +49,7 @@ impl Chronos {
             return Ok(None);
         }
         Ok(Some(Counters::new(
-            counters_docs(self, db).await?,
+            analytics_docs(self, db).await?,
             self.inner.rules.clone(),
             debounce(&self.inner.config),
         )))
@@ -259,7 +259,8 @@ impl CountersApi<'_> {
     }
 }
 
-async fn counters_docs(
+/// The document store of `db`'s analytics database (callers check it has one).
+pub(crate) async fn analytics_docs(
     chronos: &Chronos,
     db: &TenantDatabase,
 ) -> Result<std::sync::Arc<dyn chronos_core::DocumentStore>> {

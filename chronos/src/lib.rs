@@ -181,18 +181,22 @@ impl Chronos {
         db_conn_ref: &str,
         db_name: &str,
     ) -> Result<Arc<dyn chronos_core::DocumentStore>> {
+        Ok(self.index_backend(db_conn_ref, db_name).await?.docs())
+    }
+
+    /// The index backend of database `db_name` on connection `db_conn_ref`, opened once.
+    pub(crate) async fn index_backend(
+        &self,
+        db_conn_ref: &str,
+        db_name: &str,
+    ) -> Result<backends::IndexBackend> {
         let target = config::DatabaseTarget {
             db_conn_ref: db_conn_ref.to_string(),
             space_conn_ref: None,
             bucket: None,
             db_name: db_name.to_string(),
         };
-        Ok(self
-            .inner
-            .registry
-            .index(&self.inner.config, &target)
-            .await?
-            .docs())
+        self.inner.registry.index(&self.inner.config, &target).await
     }
 
     /// The configuration.

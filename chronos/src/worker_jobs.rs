@@ -19,7 +19,6 @@ use chronos_core::{Error, Result};
 use chronos_worker::{Every, Job, Period, Worker, WorkerConfig};
 use serde_json::{json, Value};
 
-use crate::config::TenantDatabase;
 use crate::route::Route;
 use crate::Chronos;
 
@@ -28,31 +27,21 @@ fn every(tf: Option<Timeframe>) -> Every {
 }
 
 impl Chronos {
-    fn runtime_db(&self, tenant: &str) -> Result<&TenantDatabase> {
-        self.inner
-            .config
-            .databases
-            .runtime
-            .as_ref()
-            .and_then(|r| r.tenant_databases.iter().find(|d| d.tenant_id == tenant))
-            .ok_or_else(|| {
-                Error::new(
-                    chronos_core::ErrorKind::TenantNotConfigured,
-                    format!("no runtime database is configured for tenant '{tenant}'"),
-                )
-            })
-    }
-
     /// The analytics results of `tenant` (its runtime database's `analyticsDbName`).
     pub async fn analytics_results(&self, tenant: &str) -> Result<Results> {
-        let db = self.runtime_db(tenant)?;
-        let name = db.analytics_db_name.as_deref().ok_or_else(|| {
-            Error::invalid_config(format!(
-                "the runtime database of tenant '{tenant}' has no analyticsDbName"
-            ))
+        let db = crate::counters::tenant_db(&self.inner.config, tenant).ok_or_else(|| {
+            Error::new(
+                chronos_core::ErrorKind::TenantNotConfigured,
+                format!("no runtime database is configured for tenant '{tenant}'"),
+            )
         })?;
+        if db.analytics_db_name.is_none() {
+            return Err(Error::invalid_config(format!(
+                "the runtime database of tenant '{tenant}' has no analyticsDbName"
+            )));
+        }
         Ok(Results::new(
-            self.document_store(&db.db_conn_ref, name).await?,
+            crate::counters::analytics_docs(self, db).await?,
         ))
     }
 
@@ -165,13 +154,12 @@ impl Chronos {
                      give a runtime tenant database an analyticsDbName",
                 )
             })?;
-        let target = crate::config::DatabaseTarget {
-            db_conn_ref: db.db_conn_ref.clone(),
-            space_conn_ref: None,
-            bucket: None,
-            db_name: db.analytics_db_name.clone().unwrap_or_default(),
-        };
-        let backend = self.inner.registry.index(cfg, &target).await?;
+        let backend = self
+            .index_backend(
+                &db.db_conn_ref,
+                db.analytics_db_name.as_deref().unwrap_or_default(),
+            )
+            .await?;
         let mut worker = Worker::new(backend.lock(), backend.docs(), config);
         for job in self.analytics_jobs() {
             worker.register(job)?;
