@@ -62,27 +62,33 @@ impl WorkerArgs {
     }
 }
 
-/// Resolves on SIGINT or (Unix) SIGTERM.
-async fn shutdown_signal() {
+/// A future that resolves on SIGINT or (Unix) SIGTERM. The handlers are installed by this
+/// call, not when the future is first polled: a signal that arrives before the worker loop
+/// awaits it still stops the worker gracefully instead of killing the process.
+fn shutdown_signal() -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| Error::internal(format!("cannot listen for {name}: {e}")))
+        };
+        let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
+        let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
+        Ok(Box::pin(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the worker")
-            }
-        }
+        }))
     }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::warn!(error = %e, "cannot listen for SIGINT");
-        std::future::pending::<()>().await;
+    #[cfg(not(unix))]
+    {
+        Ok(Box::pin(async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }))
     }
 }
 
@@ -147,6 +153,7 @@ pub(crate) async fn run(chronos: &Chronos, args: &WorkerArgs, out: &Out) -> Resu
         }
         return Ok(());
     }
+    let shutdown = shutdown_signal()?;
     let names = worker.jobs();
     tracing::info!(jobs = ?names, "worker started");
     if !out.is_json() {
@@ -157,7 +164,7 @@ pub(crate) async fn run(chronos: &Chronos, args: &WorkerArgs, out: &Out) -> Resu
         );
     }
     worker
-        .run_until(shutdown_signal(), Duration::from_secs(args.poll.max(1)))
+        .run_until(shutdown, Duration::from_secs(args.poll.max(1)))
         .await?;
     if !out.is_json() {
         eprintln!("worker stopped");
