@@ -25,12 +25,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chronos_core::{
     Collection, CommitEvent, CommitObserver, DocQuery, DocUpdate, Document, DocumentStore, Error,
-    ErrorKind, Filter, Result, SortField, VersionEntry, WeakCollection,
+    ErrorKind, Filter, Result, SortField, Timestamp, VersionEntry, WeakCollection,
 };
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::layout::{self, Stored, Totals, TotalsKey, DELTAS, TOTALS};
+use crate::periods::{self, Buckets, CounterRetention, Granularity, PeriodCounts};
 use crate::rules::{Contribution, Rules};
 
 /// The observer folds after this many deltas of one collection.
@@ -46,6 +47,13 @@ pub struct Counters {
     docs: Arc<dyn DocumentStore>,
     rules: Arc<Rules>,
     debounce: Option<Duration>,
+    retention: CounterRetention,
+}
+
+/// What is counted at one moment: the totals document and the deltas not folded into it.
+struct Snapshot {
+    stored: Stored,
+    deltas: Vec<(u64, Contribution)>,
 }
 
 /// What a fold did.
@@ -143,7 +151,31 @@ impl Counters {
             docs,
             rules: Arc::new(rules),
             debounce: debounce.filter(|d| !d.is_zero()),
+            retention: CounterRetention::default(),
         }
+    }
+
+    /// Keeps per-day, per-week and per-month buckets as `retention` says
+    /// ([`crate::periods`]); without it only lifetime totals are kept.
+    pub fn with_retention(mut self, retention: CounterRetention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The bucketed counts of versions (each committed at its `at`), as of `now`.
+    fn bucket<'a>(
+        &self,
+        now: Timestamp,
+        versions: impl Iterator<Item = (Timestamp, &'a Contribution)>,
+        sign: i64,
+    ) -> Buckets {
+        let mut b = Buckets::default();
+        if !self.retention.is_empty() {
+            for (at, c) in versions {
+                b.add(&self.retention, now, at, c, sign);
+            }
+        }
+        b
     }
 
     /// The rules.
@@ -220,7 +252,8 @@ impl Counters {
     /// every committed write once, including writes that just returned in this process.
     /// `include_rules` adds each rule's counts and distinct-value counts.
     pub async fn get_totals(&self, key: &TotalsKey, include_rules: bool) -> Result<Totals> {
-        let (_, sums) = self.snapshot(key).await?;
+        let snap = self.snapshot(key).await?;
+        let sums = snap.stored.counted(snap.deltas.iter().map(|(_, d)| d));
         let mut t = Totals {
             id: key.id(),
             tenant: key.tenant.clone(),
@@ -263,19 +296,18 @@ impl Counters {
         Ok(names)
     }
 
-    /// What is counted now: the totals document's `feedCv` and its sums plus the deltas above
-    /// that `feedCv` (re-read until no fold moved `feedCv` in between).
-    async fn snapshot(&self, key: &TotalsKey) -> Result<(u64, Contribution)> {
+    /// What is counted now: the totals document and the deltas above its `feedCv` (re-read
+    /// until no fold moved `feedCv` in between).
+    async fn snapshot(&self, key: &TotalsKey) -> Result<Snapshot> {
         for _ in 0..20 {
             let before = self.read_totals(key).await?.unwrap_or_default();
             let deltas = self.deltas(key, before.feed_cv, None).await?;
             let after = self.read_totals(key).await?.unwrap_or_default();
             if after.feed_cv == before.feed_cv {
-                let mut sums = before.sums;
-                for (_, d) in &deltas {
-                    sums.add(d);
-                }
-                return Ok((before.feed_cv, sums));
+                return Ok(Snapshot {
+                    stored: before,
+                    deltas,
+                });
             }
         }
         Err(
@@ -398,19 +430,24 @@ impl Counters {
                 .into_iter()
                 .collect();
             let mut sum = Contribution::default();
+            let mut buckets = Buckets::default();
+            let now = Timestamp::now();
             let mut recovered = 0;
             for v in &page.changes {
-                match recorded.get(&v.cv) {
-                    Some(d) => sum.add(d),
+                let mine;
+                let contribution = match recorded.get(&v.cv) {
+                    Some(d) => d,
                     None => {
-                        let mine = self.contribution_of(c, v).await?;
+                        mine = self.contribution_of(c, v).await?;
                         self.insert_uniques(key, &mine.uniques).await?;
-                        sum.add(&mine);
                         recovered += 1;
+                        &mine
                     }
-                }
+                };
+                sum.add(contribution);
+                buckets.merge(&self.bucket(now, std::iter::once((v.at, contribution)), 1));
             }
-            if self.apply(key, &stored, from, upto, &sum).await? {
+            if self.apply(key, &stored, from, upto, &sum, &buckets).await? {
                 report.versions += page.changes.len() as u64;
                 report.recovered += recovered;
                 report.feed_cv = upto;
@@ -437,8 +474,10 @@ impl Counters {
         from: u64,
         upto: u64,
         sum: &Contribution,
+        buckets: &Buckets,
     ) -> Result<bool> {
         let mut u = count_update(sum, false);
+        u.inc.extend(buckets.increments(false));
         u.set.push(("feedCv".into(), json!(upto)));
         if let Some(t) = crate::rules::later(stored.sums.at, sum.at) {
             u.set.push(("lastAt".into(), json!(t.to_string())));
@@ -518,10 +557,16 @@ impl Counters {
     pub async fn reset_totals(&self, key: &TotalsKey) -> Result<()> {
         self.ensure_totals(key).await?;
         for _ in 0..20 {
-            let (feed_cv, sums) = self.snapshot(key).await?;
+            let snap = self.snapshot(key).await?;
+            let sums = snap.stored.counted(snap.deltas.iter().map(|(_, d)| d));
             let mut u = count_update(&sums, true);
+            // Buckets: every stored bucket and the pending deltas' share, subtracted.
+            let mut buckets = snap.stored.buckets.clone();
+            buckets.merge(&self.bucket(Timestamp::now(), Self::dated(&snap.deltas), 1));
+            u.inc.extend(buckets.increments(true));
+            u.inc.push(("rev".into(), 1.into()));
             u.set.push(("lastAt".into(), Value::Null));
-            let expect = filter(json!({"feedCv": feed_cv}));
+            let expect = filter(json!({"feedCv": snap.stored.feed_cv}));
             if self
                 .docs
                 .update_where(TOTALS, &key.id(), &expect, u)
@@ -537,6 +582,63 @@ impl Counters {
         }
         Err(
             Error::unavailable("counters kept moving during the reset; retry")
+                .with("collection", &key.collection),
+        )
+    }
+
+    /// Deltas with their commit instants (deltas of versions without one are left out).
+    fn dated(deltas: &[(u64, Contribution)]) -> impl Iterator<Item = (Timestamp, &Contribution)> {
+        deltas.iter().filter_map(|(_, d)| d.at.map(|at| (at, d)))
+    }
+
+    /// The collection's counts per `granularity` bucket, oldest first: every bucket
+    /// `retention.counters` keeps that has a counted write (exact, as
+    /// [`Counters::get_totals`]). Empty when that granularity is not kept.
+    pub async fn get_periods(
+        &self,
+        key: &TotalsKey,
+        granularity: Granularity,
+        include_rules: bool,
+    ) -> Result<Vec<PeriodCounts>> {
+        if self.retention.keep(granularity).is_none() {
+            return Ok(Vec::new());
+        }
+        let snap = self.snapshot(key).await?;
+        let now = Timestamp::now();
+        let mut buckets = snap.stored.buckets;
+        buckets.merge(&self.bucket(now, Self::dated(&snap.deltas), 1));
+        Ok(buckets.report(granularity, &self.retention, now, include_rules))
+    }
+
+    /// Drops the collection's buckets that are past `retention.counters` from its totals
+    /// document (readers already ignore them); returns how many. Exact against concurrent
+    /// folds and resets: the rewrite is conditional on neither having moved the document.
+    pub async fn prune_periods(&self, key: &TotalsKey) -> Result<usize> {
+        for _ in 0..20 {
+            let id = key.id();
+            let Some(doc) = twice(|| self.docs.get(TOTALS, &id)).await? else {
+                return Ok(0);
+            };
+            let stored = layout::parse_totals(&doc.body)?;
+            let Some((sets, dropped)) =
+                periods::pruned(&doc.body, &self.retention, Timestamp::now())
+            else {
+                return Ok(0);
+            };
+            let u = DocUpdate {
+                set: sets,
+                inc: vec![("rev".into(), 1.into())],
+            };
+            let expect = filter(json!({"feedCv": stored.feed_cv, "rev": stored.rev}));
+            if twice(|| self.docs.update_where(TOTALS, &id, &expect, u.clone()))
+                .await?
+                .is_some()
+            {
+                return Ok(dropped);
+            }
+        }
+        Err(
+            Error::unavailable("counters kept moving while expired buckets were pruned; retry")
                 .with("collection", &key.collection),
         )
     }

@@ -3,7 +3,10 @@
 //! - `cnt_total`: one document per `(tenant, dbName, collection)`, upstream's shape —
 //!   `_id = "tenant:<t>|db:<db>|coll:<c>"`, `tenant`, `dbName`, `collection`, `created`,
 //!   `updated`, `deleted`, `rules.<name>.{created,updated,deleted}`, `lastAt` (ISO-8601) —
-//!   plus `feedCv`: every version of the collection up to that cv is folded in.
+//!   plus `feedCv`: every version of the collection up to that cv is folded in, `rev`
+//!   (bumped by resets and prunes) and, with `retention.counters`, the per-period buckets
+//!   under `periods` ([`crate::periods`]). Counts are negative while a reset's subtraction
+//!   waits for the deltas it subtracted to fold.
 //! - `cnt_delta`: one small document per committed version not folded yet
 //!   (`_id = "<totals id>|cv:<cv>"`): what the commit observer recorded when the write
 //!   returned. Folding moves them into `cnt_total` and deletes them.
@@ -17,6 +20,7 @@ use chronos_core::{Error, Result, Timestamp};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::periods::Buckets;
 use crate::rules::{Contribution, OpCounts};
 
 /// The totals collection.
@@ -140,22 +144,77 @@ fn counts_of(m: &Map<String, Value>) -> OpCounts {
     }
 }
 
+/// Created / updated / deleted split by sign: what is counted, and what a reset subtracted
+/// ahead of deltas not folded yet (stored as negative counts until they fold).
+fn signed_counts_of(m: &Map<String, Value>) -> (OpCounts, OpCounts) {
+    let part = |k: &str, neg: bool| {
+        let v = m.get(k).and_then(Value::as_i64).unwrap_or(0);
+        if neg {
+            v.min(0).unsigned_abs()
+        } else {
+            v.max(0).unsigned_abs()
+        }
+    };
+    let of = |neg: bool| OpCounts {
+        created: part("created", neg),
+        updated: part("updated", neg),
+        deleted: part("deleted", neg),
+    };
+    (of(false), of(true))
+}
+
 /// A stored totals document.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Stored {
     pub(crate) feed_cv: u64,
+    /// The positive counts.
     pub(crate) sums: Contribution,
+    /// The negative counts, negated: a reset's subtraction of deltas not folded yet.
+    pub(crate) debt: Contribution,
+    /// The per-period buckets ([`crate::periods`]).
+    pub(crate) buckets: Buckets,
+    /// Bumped by every reset and prune (absent in documents older than periods).
+    pub(crate) rev: Option<i64>,
+}
+
+impl Stored {
+    /// What is counted: the stored sums plus `deltas`, less the debt.
+    pub(crate) fn counted<'a>(
+        &self,
+        deltas: impl Iterator<Item = &'a Contribution>,
+    ) -> Contribution {
+        let mut sums = self.sums.clone();
+        for d in deltas {
+            sums.add(d);
+        }
+        sums.totals.sub(&self.debt.totals);
+        for (name, debt) in &self.debt.rules {
+            if let Some(r) = sums.rules.get_mut(name) {
+                r.sub(debt);
+            }
+        }
+        sums
+    }
 }
 
 pub(crate) fn parse_totals(body: &Map<String, Value>) -> Result<Stored> {
+    let (totals, debt_totals) = signed_counts_of(body);
     let mut sums = Contribution {
-        totals: counts_of(body),
+        totals,
+        ..Default::default()
+    };
+    let mut debt = Contribution {
+        totals: debt_totals,
         ..Default::default()
     };
     if let Some(Value::Object(rules)) = body.get("rules") {
         for (name, r) in rules {
             if let Value::Object(r) = r {
-                sums.rules.insert(name.clone(), counts_of(r));
+                let (plus, minus) = signed_counts_of(r);
+                sums.rules.insert(name.clone(), plus);
+                if !minus.is_zero() {
+                    debt.rules.insert(name.clone(), minus);
+                }
             }
         }
     }
@@ -169,6 +228,9 @@ pub(crate) fn parse_totals(body: &Map<String, Value>) -> Result<Stored> {
     Ok(Stored {
         feed_cv: num(body.get("feedCv")),
         sums,
+        debt,
+        buckets: Buckets::parse(body),
+        rev: body.get("rev").and_then(Value::as_i64),
     })
 }
 
@@ -182,6 +244,7 @@ pub(crate) fn empty_totals(key: &TotalsKey) -> Map<String, Value> {
         "rules": {},
         "lastAt": null,
         "feedCv": 0,
+        "rev": 0,
     });
     v.as_object().cloned().unwrap_or_default()
 }

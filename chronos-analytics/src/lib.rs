@@ -30,6 +30,7 @@
 pub mod config;
 pub mod counters;
 pub mod layout;
+pub mod periods;
 pub mod rules;
 pub mod timed;
 pub mod timed_config;
@@ -37,6 +38,7 @@ pub mod timed_config;
 pub use config::{CounterRule, CounterRulesConfig, RuleOp, RuleScope};
 pub use counters::{CounterObserver, Counters, FoldReport, UniqueCount, FOLD_EVERY};
 pub use layout::{RuleTotals, Totals, TotalsKey};
+pub use periods::{CounterRetention, Granularity, PeriodCounts};
 pub use rules::{Contribution, OpCounts, Rules};
 pub use timed::{
     run_cross_tenant, run_time_based, CrossTenantResult, Results, ResultsQuery, SlaveResult,
