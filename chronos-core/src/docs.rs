@@ -155,6 +155,43 @@ pub fn decode_body<T: serde::de::DeserializeOwned>(collection: &str, doc: Docume
     })
 }
 
+/// The distinct string values of `field` in `collection`, ascending, at most `max` of them:
+/// one query per value (a skip scan — each asks for the least value above the last), so
+/// with an index on `field` it reads one document per value, never the documents between.
+/// Documents whose `field` is missing or not a string are not counted.
+pub async fn distinct_strings(
+    docs: &dyn DocumentStore,
+    collection: &str,
+    field: &str,
+    max: usize,
+) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    while out.len() < max {
+        // `$gte ""` selects the strings (comparisons are type-bracketed on every store).
+        let bound = match out.last() {
+            Some(last) => serde_json::json!({ field: { "$gt": last } }),
+            None => serde_json::json!({ field: { "$gte": "" } }),
+        };
+        let q = DocQuery {
+            filter: crate::Filter::parse(&bound)?,
+            sort: Some((crate::SortField::Meta(field.to_string()), false)),
+            skip: 0,
+            limit: 1,
+        };
+        let next = docs
+            .find(collection, &q)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|d| d.body.get(field)?.as_str().map(str::to_string));
+        match next {
+            Some(v) => out.push(v),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 /// The longest part of a document key built by [`doc_key`] (bytes).
 pub const MAX_KEY_PART_BYTES: usize = 512;
 

@@ -51,8 +51,8 @@ pub use aggregate::{AggregateOp, AggregateQuery, Window};
 pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
 pub use blob_cache::{RecentWrites, WriteCache};
 pub use docs::{
-    check_key_part, doc_key, escape_key_part, DocLayout, DocQuery, DocUpdate, Document,
-    DocumentStore,
+    check_key_part, distinct_strings, doc_key, escape_key_part, DocLayout, DocQuery, DocUpdate,
+    Document, DocumentStore,
 };
 pub use engine::{
     new_database_id, Base64Prop, ChangeCursor, ChangePage, Collection, CollectionConfig,

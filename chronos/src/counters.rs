@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use chronos_analytics::{Counters, FoldReport, Rules, Totals, TotalsKey, UniqueCount};
+use chronos_analytics::{
+    CounterRetention, Counters, FoldReport, Granularity, PeriodCounts, Rules, Totals, TotalsKey,
+    UniqueCount,
+};
 use chronos_core::{Collection, Engine, Error, Result};
 
 use crate::config::{ChronosConfig, TenantDatabase};
@@ -32,6 +35,14 @@ fn debounce(cfg: &ChronosConfig) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
+/// `retention.counters` (none: lifetime totals only).
+fn counter_retention(cfg: &ChronosConfig) -> CounterRetention {
+    cfg.retention
+        .as_ref()
+        .and_then(|r| r.counters)
+        .unwrap_or_default()
+}
+
 /// The runtime database of `tenant` with its analytics database, if it has one.
 pub(crate) fn tenant_db<'a>(cfg: &'a ChronosConfig, tenant: &str) -> Option<&'a TenantDatabase> {
     cfg.databases
@@ -44,15 +55,18 @@ pub(crate) fn tenant_db<'a>(cfg: &'a ChronosConfig, tenant: &str) -> Option<&'a 
 
 impl Chronos {
     /// The counters kept in `db`'s analytics database.
-    async fn counters_of(&self, db: &TenantDatabase) -> Result<Option<Counters>> {
+    pub(crate) async fn counters_of(&self, db: &TenantDatabase) -> Result<Option<Counters>> {
         if db.analytics_db_name.is_none() {
             return Ok(None);
         }
-        Ok(Some(Counters::new(
-            analytics_docs(self, db).await?,
-            self.inner.rules.clone(),
-            debounce(&self.inner.config),
-        )))
+        Ok(Some(
+            Counters::new(
+                analytics_docs(self, db).await?,
+                self.inner.rules.clone(),
+                debounce(&self.inner.config),
+            )
+            .with_retention(counter_retention(&self.inner.config)),
+        ))
     }
 
     /// Opens `route`'s collection through `engine`, with the counters' observer when its
@@ -229,6 +243,37 @@ impl CountersApi<'_> {
     ) -> Result<UniqueCount> {
         let (c, key) = self.one(tenant, collection).await?;
         c.get_unique_analytics(&key, rule, property, values).await
+    }
+
+    /// A collection's counts per day, week or month, oldest first: the buckets
+    /// `retention.counters` keeps that count something (exact, as [`Self::get_totals`]).
+    /// Empty when that granularity is not configured.
+    pub async fn get_periods(
+        &self,
+        tenant: &str,
+        collection: &str,
+        granularity: Granularity,
+        include_rules: bool,
+    ) -> Result<Vec<PeriodCounts>> {
+        let (c, key) = self.one(tenant, collection).await?;
+        c.get_periods(&key, granularity, include_rules).await
+    }
+
+    /// Drops the buckets past `retention.counters` from every counted collection of the
+    /// tenant databases selected (`None`: all); returns how many. The worker's
+    /// `counters-retention` job runs this daily; readers never see expired buckets anyway.
+    pub async fn prune_periods(&self, tenant: Option<&str>) -> Result<usize> {
+        let mut dropped = 0;
+        for db in self.databases(tenant, None)? {
+            let Some(counters) = self.chronos.counters_of(&db).await? else {
+                continue;
+            };
+            for c in counters.collections(&db.tenant_id, &db.db_name).await? {
+                let key = TotalsKey::new(&db.tenant_id, &db.db_name, c);
+                dropped += counters.prune_periods(&key).await?;
+            }
+        }
+        Ok(dropped)
     }
 
     /// Folds in every committed write not counted yet (what a crash between commit and

@@ -68,7 +68,9 @@ use std::sync::Arc;
 pub use buckets::BucketStatus;
 /// Analytics types: rules, results, queries.
 pub use chronos_analytics as analytics;
-pub use chronos_analytics::{FoldReport, RuleTotals, Totals, UniqueCount};
+pub use chronos_analytics::{
+    FoldReport, Granularity, PeriodCounts, RuleTotals, Totals, UniqueCount,
+};
 pub use chronos_core::{
     self as core, json_patch, Collection, CollectionConfig, CollectionRestoreOptions,
     CreateOptions, EnrichOptions, Error, ErrorKind, Externals, HistoryOptions, HistoryPage, ItemId,

@@ -54,20 +54,8 @@ pub struct VersionRetention {
     pub max_per_item: Option<u32>,
 }
 
-/// `retention.counters`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CounterRetention {
-    /// Daily buckets kept.
-    #[serde(default)]
-    pub days: Option<u32>,
-    /// Weekly buckets kept.
-    #[serde(default)]
-    pub weeks: Option<u32>,
-    /// Monthly buckets kept.
-    #[serde(default)]
-    pub months: Option<u32>,
-}
+/// `retention.counters`: owned by the analytics crate (its counter buckets).
+pub use chronos_analytics::CounterRetention;
 
 pub use chronos_analytics::config::{CounterRule, CounterRulesConfig, RuleOp, RuleScope};
 

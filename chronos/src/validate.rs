@@ -192,6 +192,9 @@ impl ChronosConfig {
         if let Some(r) = &self.routing {
             r.validate()?;
         }
+        if let Some(c) = self.retention.as_ref().and_then(|r| r.counters.as_ref()) {
+            c.validate("retention.counters")?;
+        }
         for (name, m) in &self.collection_maps {
             m.validate(name)?;
         }

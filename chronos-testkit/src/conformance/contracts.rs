@@ -602,6 +602,57 @@ pub async fn document_store_contract(h: Harness) {
     assert!(d.delete(&c, "d0").await.unwrap());
     assert!(!d.delete(&c, "d0").await.unwrap());
     assert_eq!(d.count(&c, &Filter::All).await.unwrap(), 4);
+
+    // The skip scan over a field: each distinct string once, ascending; numbers, nulls,
+    // arrays and missing fields are not strings.
+    let t = Harness::unique("tenants");
+    let values = [
+        json!("t-b"),
+        json!("t-a"),
+        json!("t-b"),
+        json!(""),
+        json!(7),
+        json!(null),
+        json!(["t-z"]),
+        json!("T-c"),
+        json!("t-a"),
+        json!("é"),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        d.insert(
+            &t,
+            Document {
+                id: format!("x{i}"),
+                body: body(json!({"tenantId": v})),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    d.insert(
+        &t,
+        Document {
+            id: "none".into(),
+            body: Map::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let all = chronos_core::distinct_strings(d.as_ref(), &t, "tenantId", 100)
+        .await
+        .unwrap();
+    assert_eq!(all, ["", "T-c", "t-a", "t-b", "é"]);
+    let two = chronos_core::distinct_strings(d.as_ref(), &t, "tenantId", 2)
+        .await
+        .unwrap();
+    assert_eq!(two, ["", "T-c"]);
+    let empty = Harness::unique("none");
+    assert!(
+        chronos_core::distinct_strings(d.as_ref(), &empty, "tenantId", 9)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// `ping` answers on a healthy store, repeatedly, and changes nothing: the database id and
