@@ -610,19 +610,17 @@ impl Counters {
         Ok(buckets.report(granularity, &self.retention, now, include_rules))
     }
 
-    /// Drops the collection's buckets that are past `retention.counters` from its totals
-    /// document (readers already ignore them); returns how many. Exact against concurrent
+    /// Drops the collection's buckets that are past `retention.counters` at `now` from its
+    /// totals document (readers already ignore them); returns how many. Exact against concurrent
     /// folds and resets: the rewrite is conditional on neither having moved the document.
-    pub async fn prune_periods(&self, key: &TotalsKey) -> Result<usize> {
+    pub async fn prune_periods(&self, key: &TotalsKey, now: Timestamp) -> Result<usize> {
         for _ in 0..20 {
             let id = key.id();
             let Some(doc) = twice(|| self.docs.get(TOTALS, &id)).await? else {
                 return Ok(0);
             };
             let stored = layout::parse_totals(&doc.body)?;
-            let Some((sets, dropped)) =
-                periods::pruned(&doc.body, &self.retention, Timestamp::now())
-            else {
+            let Some((sets, dropped)) = periods::pruned(&doc.body, &self.retention, now) else {
                 return Ok(0);
             };
             let u = DocUpdate {

@@ -258,7 +258,14 @@ async fn buckets_past_their_retention_are_hidden_then_pruned() {
             .await
             .unwrap();
         assert_eq!(sum(&months).2, 0, "{name}: the old month is hidden");
-        assert_eq!(counters.prune_periods(&key).await.unwrap(), 2, "{name}");
+        assert_eq!(
+            counters
+                .prune_periods(&key, Timestamp::now())
+                .await
+                .unwrap(),
+            2,
+            "{name}"
+        );
         let raw = h.docs.get("cnt_total", &key.id()).await.unwrap().unwrap();
         let periods = &raw.body["periods"];
         assert!(periods["day"].get(old_day.to_string()).is_none(), "{name}");
@@ -267,7 +274,14 @@ async fn buckets_past_their_retention_are_hidden_then_pruned() {
             "{name}"
         );
         assert_eq!(periods["day"][kept_day.to_string()]["created"], json!(2));
-        assert_eq!(counters.prune_periods(&key).await.unwrap(), 0, "{name}");
+        assert_eq!(
+            counters
+                .prune_periods(&key, Timestamp::now())
+                .await
+                .unwrap(),
+            0,
+            "{name}"
+        );
         // Nothing else moved: totals and the kept buckets read as before.
         assert_eq!(
             counters

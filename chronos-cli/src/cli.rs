@@ -257,6 +257,10 @@ enum Command {
         /// Fold in writes no counter has seen yet first (what a crashed process left).
         #[arg(long)]
         catch_up: bool,
+        /// Instead of the totals, the counts per day, week or month that
+        /// `retention.counters` keeps.
+        #[arg(long, value_parser = ["day", "week", "month"])]
+        periods: Option<String>,
     },
     /// The messaging database: topics, messages and dead letters of a tenant; save a
     /// message; apply retention.
@@ -589,9 +593,23 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
             tenant,
             rules,
             catch_up,
+            periods,
         } => {
             if *catch_up {
                 chronos.counters().catch_up(tenant, collection).await?;
+            }
+            if let Some(p) = periods {
+                let g = match p.as_str() {
+                    "day" => chronos::Granularity::Day,
+                    "week" => chronos::Granularity::Week,
+                    _ => chronos::Granularity::Month,
+                };
+                let buckets = chronos
+                    .counters()
+                    .get_periods(tenant, collection, g, *rules)
+                    .await?;
+                out.periods(collection, &buckets);
+                return Ok(());
             }
             let q = chronos::TotalsQuery::new()
                 .tenant(tenant)

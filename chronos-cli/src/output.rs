@@ -59,6 +59,38 @@ impl Out {
     }
 
     /// A collection's counters.
+    pub(crate) fn periods(&self, collection: &str, buckets: &[chronos::PeriodCounts]) {
+        if self.json {
+            out!("{}", serde_json::to_value(buckets).unwrap_or(Value::Null));
+            return;
+        }
+        if buckets.is_empty() {
+            out!(
+                "{collection}: no counted writes in the buckets kept (is retention.counters set?)"
+            );
+        }
+        for b in buckets {
+            let rules: Vec<String> = b
+                .rules
+                .iter()
+                .map(|(n, r)| format!("{n} {}/{}/{}", r.created, r.updated, r.deleted))
+                .collect();
+            out!(
+                "{collection} {} {}: created {}, updated {}, deleted {}{}",
+                b.granularity.name(),
+                b.start,
+                b.counts.created,
+                b.counts.updated,
+                b.counts.deleted,
+                if rules.is_empty() {
+                    String::new()
+                } else {
+                    format!("; rules {}", rules.join(", "))
+                }
+            );
+        }
+    }
+
     pub(crate) fn totals(&self, t: &chronos::Totals) {
         if self.json {
             out!("{}", serde_json::to_value(t).unwrap_or(Value::Null));

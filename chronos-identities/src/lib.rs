@@ -106,6 +106,14 @@ impl Identities {
         })
     }
 
+    /// Every tenant with a session in this identities database, sorted, at most `max` (any
+    /// tenant's handle sees them all): what the worker's session purge runs over. One
+    /// indexed query per tenant.
+    pub async fn session_tenants(&self, max: usize) -> Result<Vec<String>> {
+        let docs = self.docs().await?;
+        chronos_core::distinct_strings(docs, collections::SESSIONS, "tenantId", max).await
+    }
+
     /// The tenant this handle reads and writes.
     pub fn tenant(&self) -> &str {
         &self.tenant

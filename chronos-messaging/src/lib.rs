@@ -127,6 +127,19 @@ impl Messaging {
         })
     }
 
+    /// Every tenant with a document in this messaging database, sorted, at most `max`
+    /// (any tenant's handle sees them all): what the worker's retention job runs over. One
+    /// indexed query per tenant and collection.
+    pub async fn tenants(&self, max: usize) -> Result<Vec<String>> {
+        use collections::*;
+        let docs = self.docs().await?;
+        let mut all = std::collections::BTreeSet::new();
+        for c in [SHARED_MEMORY, TOPICS, MESSAGES, DELIVERIES, DEAD_LETTERS] {
+            all.extend(chronos_core::distinct_strings(docs, c, "tenantId", max).await?);
+        }
+        Ok(all.into_iter().take(max).collect())
+    }
+
     /// The tenant this handle reads and writes.
     pub fn tenant(&self) -> &str {
         &self.tenant

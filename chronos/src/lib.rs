@@ -51,6 +51,7 @@ mod counters;
 mod entities;
 mod health;
 mod identities_db;
+mod maintenance_jobs;
 mod messaging_db;
 mod route;
 pub mod router;

@@ -135,7 +135,7 @@ impl Chronos {
     }
 
     /// A worker over this configuration's worker database, with
-    /// [`Chronos::analytics_jobs`] registered; call [`Worker::run_until`] (or
+    /// [`Chronos::analytics_jobs`] and [`Chronos::maintenance_jobs`] registered; call [`Worker::run_until`] (or
     /// [`Worker::run_due`]) to run it. More jobs may be registered before it runs.
     pub async fn worker(&self, config: WorkerConfig) -> Result<Worker> {
         let cfg = &self.inner.config;
@@ -161,7 +161,11 @@ impl Chronos {
             )
             .await?;
         let mut worker = Worker::new(backend.lock(), backend.docs(), config);
-        for job in self.analytics_jobs() {
+        for job in self
+            .analytics_jobs()
+            .into_iter()
+            .chain(self.maintenance_jobs())
+        {
             worker.register(job)?;
         }
         Ok(worker)

@@ -33,7 +33,7 @@ fn spec_examples_load() {
     let unsupported = cfg.unsupported_options();
     for opt in [
         "routing",
-        "retention",
+        "retention.ver",
         "writeOptimization.batchSize",
         "fallback",
     ] {
@@ -176,6 +176,14 @@ fn invalid_configs_name_their_path() {
             "databases.runtime.tenantDatabases[1].dbName: 'x' on connection 'db' is already the database of databases.runtime.tenantDatabases[0]"),
         (with(base(), &["spacesConnections", "s3", "secretKey"], json!(4242424242u64)), "spacesConnections.s3.secretKey: invalid value (not shown"),
         (with(base(), &["durability"], json!("always")), "durability: unknown variant `always`"),
+        (with(base(), &["retention"], json!({"counters": {"days": 0}})),
+            "retention.counters.days: 0 is out of range: keep 1 to 3660 days"),
+        (with(base(), &["retention"], json!({"counters": {"months": 121}})),
+            "retention.counters.months: 121 is out of range"),
+        (with(base(), &["retention"], json!({"counters": {"years": 1}})),
+            "retention.counters.years: unknown field"),
+        (with(base(), &["retention"], json!({"counters": {"weeks": -2}})),
+            "retention.counters.weeks: invalid value"),
     ];
     assert!(cases.len() >= 15);
     for (cfg, needle) in cases {
