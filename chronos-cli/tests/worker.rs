@@ -1,6 +1,7 @@
 //! `chronos worker` on the real binary: `--once` runs the due periods of the configured
 //! rules and prints them (each once: a second pass runs nothing), a running worker stops
-//! cleanly on SIGTERM, and a configuration with nothing to schedule is refused.
+//! cleanly on SIGTERM, a configuration with nothing to schedule is refused, and the
+//! embedded default runs its maintenance jobs (messaging retention, session purge).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -134,13 +135,47 @@ fn worker_stops_cleanly_on_sigterm() {
 #[test]
 fn worker_without_jobs_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_chronos"))
-        .args(["--data-dir"])
-        .arg(tmp.path())
-        .args(["worker", "--once"])
-        .output()
-        .unwrap();
+    // Runtime data only: no rules, no messaging, identities or counter retention.
+    let cfg = json!({
+        "dbConnections": { "local": { "mongoUri": format!("sqlite://{}", tmp.path().join("db").display()) } },
+        "spacesConnections": {},
+        "databases": { "runtime": { "tenantDatabases": [
+            { "tenantId": "default", "dbConnRef": "local", "dbName": "runtime_default", "analyticsDbName": "analytics" }
+        ]}},
+        "localStorage": { "enabled": true, "basePath": tmp.path().join("blobs").display().to_string() }
+    });
+    let path = tmp.path().join("chronos.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let out = chronos(&path, &["worker", "--once"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nothing to schedule"), "{err}");
+}
+
+#[test]
+fn the_embedded_default_runs_its_maintenance_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .args(["--data-dir"])
+        .arg(tmp.path())
+        .args(["worker", "--once", "--horizon-hours", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jobs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["job"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for job in ["messaging-retention", "sessions-purge"] {
+        assert!(jobs.iter().any(|j| j == job), "{job} did not run: {jobs:?}");
+    }
 }

@@ -165,28 +165,36 @@ pub async fn distinct_strings(
     field: &str,
     max: usize,
 ) -> Result<Vec<String>> {
+    const PAGE: usize = 16;
     let mut out: Vec<String> = Vec::new();
-    while out.len() < max {
+    'values: while out.len() < max {
         // `$gte ""` selects the strings (comparisons are type-bracketed on every store).
         let bound = match out.last() {
             Some(last) => serde_json::json!({ field: { "$gt": last } }),
             None => serde_json::json!({ field: { "$gte": "" } }),
         };
-        let q = DocQuery {
-            filter: crate::Filter::parse(&bound)?,
-            sort: Some((crate::SortField::Meta(field.to_string()), false)),
-            skip: 0,
-            limit: 1,
-        };
-        let next = docs
-            .find(collection, &q)
-            .await?
-            .into_iter()
-            .next()
-            .and_then(|d| d.body.get(field)?.as_str().map(str::to_string));
-        match next {
-            Some(v) => out.push(v),
-            None => break,
+        let filter = crate::Filter::parse(&bound)?;
+        // MongoDB also matches arrays holding such a string (sorted by their least element):
+        // those are passed over until a string comes.
+        for skip in (0..).step_by(PAGE) {
+            let q = DocQuery {
+                filter: filter.clone(),
+                sort: Some((crate::SortField::Meta(field.to_string()), false)),
+                skip,
+                limit: PAGE,
+            };
+            let page = docs.find(collection, &q).await?;
+            let n = page.len();
+            let next = page
+                .into_iter()
+                .find_map(|d| d.body.get(field)?.as_str().map(str::to_string));
+            if let Some(v) = next {
+                out.push(v);
+                continue 'values;
+            }
+            if n < PAGE {
+                break 'values;
+            }
         }
     }
     Ok(out)
