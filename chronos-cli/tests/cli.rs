@@ -642,6 +642,20 @@ fn counters_report_every_write_of_a_collection() {
     );
     let human = ok(dir, &["counters", "-c", "events", "--rules"]);
     assert!(human.contains("created 2, updated 1, deleted 1"), "{human}");
+    // The embedded default keeps buckets per day, week and month: this run's writes are in
+    // the current ones (or, across UTC midnight, split over two).
+    for g in ["day", "week", "month"] {
+        let buckets = json(dir, &["counters", "-c", "events", "--periods", g]);
+        let buckets = buckets.as_array().expect("a list of buckets");
+        assert!((1..=2).contains(&buckets.len()), "{g}: {buckets:?}");
+        let created: u64 = buckets.iter().map(|b| b["created"].as_u64().unwrap()).sum();
+        assert_eq!(created, 2, "{g}: {buckets:?}");
+        assert_eq!(buckets[0]["granularity"], g);
+    }
+    let human = ok(dir, &["counters", "-c", "events", "--periods", "day"]);
+    assert!(human.contains("events day "), "{human}");
+    let bad = chronos(dir, &["counters", "-c", "events", "--periods", "year"]);
+    assert!(!bad.status.success());
     let other = chronos(dir, &["counters", "-c", "events", "--tenant", "nobody"]);
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("nobody"));

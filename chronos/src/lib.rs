@@ -152,7 +152,8 @@ impl Chronos {
 
     /// The embedded default: SQLite files and blobs under `dir`, one tenant named `default`
     /// for runtime data (with counters in its `analytics` database) plus generic metadata,
-    /// knowledge and logs databases, a messaging and an identities database.
+    /// knowledge and logs databases, a messaging and an identities database; counter buckets
+    /// kept for 30 days, 12 weeks and 6 months (the spec's `retention.counters` example).
     pub fn embedded(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let target = |db: &str| serde_json::json!({ "dbConnRef": "local", "dbName": db });
@@ -171,7 +172,8 @@ impl Chronos {
                     "messaging": target("messaging"),
                     "identities": target("identities")
                 },
-                "localStorage": { "enabled": true, "basePath": dir.join("blobs").display().to_string() }
+                "localStorage": { "enabled": true, "basePath": dir.join("blobs").display().to_string() },
+                "retention": { "counters": { "days": 30, "weeks": 12, "months": 6 } }
             })
             .to_string(),
         )
