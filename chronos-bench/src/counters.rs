@@ -1,10 +1,11 @@
 //! Bench rows for the counters (`chronos-analytics`): a create with counters and three rules
-//! beside the same create without them (same run, same stores), and `get_totals` beside one
-//! raw read of the totals document.
+//! beside the same create without them (same run, same stores), `get_totals` and
+//! `get_periods` beside one raw read of the totals document, and a fold with per-period
+//! buckets (`retention.counters`) beside the same fold of lifetime totals only.
 
 use std::sync::Arc;
 
-use chronos_analytics::{CounterRule, Counters, Rules, TotalsKey};
+use chronos_analytics::{CounterRetention, CounterRule, Counters, Granularity, Rules, TotalsKey};
 use chronos_core::{CollectionConfig, CreateOptions, DocumentStore, Engine, ItemId};
 use serde_json::json;
 
@@ -79,6 +80,59 @@ pub(crate) async fn rows(engine: &Engine, docs: Arc<dyn DocumentStore>, n: usize
         }
     })
     .await;
+    // Folding the same versions from scratch under a fresh key: lifetime totals only, and
+    // with buckets per day, week and month (`retention.counters`).
+    let bucketed = Counters::new(docs.clone(), Rules::compile(&rules()).expect("rules"), None)
+        .with_retention(CounterRetention {
+            days: Some(30),
+            weeks: Some(12),
+            months: Some(6),
+        });
+    let fold = |name: String, counters: Counters| {
+        let counted = counted.clone();
+        async move {
+            timed(&name, 5, |i| {
+                let (counters, counted) = (counters.clone(), counted.clone());
+                let key = TotalsKey::new("bench", "bench_db", format!("fold_{tag}_{name}_{i}"));
+                async move {
+                    let r = counters.catch_up(&key, &counted).await.expect("fold");
+                    assert_eq!(r.versions as usize, n);
+                }
+            })
+            .await
+        }
+    };
+    let plain_fold = fold(format!("fold of {n} versions (totals)"), counters.clone()).await;
+    let bucket_fold = fold(
+        format!("fold of {n} versions + day/week/month buckets"),
+        bucketed.clone(),
+    )
+    .await;
+    let periods_key = TotalsKey::new("bench", "bench_db", format!("fold_{tag}_periods"));
+    bucketed
+        .catch_up(&periods_key, &counted)
+        .await
+        .expect("fold");
+    let periods = timed("get_periods (day, with rules)", n, |_| {
+        let (counters, key) = (bucketed.clone(), periods_key.clone());
+        async move {
+            let p = counters
+                .get_periods(&key, Granularity::Day, true)
+                .await
+                .expect("periods");
+            assert!(!p.is_empty());
+        }
+    })
+    .await;
+    let raw_periods = timed("raw read of the totals document", n, |_| {
+        let (docs, id) = (docs.clone(), periods_key.id());
+        async move {
+            docs.get(chronos_analytics::layout::TOTALS, &id)
+                .await
+                .expect("read");
+        }
+    })
+    .await;
     vec![
         Row::Versus {
             chronos: with,
@@ -88,6 +142,16 @@ pub(crate) async fn rows(engine: &Engine, docs: Arc<dyn DocumentStore>, n: usize
         Row::Versus {
             chronos: totals,
             raw,
+            target: 0.2,
+        },
+        Row::Versus {
+            chronos: bucket_fold,
+            raw: plain_fold,
+            target: 0.8,
+        },
+        Row::Versus {
+            chronos: periods,
+            raw: raw_periods,
             target: 0.2,
         },
     ]
