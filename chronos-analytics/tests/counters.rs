@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chronos_analytics::{CounterRule, Counters, Rules, TotalsKey};
 use chronos_core::{
-    Collection, CollectionConfig, CreateOptions, DocQuery, DocUpdate, Document, DocumentStore,
-    Engine, Error, Filter, ItemId, Result, WriteOptions,
+    CollectionConfig, CreateOptions, DocQuery, DocUpdate, Document, DocumentStore, Engine, Error,
+    Filter, ItemId, Result, WriteOptions,
 };
 use chronos_testkit::conformance::Harness;
 use chronos_testkit::fault::{faulty, FaultMode, FaultPlan};
@@ -30,25 +30,6 @@ fn spec_rules() -> Vec<CounterRule> {
           "countUnique": ["productId", "category"] }
     ]))
     .unwrap()
-}
-
-/// A collection counted by `counters` (observer registered and attached).
-async fn counted(
-    h: &Harness,
-    engine: Engine,
-    counters: &Counters,
-    name: &str,
-) -> (Collection, TotalsKey) {
-    let _ = h;
-    let key = TotalsKey::new("tenant-a", "chronos_runtime_tenant_a", name);
-    let obs = counters.observer(key.clone());
-    let c = engine
-        .observe(obs.clone())
-        .collection(CollectionConfig::new(name))
-        .await
-        .unwrap();
-    obs.attach(&c);
-    (c, key)
 }
 
 /// The spec's events: 150 logins over 45 sessions, 650 views over 150 products / 25
@@ -106,7 +87,7 @@ async fn spec_get_totals_example_on_every_backend() {
         let scale = if name == "mongodb" { 10 } else { 1 };
         let (creates, updates, deletes) = (1000 / scale, 500 / scale, 50 / scale);
         let counters = Counters::new(h.docs.clone(), Rules::compile(&spec_rules()).unwrap(), None);
-        let (c, key) = counted(&h, h.engine(), &counters, &Harness::unique("events")).await;
+        let (c, key) = common::counted(h.engine(), &counters, &Harness::unique("events")).await;
         // Events in the order of `event`, spread over 8 writers.
         let order: Vec<usize> = (0..1000).step_by(scale).collect();
         let tasks: Vec<_> = (0..8)
@@ -338,7 +319,7 @@ async fn eight_writers_count_exactly_through_lost_acknowledgements() {
         let plan = FaultPlan::new();
         plan.fail_every("commit_prepared", FaultMode::After);
         let engine = Engine::new(faulty(&h.stores, &plan));
-        let (c, key) = counted(&h, engine, &counters, &Harness::unique("writers")).await;
+        let (c, key) = common::counted(engine, &counters, &Harness::unique("writers")).await;
         let per = if name == "mongodb" { 40 } else { 500 };
         let tasks: Vec<_> = (0..8u64)
             .map(|w| {
@@ -416,7 +397,7 @@ async fn writes_no_observer_counted_are_recovered_from_the_feed() {
             );
         }
         uncounted.delete(ids[0], WriteOptions::new()).await.unwrap();
-        let (c, key) = counted(&h, h.engine(), &counters, &coll).await;
+        let (c, key) = common::counted(h.engine(), &counters, &coll).await;
         c.update(ids[1], &json!({"n": 7, "tag": 9}), WriteOptions::new())
             .await
             .unwrap();
@@ -452,7 +433,7 @@ async fn debounced_counters_fold_once_per_window() {
             Rules::default(),
             Some(Duration::from_millis(50)),
         );
-        let (c, key) = counted(&h, h.engine(), &counters, &Harness::unique("debounced")).await;
+        let (c, key) = common::counted(h.engine(), &counters, &Harness::unique("debounced")).await;
         for n in 0..40 {
             c.create(&json!({"n": n}), CreateOptions::new())
                 .await
@@ -499,7 +480,7 @@ async fn a_hundred_thousand_distinct_values_stay_exact_and_small() {
     ]))
     .unwrap();
     let counters = Counters::new(h.docs.clone(), Rules::compile(&rules).unwrap(), None);
-    let (c, key) = counted(&h, h.engine(), &counters, "sessions").await;
+    let (c, key) = common::counted(h.engine(), &counters, "sessions").await;
     let tasks: Vec<_> = (0..4u64)
         .map(|w| {
             let c = c.clone();

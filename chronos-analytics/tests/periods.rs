@@ -12,9 +12,7 @@ use std::time::Duration;
 use chronos_analytics::{
     CounterRetention, CounterRule, Counters, Granularity, PeriodCounts, Rules, TotalsKey,
 };
-use chronos_core::{
-    Collection, CollectionConfig, CreateOptions, DocUpdate, Engine, ItemId, Timestamp, WriteOptions,
-};
+use chronos_core::{CreateOptions, DocUpdate, ItemId, Timestamp, WriteOptions};
 use chronos_testkit::conformance::Harness;
 use serde_json::json;
 
@@ -30,18 +28,6 @@ fn retention() -> CounterRetention {
         weeks: Some(12),
         months: Some(6),
     }
-}
-
-async fn counted(engine: Engine, counters: &Counters, name: &str) -> (Collection, TotalsKey) {
-    let key = TotalsKey::new("tenant-a", "chronos_runtime_tenant_a", name);
-    let obs = counters.observer(key.clone());
-    let c = engine
-        .observe(obs.clone())
-        .collection(CollectionConfig::new(name))
-        .await
-        .unwrap();
-    obs.attach(&c);
-    (c, key)
 }
 
 /// (created, updated, deleted, odd created) summed over buckets.
@@ -75,7 +61,7 @@ async fn every_write_lands_once_in_its_day_week_and_month() {
     let (backends, _dir) = common::harnesses().await;
     for (name, h) in backends {
         let counters = Counters::new(h.docs.clone(), rules(), None).with_retention(retention());
-        let (c, key) = counted(h.engine(), &counters, &Harness::unique("periods")).await;
+        let (c, key) = common::counted(h.engine(), &counters, &Harness::unique("periods")).await;
         let per = if name == "mongodb" { 40 } else { 300 };
         let writers: Vec<_> = (0..4u64)
             .map(|w| {
@@ -181,7 +167,7 @@ async fn a_reset_before_the_fold_zeroes_totals_and_buckets() {
     let (backends, _dir) = common::harnesses().await;
     for (name, h) in backends {
         let counters = Counters::new(h.docs.clone(), rules(), None).with_retention(retention());
-        let (c, key) = counted(h.engine(), &counters, &Harness::unique("reset")).await;
+        let (c, key) = common::counted(h.engine(), &counters, &Harness::unique("reset")).await;
         for i in 0..3 {
             c.create(&json!({"odd": i == 1}), CreateOptions::new())
                 .await
@@ -217,7 +203,7 @@ async fn buckets_past_their_retention_are_hidden_then_pruned() {
     let (backends, _dir) = common::harnesses().await;
     for (name, h) in backends {
         let counters = Counters::new(h.docs.clone(), rules(), None).with_retention(retention());
-        let (c, key) = counted(h.engine(), &counters, &Harness::unique("prune")).await;
+        let (c, key) = common::counted(h.engine(), &counters, &Harness::unique("prune")).await;
         for _ in 0..5 {
             c.create(&json!({"odd": false}), CreateOptions::new())
                 .await

@@ -52,3 +52,21 @@ fn harness(
         docs,
     }
 }
+
+/// A collection counted by `counters` (observer registered and attached) under the key of
+/// tenant-a's runtime database.
+pub async fn counted(
+    engine: chronos_core::Engine,
+    counters: &chronos_analytics::Counters,
+    name: &str,
+) -> (chronos_core::Collection, chronos_analytics::TotalsKey) {
+    let key = chronos_analytics::TotalsKey::new("tenant-a", "chronos_runtime_tenant_a", name);
+    let obs = counters.observer(key.clone());
+    let c = engine
+        .observe(obs.clone())
+        .collection(chronos_core::CollectionConfig::new(name))
+        .await
+        .unwrap();
+    obs.attach(&c);
+    (c, key)
+}
