@@ -525,6 +525,16 @@ pub trait IndexStore: Send + Sync + Debug {
     /// the page could not be complete.
     async fn feed(&self, collection: &str, after_cv: u64, limit: usize) -> Result<FeedPage>;
 
+    /// Retention: removes record `id`'s version entries with `ov < below_ov`, never its
+    /// latest (a `below_ov` past it is capped there), and returns how many went.
+    ///
+    /// Contract: the change feed's pruned watermark is raised to the greatest removed cv
+    /// before (or atomically with) the removal, so a feed cursor below it is `Gone`, never
+    /// silently incomplete; the head, the kept versions and every other record are
+    /// untouched; pruning again what is gone removes nothing. Afterwards `version` of a
+    /// removed ov is `None` and `versions` / `version_at` / `feed` never return it.
+    async fn prune_versions(&self, collection: &str, id: ItemId, below_ov: u64) -> Result<u64>;
+
     /// One aggregate over the collection's current (not deleted) heads that match the
     /// query; see [`crate::aggregate`] for the exact semantics every store must reproduce.
     /// Computed in the store (nothing but the answer leaves it), over every matching head.

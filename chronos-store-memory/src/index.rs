@@ -19,9 +19,28 @@ struct Coll {
     versions: BTreeMap<ItemId, Vec<VersionEntry>>,
     /// The version log in cv order (the change feed): cv → record.
     by_cv: BTreeMap<u64, ItemId>,
-    /// The greatest cv pruned away (`prune_below_ov`): feed cursors below it are `Gone`.
+    /// The greatest cv pruned away (`prune_below_ov`, `prune_versions`): feed cursors below it are `Gone`.
     pruned_cv: u64,
     cv: u64,
+}
+
+impl Coll {
+    /// Removes `id`'s versions below `below` except its latest, raising the feed's pruned
+    /// watermark; returns how many went.
+    fn prune(&mut self, id: ItemId, below: u64) -> u64 {
+        let Some(vs) = self.versions.get_mut(&id) else {
+            return 0;
+        };
+        let below = below.min(vs.last().map_or(0, |v| v.ov));
+        let mut n = 0;
+        for gone in vs.iter().filter(|v| v.ov < below) {
+            self.by_cv.remove(&gone.cv);
+            self.pruned_cv = self.pruned_cv.max(gone.cv);
+            n += 1;
+        }
+        vs.retain(|v| v.ov >= below);
+        n
+    }
 }
 
 /// The in-memory [`IndexStore`].
@@ -102,17 +121,17 @@ impl IndexStore for MemoryIndexStore {
                     coll.heads.remove(&id);
                 }
             }
-            if let Some(below) = c.prune_below_ov {
-                for gone in vs.iter().filter(|v| v.ov < below) {
-                    coll.by_cv.remove(&gone.cv);
-                    coll.pruned_cv = coll.pruned_cv.max(gone.cv);
-                }
-                vs.retain(|v| v.ov >= below);
-            }
             coll.by_cv.insert(entry.cv, id);
             vs.push(entry);
+            if let Some(below) = c.prune_below_ov {
+                coll.prune(id, below);
+            }
             Ok(coll.cv)
         })
+    }
+
+    async fn prune_versions(&self, collection: &str, id: ItemId, below_ov: u64) -> Result<u64> {
+        Ok(self.with(collection, |coll| coll.prune(id, below_ov)))
     }
 
     async fn head(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>> {

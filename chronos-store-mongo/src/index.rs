@@ -180,13 +180,13 @@ struct Reservation {
 }
 
 /// Why a commit attempt stopped.
-enum Stop {
+pub(crate) enum Stop {
     Conflict(Error),
     Driver(mongodb::error::Error, &'static str),
 }
 
 impl Stop {
-    fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         match self {
             Stop::Conflict(e) => e,
             Stop::Driver(e, op) => map_err(e, op),
@@ -198,15 +198,6 @@ impl From<(mongodb::error::Error, &'static str)> for Stop {
     fn from((e, op): (mongodb::error::Error, &'static str)) -> Self {
         Stop::Driver(e, op)
     }
-}
-
-macro_rules! exec {
-    ($sess:expr, $action:expr) => {
-        match $sess.as_deref_mut() {
-            Some(s) => $action.session(s).await,
-            None => $action.await,
-        }
-    };
 }
 
 fn version_doc(c: &Commit, cv: u64) -> Document {
@@ -641,33 +632,7 @@ impl MongoIndexStore {
             }
         }
         if let Some(below) = c.prune_below_ov {
-            // The change feed's watermark before the entries go: a feed cursor below a
-            // pruned cv is then `Gone`, never silently incomplete.
-            let newest = exec!(
-                sess,
-                cs.ver
-                    .find_one(doc! {"itemId": id, "ov": {"$lt": below as i64}})
-                    .sort(doc! {"cv": -1})
-            )
-            .map_err(|e| Stop::Driver(e, "read pruned versions"))?;
-            if let Some(newest) = newest {
-                let cv = get(&newest, "cv")
-                    .and_then(u64_of)
-                    .map_err(Stop::Conflict)?;
-                exec!(
-                    sess,
-                    cs.counter
-                        .update_one(doc! {"_id": "pruned"}, doc! {"$max": {"value": cv as i64}})
-                        .upsert(true)
-                )
-                .map_err(|e| Stop::Driver(e, "record pruned cv"))?;
-            }
-            exec!(
-                sess,
-                cs.ver
-                    .delete_many(doc! {"itemId": id, "ov": {"$lt": below as i64}})
-            )
-            .map_err(|e| Stop::Driver(e, "prune versions"))?;
+            crate::prune::prune(&cs.ver, &cs.counter, id, below, sess).await?;
         }
         Ok(())
     }
@@ -920,6 +885,16 @@ impl IndexStore for MongoIndexStore {
         if let Some(cv) = prepared.reserved_cv {
             feed::release(&self.colls(c).counter, cv).await;
         }
+    }
+
+    /// Without a transaction: the watermark first, then the entries (a crash in between
+    /// leaves a watermark that is merely conservative).
+    async fn prune_versions(&self, c: &str, id: ItemId, below_ov: u64) -> Result<u64> {
+        self.ensure(c).await?;
+        let cs = self.colls(c);
+        crate::prune::prune(&cs.ver, &cs.counter, oid(id), below_ov, None)
+            .await
+            .map_err(|e| e.into_error().with("collection", c).with("id", id))
     }
 
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {

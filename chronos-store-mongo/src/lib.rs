@@ -11,6 +11,16 @@
 //! per-database stores. Without transactions the ordered, idempotent commit path keeps every
 //! invariant (see `index`). URIs with credentials never appear in errors or `Debug`.
 
+/// Runs a driver action in the session when there is one (a transaction), else directly.
+macro_rules! exec {
+    ($sess:expr, $action:expr) => {
+        match $sess.as_deref_mut() {
+            Some(s) => $action.session(s).await,
+            None => $action.await,
+        }
+    };
+}
+
 mod aggregate;
 mod conv;
 mod docs;
@@ -19,6 +29,7 @@ mod feed;
 mod filter;
 mod index;
 mod lock;
+mod prune;
 mod repair;
 
 use std::fmt;

@@ -370,28 +370,23 @@ impl IndexStore for SqliteIndexStore {
         };
         let cv: i64 = row.try_get(0).map_err(|e| ctx(map_err(e, "read cv")))?;
         if let Some(below) = c.prune_below_ov {
-            // The feed's watermark first, in the same transaction: a feed cursor below a
-            // pruned cv is `Gone`, never silently incomplete.
-            sqlx::query(&format!(
-                "INSERT INTO chronos_feed_pruned (coll, cv)
-                   SELECT ?1, MAX(cv) FROM {ver} WHERE item_id = ?2 AND ov < ?3 HAVING MAX(cv) IS NOT NULL
-                   ON CONFLICT(coll) DO UPDATE SET cv = MAX(cv, excluded.cv)"
-            ))
-            .bind(coll)
-            .bind(&id)
-            .bind(below as i64)
-            .execute(&mut *db)
-            .await
-            .map_err(|e| ctx(map_err(e, "record pruned cv")))?;
-            sqlx::query(&format!("DELETE FROM {ver} WHERE item_id = ? AND ov < ?"))
-                .bind(&id)
-                .bind(below as i64)
-                .execute(&mut *db)
-                .await
-                .map_err(|e| ctx(map_err(e, "prune versions")))?;
+            crate::prune::prune(db, coll, &ver, &id, below).await?;
         }
         tx.commit().await.map_err(|e| ctx(map_err(e, "commit")))?;
         Ok(cv as u64)
+    }
+
+    async fn prune_versions(&self, coll: &str, id: ItemId, below_ov: u64) -> Result<u64> {
+        self.ensure(coll).await?;
+        let (_, ver) = tables(coll);
+        let mut tx = begin_immediate(&self.pool)
+            .await
+            .map_err(|e| e.with("collection", coll))?;
+        let n = crate::prune::prune(&mut tx, coll, &ver, &id.to_string(), below_ov).await?;
+        tx.commit()
+            .await
+            .map_err(|e| map_err(e, "commit prune").with("collection", coll))?;
+        Ok(n)
     }
 
     async fn head(&self, coll: &str, id: ItemId) -> Result<Option<HeadEntry>> {

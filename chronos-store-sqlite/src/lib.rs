@@ -29,6 +29,7 @@ mod conn;
 mod docs;
 mod index;
 mod lock;
+mod prune;
 mod sql_filter;
 
 use std::sync::Arc;

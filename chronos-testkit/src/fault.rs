@@ -309,6 +309,12 @@ impl IndexStore for FaultyIndexStore {
     async fn feed(&self, c: &str, after: u64, limit: usize) -> Result<FeedPage> {
         guarded(&self.plan, "feed", || self.inner.feed(c, after, limit)).await
     }
+    async fn prune_versions(&self, c: &str, id: ItemId, below: u64) -> Result<u64> {
+        guarded(&self.plan, "prune_versions", || {
+            self.inner.prune_versions(c, id, below)
+        })
+        .await
+    }
     async fn aggregate(&self, c: &str, q: &chronos_core::AggregateQuery) -> Result<Option<f64>> {
         guarded(&self.plan, "aggregate", || self.inner.aggregate(c, q)).await
     }

@@ -317,6 +317,18 @@ impl Collection {
         Some((id, ov))
     }
 
+    /// The blob keys a document refers to from its configured properties.
+    pub(super) fn prop_refs(&self, data: &Map<String, Value>) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in self.inner.config.base64_props.keys() {
+            if let Some(r) = data.get(p).and_then(parse_ref) {
+                out.extend(r.text_key.clone());
+                out.push(r.blob_key);
+            }
+        }
+        out
+    }
+
     /// Whether a document refers to `key` from one of the configured properties.
     pub(super) fn refers_to(&self, data: &Map<String, Value>, key: &str) -> bool {
         self.inner.config.base64_props.keys().any(|p| {

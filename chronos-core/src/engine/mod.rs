@@ -24,6 +24,7 @@ mod options;
 mod payload;
 mod read;
 mod restore;
+mod retention;
 mod state;
 mod sweep;
 mod write;
@@ -43,6 +44,7 @@ pub use options::{
 };
 pub use read::{HistoryPage, Page, Unreadable};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport, RESTORE_LEASE};
+pub use retention::{PruneReport, VersionRetention};
 pub use sweep::SweepReport;
 
 use crate::blob::BlobStore;

@@ -81,6 +81,31 @@ impl Collection {
             return self.restore_collection_locked(target, &opts).await;
         }
         let ttl = opts.lease_ttl.unwrap_or(RESTORE_LEASE);
+        self.exclusively_for(
+            "restore_collection",
+            ttl,
+            self.restore_collection_locked(target, &opts),
+        )
+        .await
+    }
+
+    /// Runs `work` holding the collection's restore lease (default ttl), renewed while it
+    /// runs: a collection restore and a retention prune never run beside each other, nor two
+    /// of either. `Conflict` naming `what` when the lease is held.
+    pub(super) async fn exclusively<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.exclusively_for(what, RESTORE_LEASE, work).await
+    }
+
+    async fn exclusively_for<T>(
+        &self,
+        what: &str,
+        ttl: Duration,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         let lock_key = format!("{}:restore-collection", self.name());
         let lease = self
             .stores()
@@ -89,13 +114,12 @@ impl Collection {
             .await?
             .ok_or_else(|| {
                 Error::conflict(format!(
-                    "another restore_collection is running on this collection (or its process \
-                     died less than {ttl:?} ago); run again later — a re-run finishes what an \
-                     interrupted one left"
+                    "cannot {what}: a restore_collection or retention prune is running on this \
+                     collection (or its process died less than {ttl:?} ago); run again later — \
+                     a re-run finishes what an interrupted one left"
                 ))
                 .with("collection", self.name())
             })?;
-        let work = self.restore_collection_locked(target, &opts);
         let beat = self.heartbeat(lease.clone(), ttl);
         futures::pin_mut!(work, beat);
         let result = match futures::future::select(work, beat).await {
@@ -103,9 +127,9 @@ impl Collection {
             futures::future::Either::Right((lost, _)) => Err(lost),
         };
         let released = self.stores().lock.release(&lease).await;
-        let report = result?;
+        let out = result?;
         released?;
-        Ok(report)
+        Ok(out)
     }
 
     /// Renews the restore's lease every third of its ttl until the lease is lost; returns
@@ -118,11 +142,11 @@ impl Collection {
                 Ok(None) => {
                     tracing::warn!(
                         collection = self.name(),
-                        "restore_collection lost its lease; stopping"
+                        "restore_collection / prune lost its lease; stopping"
                     );
                     return Error::conflict(
-                        "restore_collection lost its lease (it lapsed or was taken over) and \
-                         stopped; run it again to finish",
+                        "restore_collection / prune lost its lease (it lapsed or was taken over) \
+                         and stopped; run it again to finish",
                     )
                     .with("collection", self.name());
                 }

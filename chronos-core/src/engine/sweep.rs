@@ -39,7 +39,7 @@ pub struct SweepReport {
 
 /// Which kind of blob of this collection a key is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Payload,
     Property,
 }
@@ -114,7 +114,7 @@ impl Collection {
     }
 
     /// What a key under this collection's prefix is, if it is a blob an attempt wrote.
-    fn classify(&self, key: &str) -> Option<(Kind, ItemId, u64, Written)> {
+    pub(super) fn classify(&self, key: &str) -> Option<(Kind, ItemId, u64, Written)> {
         let cfg = &self.inner.config;
         if let Some((id, ov)) = payload::parse_blob_key(&cfg.blob_prefix, self.name(), key) {
             return Some((
@@ -164,6 +164,18 @@ impl Collection {
                         payloads.push((&h.blob_key, &h.checksum));
                     }
                 }
+                // Its version pruned (versioning off, retention): a kept version may still
+                // carry the ref forward, so every kept version is asked.
+                let kept = if slot.is_none() && latest.is_some_and(|l| l > ov) {
+                    self.all_versions(id).await?
+                } else {
+                    Vec::new()
+                };
+                for v in &kept {
+                    if payloads.iter().all(|(k, _)| *k != v.blob_key) {
+                        payloads.push((&v.blob_key, &v.checksum));
+                    }
+                }
                 self.any_refers_to(&payloads, key).await
             }
         };
@@ -174,6 +186,25 @@ impl Collection {
         } else {
             Fate::Undecided
         })
+    }
+
+    /// Every version entry the index keeps of `id`, ascending.
+    async fn all_versions(&self, id: ItemId) -> Result<Vec<crate::index::VersionEntry>> {
+        let mut out: Vec<crate::index::VersionEntry> = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .stores()
+                .index
+                .versions(self.name(), id, after, 1000)
+                .await?;
+            let n = page.len();
+            after = page.last().map(|v| v.ov);
+            out.extend(page.into_iter().filter(|v| !v.blob_key.is_empty()));
+            if n < 1000 {
+                return Ok(out);
+            }
+        }
     }
 
     /// Whether any of the payloads refers to the property blob `key`. A payload that cannot

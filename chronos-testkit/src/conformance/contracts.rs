@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::Harness;
 
-fn version(id: ItemId, ov: u64, op: Op, at_ms: i64) -> NewVersion {
+pub(super) fn version(id: ItemId, ov: u64, op: Op, at_ms: i64) -> NewVersion {
     NewVersion {
         item_id: id,
         ov,
@@ -28,7 +28,7 @@ fn version(id: ItemId, ov: u64, op: Op, at_ms: i64) -> NewVersion {
     }
 }
 
-fn commit(v: NewVersion, head: HeadAction) -> Commit {
+pub(super) fn commit(v: NewVersion, head: HeadAction) -> Commit {
     Commit {
         created_at: v.at,
         version: v,

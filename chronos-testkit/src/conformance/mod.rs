@@ -27,6 +27,7 @@ mod pipeline;
 mod query;
 mod records;
 mod restore;
+mod retention;
 mod robustness;
 mod storage;
 mod sweeping;
@@ -48,6 +49,7 @@ pub use pipeline::*;
 pub use query::*;
 pub use records::*;
 pub use restore::*;
+pub use retention::*;
 pub use robustness::*;
 pub use storage::*;
 pub use sweeping::*;
@@ -191,6 +193,10 @@ macro_rules! conformance_suite {
             change_feed_is_gap_free_under_out_of_order_commits,
             change_feed_reports_pruned_cursors,
             aggregates_match_a_brute_force,
+            index_prune_contract,
+            retention_prunes_old_versions_and_their_payloads,
+            retention_validates_its_policy,
+            retention_keeps_property_blobs_kept_versions_use,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,
