@@ -47,8 +47,8 @@ pub struct ChronosConfig {
     /// Routing of keys over several connections.
     #[serde(default)]
     pub routing: Option<RoutingConfig>,
-    /// Retention: `counters` keeps counter buckets per day / week / month; `ver` is
-    /// validated, not implemented yet (reported by `unsupported_options`).
+    /// Retention: `counters` keeps counter buckets per day / week / month; `ver` prunes old
+    /// versions ([`Chronos::prune_versions`](crate::Chronos::prune_versions)).
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
     /// Counter rules (`chronos-analytics`), applied to every collection of databases with an
@@ -597,11 +597,6 @@ impl ChronosConfig {
             // The router exists (`crate::router`), but no database maps a key onto several
             // connections yet, so `routing` cannot change anything.
             ("routing", self.routing.is_some()),
-            // retention.counters works (counter buckets); version retention does not yet.
-            (
-                "retention.ver",
-                self.retention.as_ref().is_some_and(|r| r.ver.is_some()),
-            ),
             // compressionEnabled and debounceMs (counters) work; batching does not exist yet.
             (
                 "writeOptimization.batchSize",

@@ -53,6 +53,7 @@ mod health;
 mod identities_db;
 mod maintenance_jobs;
 mod messaging_db;
+mod retention;
 mod route;
 pub mod router;
 mod scheme;
@@ -75,8 +76,9 @@ pub use chronos_analytics::{
 pub use chronos_core::{
     self as core, json_patch, Collection, CollectionConfig, CollectionRestoreOptions,
     CreateOptions, EnrichOptions, Error, ErrorKind, Externals, HistoryOptions, HistoryPage, ItemId,
-    ListOptions, Page, Point, ReadOptions, Record, RestoreReport, RestoreTarget, Result, SortField,
-    SweepReport, Timestamp, Unreadable, WriteOptions, WriteResult,
+    ListOptions, Page, Point, PruneReport, ReadOptions, Record, RestoreReport, RestoreTarget,
+    Result, SortField, SweepReport, Timestamp, Unreadable, VersionRetention, WriteOptions,
+    WriteResult,
 };
 /// The identities database's types ([`Chronos::identities`]).
 pub use chronos_identities as identities;
@@ -90,6 +92,7 @@ pub use config::{ChronosConfig, Durability};
 pub use counters::{CountersApi, TotalsQuery};
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
 pub use health::{BackendHealth, Health, HealthState, Role};
+pub use retention::PruneSummary;
 pub use route::{DatabaseType, Route, Tier};
 pub use scheme::Scheme;
 pub use tiered::{TierOptions, TieredResult};

@@ -3,6 +3,8 @@
 //!
 //! - `counters-retention` (daily, with `retention.counters`): drops counter buckets past
 //!   their retention from every counted collection;
+//! - `versions-retention` (daily, with `retention.ver`): prunes old versions
+//!   ([`Chronos::prune_versions`]);
 //! - `messaging-retention` (hourly, with `databases.messaging`): applies the configured
 //!   messaging retention to every tenant that has messaging documents;
 //! - `sessions-purge` (hourly, with `databases.identities`): removes expired sessions of
@@ -63,6 +65,13 @@ fn prune_counters(chronos: Chronos, now: Timestamp) -> BoxFuture {
     })
 }
 
+fn prune_versions(chronos: Chronos, now: Timestamp) -> BoxFuture {
+    Box::pin(async move {
+        let s = chronos.prune_versions(None, now).await?;
+        Ok(json!({ "collections": s.collections, "versionsRemoved": s.versions_removed() }))
+    })
+}
+
 fn messaging_retention(chronos: Chronos, now: Timestamp) -> BoxFuture {
     Box::pin(async move {
         let any = chronos.messaging("default").await?;
@@ -110,6 +119,10 @@ impl Chronos {
         if counters.is_some_and(|c| !c.is_empty()) {
             let daily = Every::parse("P1D").expect("a valid duration");
             add("counters-retention", daily, prune_counters as Work);
+        }
+        if cfg.retention.as_ref().is_some_and(|r| r.ver.is_some()) {
+            let daily = Every::parse("P1D").expect("a valid duration");
+            add("versions-retention", daily, prune_versions as Work);
         }
         if cfg.databases.messaging.is_some() {
             add("messaging-retention", hourly(), messaging_retention as Work);

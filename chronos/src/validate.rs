@@ -195,6 +195,17 @@ impl ChronosConfig {
         if let Some(c) = self.retention.as_ref().and_then(|r| r.counters.as_ref()) {
             c.validate("retention.counters")?;
         }
+        if let Some(v) = self.retention.as_ref().and_then(|r| r.ver.as_ref()) {
+            chronos_core::VersionRetention {
+                days: v.days,
+                max_per_item: v.max_per_item,
+            }
+            .validate("retention.ver")
+            .map_err(|e| {
+                let field = e.context("field").unwrap_or("retention.ver").to_string();
+                chronos_core::Error::invalid_config(e.message()).with("field", field)
+            })?;
+        }
         for (name, m) in &self.collection_maps {
             m.validate(name)?;
         }

@@ -31,22 +31,19 @@ fn spec_examples_load() {
     }
     let cfg = ChronosConfig::from_json(&fixture("enterprise.json")).unwrap();
     let unsupported = cfg.unsupported_options();
-    for opt in [
-        "routing",
-        "retention.ver",
-        "writeOptimization.batchSize",
-        "fallback",
-    ] {
+    for opt in ["routing", "writeOptimization.batchSize", "fallback"] {
         assert!(
             unsupported.iter().any(|u| u == opt),
             "{opt} not reported in {unsupported:?}"
         );
     }
-    // Built: S3/Azure connections and compression.
+    // Built: S3/Azure connections, compression and retention (the fixture has `ver`).
     assert!(
         !unsupported
             .iter()
-            .any(|u| u.starts_with("spacesConnections") || u == "writeOptimization"),
+            .any(|u| u.starts_with("spacesConnections")
+                || u == "writeOptimization"
+                || u.starts_with("retention")),
         "{unsupported:?}"
     );
     // The messaging database is built: its fixture loads and reports nothing unsupported.
@@ -184,6 +181,14 @@ fn invalid_configs_name_their_path() {
             "retention.counters.years: unknown field"),
         (with(base(), &["retention"], json!({"counters": {"weeks": -2}})),
             "retention.counters.weeks: invalid value"),
+        (with(base(), &["retention"], json!({"ver": {"maxPerItem": 0}})),
+            "retention.ver.maxPerItem must be at least 1"),
+        (with(base(), &["retention"], json!({"ver": {"days": 0}})),
+            "retention.ver.days must be at least 1"),
+        (with(base(), &["retention"], json!({"ver": {}})),
+            "retention.ver sets neither days nor maxPerItem"),
+        (with(base(), &["retention"], json!({"ver": {"keep": 3}})),
+            "retention.ver.keep: unknown field"),
     ];
     assert!(cases.len() >= 15);
     for (cfg, needle) in cases {

@@ -43,20 +43,26 @@ impl VersionRetention {
     /// `Validation` naming the field (under `path`, e.g. `retention.ver`) when a value is
     /// out of range or neither is set.
     pub fn validate(&self, path: &str) -> Result<()> {
+        let bad = |field: String, why: &str| {
+            Err(Error::validation(format!("{field} {why}")).with("field", field))
+        };
         if self.days.is_none() && self.max_per_item.is_none() {
-            return Err(Error::validation(format!(
-                "{path} sets neither days nor maxPerItem: nothing says which versions to prune"
-            )));
+            return bad(
+                path.to_string(),
+                "sets neither days nor maxPerItem: nothing says which versions to prune",
+            );
         }
         if self.days == Some(0) {
-            return Err(Error::validation(format!(
-                "{path}.days must be at least 1 (versions younger than a day are always kept)"
-            )));
+            return bad(
+                format!("{path}.days"),
+                "must be at least 1 (versions younger than a day are always kept)",
+            );
         }
         if self.max_per_item == Some(0) {
-            return Err(Error::validation(format!(
-                "{path}.maxPerItem must be at least 1 (a record's latest version is always kept)"
-            )));
+            return bad(
+                format!("{path}.maxPerItem"),
+                "must be at least 1 (a record's latest version is always kept)",
+            );
         }
         Ok(())
     }

@@ -1,0 +1,97 @@
+//! Version retention across the configuration (`retention.ver`): [`Chronos::prune_versions`]
+//! applies the policy to the collections of every runtime tenant database, and the worker's
+//! daily `versions-retention` job runs it. One collection at a time, anywhere, is
+//! `chronos.with(&route).await?.prune_now(&policy)` (see [`chronos_core::Collection::prune_now`]).
+
+use chronos_core::{Error, ErrorKind, PruneReport, Result, Timestamp, VersionRetention};
+
+use crate::route::Route;
+use crate::Chronos;
+
+/// What [`Chronos::prune_versions`] did, per (tenant, collection) that lost versions.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PruneSummary {
+    /// Collections pruned (including those where nothing was old enough).
+    pub collections: usize,
+    /// Per tenant and collection, the report of each that removed something.
+    pub pruned: Vec<(String, String, PruneReport)>,
+}
+
+impl PruneSummary {
+    /// Version entries removed in all.
+    pub fn versions_removed(&self) -> u64 {
+        self.pruned.iter().map(|(_, _, r)| r.versions_removed).sum()
+    }
+}
+
+impl Chronos {
+    /// `retention.ver` as configured; `Validation` naming `retention.ver` when absent.
+    pub fn version_retention(&self) -> Result<VersionRetention> {
+        self.inner
+            .config
+            .retention
+            .as_ref()
+            .and_then(|r| r.ver.as_ref())
+            .map(|v| VersionRetention {
+                days: v.days,
+                max_per_item: v.max_per_item,
+            })
+            .ok_or_else(|| {
+                Error::validation(
+                    "retention.ver is not configured: set days and/or maxPerItem to prune versions",
+                )
+            })
+    }
+
+    /// Applies `retention.ver` at `now` to the collections named in `collectionMaps` and
+    /// the counted ones, in every runtime tenant database (`tenant`: only that one).
+    /// Counters are folded first, so pruning never leaves them behind a pruned cursor.
+    /// Collections used without being named anywhere are pruned through
+    /// [`chronos_core::Collection::prune_now`].
+    pub async fn prune_versions(
+        &self,
+        tenant: Option<&str>,
+        now: Timestamp,
+    ) -> Result<PruneSummary> {
+        let policy = self.version_retention()?;
+        let cfg = &self.inner.config;
+        let dbs: Vec<_> = cfg
+            .databases
+            .runtime
+            .as_ref()
+            .map(|r| r.tenant_databases.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| tenant.is_none_or(|t| d.tenant_id == t))
+            .collect();
+        if let (Some(t), true) = (tenant, dbs.is_empty()) {
+            return Err(Error::new(
+                ErrorKind::TenantNotConfigured,
+                format!("no runtime database is configured for tenant '{t}'"),
+            ));
+        }
+        let mut summary = PruneSummary::default();
+        for db in dbs {
+            let counters = self.counters_of(&db).await?;
+            let mut names: Vec<String> = cfg.collection_maps.keys().cloned().collect();
+            if let Some(c) = &counters {
+                names.extend(c.collections(&db.tenant_id, &db.db_name).await?);
+            }
+            names.sort();
+            names.dedup();
+            for name in names {
+                if counters.is_some() {
+                    self.counters().catch_up(&db.tenant_id, &name).await?;
+                }
+                let coll = self.with(&Route::runtime(&db.tenant_id, &name)).await?;
+                let report = coll.prune_at(&policy, now).await?;
+                summary.collections += 1;
+                if report.versions_removed > 0 {
+                    summary.pruned.push((db.tenant_id.clone(), name, report));
+                }
+            }
+        }
+        Ok(summary)
+    }
+}
