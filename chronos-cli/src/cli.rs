@@ -242,6 +242,23 @@ enum Command {
     /// Create the S3 buckets and Azure containers the configuration names that do not exist
     /// yet (existing ones are left as they are).
     Init,
+    /// Remove old versions per `retention.ver` (or --max-per-item / --days for one
+    /// collection): never a record's latest; their payloads are deleted. Without -c, every
+    /// collection in collectionMaps or counted, in every tenant (or --tenant).
+    Prune {
+        /// One runtime collection (default: all named in collectionMaps or counted).
+        #[arg(short, long)]
+        collection: Option<String>,
+        /// Only this tenant (with -c: the collection's tenant, default `default`).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Keep this many latest versions per record (with -c; overrides the config).
+        #[arg(long)]
+        max_per_item: Option<u32>,
+        /// Remove versions older than this many days (with -c; overrides the config).
+        #[arg(long)]
+        days: Option<u32>,
+    },
     /// A collection's exact counters (created, updated, deleted, lastAt), kept in its
     /// tenant's analytics database; with --rules, each counter rule and its distinct counts.
     Counters {
@@ -587,6 +604,38 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
         Command::Init => {
             let buckets = chronos.ensure_buckets().await?;
             out.buckets(&buckets);
+        }
+        Command::Prune {
+            collection,
+            tenant,
+            max_per_item,
+            days,
+        } => {
+            let now = chronos::Timestamp::now();
+            let Some(collection) = collection else {
+                if max_per_item.is_some() || days.is_some() {
+                    return Err(Error::validation(
+                        "--max-per-item and --days apply to one collection: add -c COLLECTION \
+                         (without it, retention.ver from the configuration applies)",
+                    ));
+                }
+                let summary = chronos.prune_versions(tenant.as_deref(), now).await?;
+                out.pruned(&summary.pruned, summary.collections);
+                return Ok(());
+            };
+            let policy = if max_per_item.is_some() || days.is_some() {
+                chronos::VersionRetention {
+                    days: *days,
+                    max_per_item: *max_per_item,
+                }
+            } else {
+                chronos.version_retention()?
+            };
+            let tenant = tenant.as_deref().unwrap_or("default");
+            let report = chronos
+                .prune_collection(tenant, collection, &policy, now)
+                .await?;
+            out.pruned(&[(tenant.to_string(), collection.clone(), report)], 1);
         }
         Command::Counters {
             collection,

@@ -290,6 +290,47 @@ impl Out {
 }
 
 impl Out {
+    /// What a prune removed, per (tenant, collection).
+    pub(crate) fn pruned(
+        &self,
+        pruned: &[(String, String, chronos::PruneReport)],
+        collections: usize,
+    ) {
+        if self.silent {
+            return;
+        }
+        let versions: u64 = pruned.iter().map(|(_, _, r)| r.versions_removed).sum();
+        if self.json {
+            let items: Vec<Value> = pruned
+                .iter()
+                .map(|(t, c, r)| {
+                    json!({"tenant": t, "collection": c, "records": r.records,
+                    "prunedRecords": r.pruned_records, "versionsRemoved": r.versions_removed,
+                    "blobsRemoved": r.blobs_removed.len(), "notOwned": r.not_owned})
+                })
+                .collect();
+            out!(
+                "{}",
+                json!({"collections": collections, "versionsRemoved": versions, "pruned": items})
+            );
+            return;
+        }
+        out!("{versions} old version(s) removed from {collections} collection(s)");
+        for (t, c, r) in pruned {
+            out!(
+                "  {t}/{c}: {} version(s) of {} record(s), {} blob(s) deleted{}",
+                r.versions_removed,
+                r.pruned_records,
+                r.blobs_removed.len(),
+                if r.not_owned > 0 {
+                    format!(", {} not this database's (kept)", r.not_owned)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+
     pub(crate) fn patch(&self, patch: &chronos::json_patch::Patch) {
         if self.silent {
             return;

@@ -613,6 +613,49 @@ fn diff_prints_the_patch_between_versions() {
 }
 
 #[test]
+fn prune_removes_old_versions_and_keeps_the_latest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let w = json(dir, &["create", "-c", "p", "--data", r#"{"n":0}"#]);
+    let id = w["id"].as_str().unwrap().to_string();
+    for n in 1..5 {
+        ok(
+            dir,
+            &[
+                "update",
+                "-c",
+                "p",
+                &id,
+                "--data",
+                &format!(r#"{{"n":{n}}}"#),
+            ],
+        );
+    }
+    let r = json(dir, &["prune", "-c", "p", "--max-per-item", "2"]);
+    assert_eq!(r["versionsRemoved"], 3, "{r}");
+    assert_eq!(r["pruned"][0]["blobsRemoved"], 3, "{r}");
+    let history = json(dir, &["history", "-c", "p", &id]);
+    let ovs: Vec<u64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["ov"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ovs, [3, 4], "{history}");
+    let old = chronos(dir, &["get", "-c", "p", &id, "--ov", "1"]);
+    assert!(!old.status.success(), "a pruned version is not found");
+    let latest = json(dir, &["get", "-c", "p", &id]);
+    assert_eq!(latest["n"], 4, "{latest}");
+    // The embedded default keeps every version: no retention.ver to apply.
+    let none = chronos(dir, &["prune"]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("retention.ver"));
+    let flags = chronos(dir, &["prune", "--days", "3"]);
+    assert!(!flags.status.success());
+    assert!(String::from_utf8_lossy(&flags.stderr).contains("-c COLLECTION"));
+}
+
+#[test]
 fn counters_report_every_write_of_a_collection() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

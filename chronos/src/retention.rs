@@ -81,11 +81,9 @@ impl Chronos {
             names.sort();
             names.dedup();
             for name in names {
-                if counters.is_some() {
-                    self.counters().catch_up(&db.tenant_id, &name).await?;
-                }
-                let coll = self.with(&Route::runtime(&db.tenant_id, &name)).await?;
-                let report = coll.prune_at(&policy, now).await?;
+                let report = self
+                    .prune_one(&db.tenant_id, &name, counters.is_some(), &policy, now)
+                    .await?;
                 summary.collections += 1;
                 if report.versions_removed > 0 {
                     summary.pruned.push((db.tenant_id.clone(), name, report));
@@ -93,5 +91,37 @@ impl Chronos {
             }
         }
         Ok(summary)
+    }
+
+    /// Applies `policy` at `now` to one runtime collection of `tenant`, folding its counters
+    /// first when the tenant has them (so they are never left behind a pruned cursor).
+    pub async fn prune_collection(
+        &self,
+        tenant: &str,
+        collection: &str,
+        policy: &VersionRetention,
+        now: Timestamp,
+    ) -> Result<PruneReport> {
+        let counted = match crate::counters::tenant_db(&self.inner.config, tenant) {
+            Some(db) => db.analytics_db_name.is_some(),
+            None => false,
+        };
+        self.prune_one(tenant, collection, counted, policy, now)
+            .await
+    }
+
+    async fn prune_one(
+        &self,
+        tenant: &str,
+        collection: &str,
+        counted: bool,
+        policy: &VersionRetention,
+        now: Timestamp,
+    ) -> Result<PruneReport> {
+        let coll = self.with(&Route::runtime(tenant, collection)).await?;
+        if counted {
+            self.counters().catch_up(tenant, collection).await?;
+        }
+        coll.prune_at(policy, now).await
     }
 }
