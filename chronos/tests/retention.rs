@@ -3,9 +3,6 @@
 //! `collectionMaps`, or counted), counters still exact and folding afterwards, and the
 //! worker's daily `versions-retention` job.
 
-use std::time::Duration;
-
-use chronos::worker::WorkerConfig;
 use chronos::{Chronos, Route, TotalsQuery};
 use chronos_core::{CreateOptions, HistoryOptions, ItemId, Timestamp, WriteOptions};
 use serde_json::json;
@@ -103,23 +100,8 @@ async fn prune_versions_keeps_the_latest_of_every_tenant() {
         assert_eq!(t.counts.updated, 10, "{uri}");
 
         // The worker's daily job: half an hour into tomorrow (UTC), yesterday's period is due.
-        let later = chronos::Granularity::Day
-            .start(Timestamp::now())
-            .checked_add(jiff::Span::new().days(1))
-            .unwrap()
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .unwrap()
-            .timestamp()
-            .checked_add(jiff::SignedDuration::from_mins(30))
-            .unwrap();
-        let worker = chronos
-            .worker(WorkerConfig {
-                horizon: Duration::from_secs(2 * 3600),
-                worker_id: "w".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let later = counters_support::half_past_midnight(1);
+        let worker = counters_support::worker(&chronos).await;
         let pass = worker.run_due(later).await.unwrap();
         assert!(pass.failed.is_empty(), "{uri}: {:?}", pass.failed);
         let run = pass

@@ -3,13 +3,10 @@
 //! their retention), messaging retention and the session purge — each over every tenant
 //! found in its database, including tenants that are not in the configuration.
 
-use std::time::Duration;
-
 use chronos::identities::{NewSession, NewUser};
 use chronos::messaging::NewMessage;
-use chronos::worker::WorkerConfig;
 use chronos::{Chronos, Granularity, Route};
-use chronos_core::{CreateOptions, Timestamp};
+use chronos_core::CreateOptions;
 use serde_json::json;
 
 mod counters_support;
@@ -102,23 +99,8 @@ async fn maintenance_jobs_clean_every_tenant_they_find() {
 
         // 41 days on, half an hour past midnight (UTC): one daily and two hourly periods
         // within a two-hour horizon.
-        let midnight = Granularity::Day.start(Timestamp::now());
-        let now = midnight
-            .checked_add(jiff::Span::new().days(41))
-            .unwrap()
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .unwrap()
-            .timestamp()
-            .checked_add(jiff::SignedDuration::from_mins(30))
-            .unwrap();
-        let worker = chronos
-            .worker(WorkerConfig {
-                horizon: Duration::from_secs(2 * 3600),
-                worker_id: "w".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let now = counters_support::half_past_midnight(41);
+        let worker = counters_support::worker(&chronos).await;
         let pass = worker.run_due(now).await.unwrap();
         assert!(pass.failed.is_empty(), "{uri}: {:?}", pass.failed);
         let runs = |job: &str| pass.ran.iter().filter(|r| r.job == job).collect::<Vec<_>>();

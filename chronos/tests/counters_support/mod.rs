@@ -38,6 +38,32 @@ pub fn uris(dir: &Path) -> Vec<String> {
     out
 }
 
+/// `days` days after today's midnight (UTC), plus half an hour: with a two-hour worker
+/// horizon, the day that ended then is due (and the last two hours).
+pub fn half_past_midnight(days: i64) -> chronos_core::Timestamp {
+    chronos::Granularity::Day
+        .start(chronos_core::Timestamp::now())
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .checked_add(jiff::SignedDuration::from_mins(30))
+        .unwrap()
+}
+
+/// A worker as the maintenance tests run it: a two-hour horizon.
+pub async fn worker(chronos: &chronos::Chronos) -> chronos::worker::Worker {
+    chronos
+        .worker(chronos::worker::WorkerConfig {
+            horizon: std::time::Duration::from_secs(2 * 3600),
+            worker_id: "w".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 pub fn suffix() -> String {
     chronos_core::ItemId::generate().to_string()[14..].to_string()
 }
