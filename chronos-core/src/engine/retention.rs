@@ -193,23 +193,12 @@ impl Collection {
         below: u64,
         report: &mut PruneReport,
     ) -> Result<()> {
-        let idx = &self.stores().index;
-        let mut kept: Vec<(String, String)> = Vec::new();
-        let mut after = None;
-        loop {
-            let page = idx.versions(self.name(), id, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.ov);
-            kept.extend(page.into_iter().map(|v| (v.blob_key, v.checksum)));
-        }
         // Every ref the kept versions hold (a payload that cannot be read holds them all:
         // nothing is deleted on a guess).
         let mut refs: HashSet<String> = HashSet::new();
-        for (key, sum) in &kept {
-            if key.is_empty() {
-                continue;
-            }
-            match self.load(key, sum).await {
+        for v in self.all_versions(id).await? {
+            let key = &v.blob_key;
+            match self.load(key, &v.checksum).await {
                 Ok(d) => refs.extend(self.prop_refs(&d.data)),
                 Err(e) => {
                     tracing::warn!(collection = self.name(), %id, key = %key, error = %e,

@@ -188,8 +188,8 @@ impl Collection {
         })
     }
 
-    /// Every version entry the index keeps of `id`, ascending.
-    async fn all_versions(&self, id: ItemId) -> Result<Vec<crate::index::VersionEntry>> {
+    /// Every version entry of `id` the index keeps that has a payload, ascending.
+    pub(super) async fn all_versions(&self, id: ItemId) -> Result<Vec<crate::index::VersionEntry>> {
         let mut out: Vec<crate::index::VersionEntry> = Vec::new();
         let mut after = None;
         loop {
