@@ -95,7 +95,8 @@ pub(crate) fn later(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timest
     }
 }
 
-/// The rule operation a version counts as: enrichments and restores are updates.
+/// The rule operation a version counts as: enrichments and restores are updates (an erase
+/// counts as nothing, see [`Rules::contribution`]).
 pub fn rule_op(op: Op) -> RuleOp {
     match op {
         Op::Create => RuleOp::Create,
@@ -147,6 +148,13 @@ impl Rules {
         meta: &Map<String, Value>,
         data: Option<&Map<String, Value>>,
     ) -> Contribution {
+        if op == Op::Erase {
+            // The deletion before it was counted; the erase itself changes no count.
+            return Contribution {
+                at: Some(at),
+                ..Default::default()
+            };
+        }
         let rop = rule_op(op);
         let mut c = Contribution {
             totals: OpCounts::one(rop),

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     /// What was asked for existed but was removed by pruning or retention (a change-feed
     /// cursor older than the versions the collection still keeps).
     Gone,
+    /// The record was erased ([`Collection::erase`](crate::Collection::erase)): its
+    /// versions still exist as content-free entries, their content is gone for good.
+    Erased,
 }
 
 impl ErrorKind {
@@ -47,6 +50,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "UNSUPPORTED",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::Gone => "GONE",
+            ErrorKind::Erased => "ERASED",
         }
     }
 }
@@ -154,6 +158,10 @@ impl Error {
     /// [`ErrorKind::Gone`].
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Gone, message)
+    }
+    /// [`ErrorKind::Erased`].
+    pub fn erased(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Erased, message)
     }
     /// [`ErrorKind::Internal`].
     pub fn internal(message: impl Into<String>) -> Self {

@@ -45,11 +45,22 @@ pub struct VersionEntry {
 }
 
 impl VersionEntry {
-    /// Whether this version is a tombstone.
+    /// Whether this version is a tombstone (a delete, or an erase).
     pub fn is_tombstone(&self) -> bool {
-        self.op == Op::Delete
+        matches!(self.op, Op::Delete | Op::Erase)
+    }
+
+    /// Whether this version's content was erased ([`IndexStore::scrub_versions`], or the
+    /// ERASE version itself): no payload, no metadata, [`ERASED_CHECKSUM`] as checksum.
+    pub fn is_erased(&self) -> bool {
+        self.checksum == ERASED_CHECKSUM
     }
 }
+
+/// The checksum of a content-free version entry (an erased version, an ERASE tombstone):
+/// never a SHA-256 in hex, so it cannot be mistaken for one, and it reveals nothing about
+/// the content that was there.
+pub const ERASED_CHECKSUM: &str = "erased";
 
 /// A version about to be committed: a [`VersionEntry`] without its `cv`, which the store
 /// assigns.
@@ -80,6 +91,11 @@ pub struct NewVersion {
 }
 
 impl NewVersion {
+    /// Whether this version is a tombstone (a delete, or an erase).
+    pub fn is_tombstone(&self) -> bool {
+        matches!(self.op, Op::Delete | Op::Erase)
+    }
+
     /// The committed entry with the cv the store assigned.
     pub fn into_entry(self, cv: u64) -> VersionEntry {
         VersionEntry {
@@ -534,6 +550,20 @@ pub trait IndexStore: Send + Sync + Debug {
     /// untouched; pruning again what is gone removes nothing. Afterwards `version` of a
     /// removed ov is `None` and `versions` / `version_at` / `feed` never return it.
     async fn prune_versions(&self, collection: &str, id: ItemId, below_ov: u64) -> Result<u64>;
+
+    /// Erase: makes record `id`'s version entries with `ov < below_ov` content-free — `meta`
+    /// empty, `blob_key` empty, `size` 0, `checksum` [`ERASED_CHECKSUM`] — keeping `ov`,
+    /// `cv`, `op`, `at`, `actor`, `reason` and `prev_ov`, never touching the latest version
+    /// (a `below_ov` past it is capped there), and returns how many entries changed.
+    ///
+    /// Contract: idempotent (scrubbing again changes nothing and returns 0); the head and
+    /// every other record are untouched; afterwards `version`, `versions`, `version_at` and
+    /// `feed` return the scrubbed entries. The erased bytes must not survive in the store's
+    /// own files where the store controls them: a store that keeps freed pages or a
+    /// write-ahead log (SQLite) overwrites or truncates them before returning `Ok`, and
+    /// returns `Unavailable` when it could not yet (the scrub itself stays done; calling
+    /// again finishes the purge).
+    async fn scrub_versions(&self, collection: &str, id: ItemId, below_ov: u64) -> Result<u64>;
 
     /// One aggregate over the collection's current (not deleted) heads that match the
     /// query; see [`crate::aggregate`] for the exact semantics every store must reproduce.

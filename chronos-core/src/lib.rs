@@ -57,10 +57,10 @@ pub use docs::{
 pub use engine::{
     new_database_id, Base64Prop, ChangeCursor, ChangePage, Collection, CollectionConfig,
     CollectionRestoreOptions, CollectionTarget, CommitEvent, CommitObserver, CreateOptions, Engine,
-    EnrichOptions, Externals, HistoryOptions, HistoryPage, ListOptions, Page, PlannedChange,
-    PruneReport, ReadOptions, RestoreAction, RestoreReport, RestoreTarget, ShadowPolicy, Stores,
-    SweepReport, Unreadable, VersionRetention, WeakCollection, WriteOptions, COMPRESS_MIN_BYTES,
-    DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
+    EnrichOptions, EraseReceipt, Externals, HistoryOptions, HistoryPage, ListOptions, Page,
+    PlannedChange, PruneReport, ReadOptions, RestoreAction, RestoreReport, RestoreTarget,
+    ShadowPolicy, Stores, SweepReport, Unreadable, VersionRetention, WeakCollection, WriteOptions,
+    COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE, MAX_FEED_PAGE, RESTORE_LEASE,
 };
 pub use error::{ConflictCause, Error, ErrorKind, Result};
@@ -68,7 +68,7 @@ pub use filter::Filter;
 pub use id::ItemId;
 pub use index::{
     Commit, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, NewVersion,
-    Point, Precommit, Shadow, Sort, SortField, SortKey, VersionEntry,
+    Point, Precommit, Shadow, Sort, SortField, SortKey, VersionEntry, ERASED_CHECKSUM,
 };
 pub use lock::{Lease, Lock};
 pub use model::{

@@ -29,16 +29,21 @@ pub enum Op {
     Delete,
     /// A copy of an earlier version's content, appended by a restore.
     Restore,
+    /// A GDPR erase ([`Collection::erase`](crate::Collection::erase)): a content-free
+    /// tombstone recording who erased the record, why and when. Every earlier version of the
+    /// record is content-free from then on.
+    Erase,
 }
 
 impl Op {
-    /// The stored spelling (`CREATE`, `UPDATE`, `DELETE`, `RESTORE`).
+    /// The stored spelling (`CREATE`, `UPDATE`, `DELETE`, `RESTORE`, `ERASE`).
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Create => "CREATE",
             Op::Update => "UPDATE",
             Op::Delete => "DELETE",
             Op::Restore => "RESTORE",
+            Op::Erase => "ERASE",
         }
     }
     /// Parses the stored spelling.
@@ -48,6 +53,7 @@ impl Op {
             "UPDATE" => Op::Update,
             "DELETE" => Op::Delete,
             "RESTORE" => Op::Restore,
+            "ERASE" => Op::Erase,
             other => return Err(Error::internal(format!("unknown version op '{other}'"))),
         })
     }
@@ -292,7 +298,7 @@ mod tests {
 
     #[test]
     fn op_spelling_roundtrips() {
-        for op in [Op::Create, Op::Update, Op::Delete, Op::Restore] {
+        for op in [Op::Create, Op::Update, Op::Delete, Op::Restore, Op::Erase] {
             assert_eq!(Op::parse(op.as_str()).unwrap(), op);
             assert_eq!(serde_json::to_value(op).unwrap(), json!(op.as_str()));
         }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chronos_core::time::now_ms;
 use chronos_core::{
     Commit, Error, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore,
-    ItemId, Point, Precommit, Result, VersionEntry,
+    ItemId, Point, Precommit, Result, VersionEntry, ERASED_CHECKSUM,
 };
 
 use crate::lock;
@@ -39,6 +39,24 @@ impl Coll {
             n += 1;
         }
         vs.retain(|v| v.ov >= below);
+        n
+    }
+
+    /// Makes `id`'s versions below `below` (never its latest) content-free; returns how many
+    /// changed.
+    fn scrub(&mut self, id: ItemId, below: u64) -> u64 {
+        let Some(vs) = self.versions.get_mut(&id) else {
+            return 0;
+        };
+        let below = below.min(vs.last().map_or(0, |v| v.ov));
+        let mut n = 0;
+        for v in vs.iter_mut().filter(|v| v.ov < below && !v.is_erased()) {
+            v.meta.clear();
+            v.blob_key.clear();
+            v.size = 0;
+            v.checksum = ERASED_CHECKSUM.to_string();
+            n += 1;
+        }
         n
     }
 }
@@ -132,6 +150,10 @@ impl IndexStore for MemoryIndexStore {
 
     async fn prune_versions(&self, collection: &str, id: ItemId, below_ov: u64) -> Result<u64> {
         Ok(self.with(collection, |coll| coll.prune(id, below_ov)))
+    }
+
+    async fn scrub_versions(&self, collection: &str, id: ItemId, below_ov: u64) -> Result<u64> {
+        Ok(self.with(collection, |coll| coll.scrub(id, below_ov)))
     }
 
     async fn head(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>> {

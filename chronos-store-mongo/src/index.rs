@@ -247,7 +247,7 @@ fn head_doc(
         "createdAt": date(created_at),
         "updatedAt": date(v.at),
     };
-    if v.op == Op::Delete {
+    if v.is_tombstone() {
         d.insert("deletedAt", date(v.at));
     }
     if let Some(s) = shadow {
@@ -893,6 +893,14 @@ impl IndexStore for MongoIndexStore {
         self.ensure(c).await?;
         let cs = self.colls(c);
         crate::prune::prune(&cs.ver, &cs.counter, oid(id), below_ov, None)
+            .await
+            .map_err(|e| e.into_error().with("collection", c).with("id", id))
+    }
+
+    async fn scrub_versions(&self, c: &str, id: ItemId, below_ov: u64) -> Result<u64> {
+        self.ensure(c).await?;
+        let cs = self.colls(c);
+        crate::prune::scrub(&cs.ver, oid(id), below_ov)
             .await
             .map_err(|e| e.into_error().with("collection", c).with("id", id))
     }

@@ -1,5 +1,5 @@
 //! Removing old version entries of one record (versioning off on every commit, retention on
-//! demand), after raising the change feed's pruned watermark.
+//! demand), after raising the change feed's pruned watermark; and scrubbing them (erase).
 
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::{ClientSession, Collection};
@@ -54,4 +54,34 @@ pub(crate) async fn prune(
     )
     .map_err(|e| Stop::Driver(e, "prune versions"))?;
     Ok(done.deleted_count)
+}
+
+/// Makes the versions of `id` with `ov < below` (never the latest) content-free: one
+/// `update_many`, idempotent (entries already scrubbed are not matched). Returns how many
+/// changed.
+pub(crate) async fn scrub(
+    ver: &Collection<Document>,
+    id: ObjectId,
+    below: u64,
+) -> Result<u64, Stop> {
+    let latest = ver
+        .find_one(doc! {"itemId": id})
+        .sort(doc! {"ov": -1})
+        .projection(doc! {"ov": 1})
+        .await
+        .map_err(|e| Stop::Driver(e, "read latest version"))?;
+    let Some(latest) = latest else { return Ok(0) };
+    let latest = get(&latest, "ov")
+        .and_then(u64_of)
+        .map_err(Stop::Conflict)?;
+    let below = below.min(latest) as i64;
+    let erased = chronos_core::ERASED_CHECKSUM;
+    let done = ver
+        .update_many(
+            doc! {"itemId": id, "ov": {"$lt": below}, "checksum": {"$ne": erased}},
+            doc! {"$set": {"metaIndexed": {}, "jsonKey": "", "size": 0_i64, "checksum": erased}},
+        )
+        .await
+        .map_err(|e| Stop::Driver(e, "scrub versions"))?;
+    Ok(done.modified_count)
 }

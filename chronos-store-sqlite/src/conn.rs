@@ -21,6 +21,9 @@ pub(crate) async fn open_pool(uri: &str, durable: bool) -> Result<SqlitePool, Er
         .create_if_missing(true)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(false)
+        // Freed cells and pages are zeroed, so bytes a write replaced (an old head's
+        // metadata, an erased record's entries) do not linger in the file's free space.
+        .pragma("secure_delete", "ON")
         .with_regexp();
     let opts = if memory {
         opts

@@ -332,7 +332,7 @@ impl IndexStore for SqliteIndexStore {
              {head_sql}"
         );
         let meta = Value::Object(v.meta.clone()).to_string();
-        let deleted_at = (v.op == Op::Delete).then(|| v.at.as_millisecond());
+        let deleted_at = v.is_tombstone().then(|| v.at.as_millisecond());
         let rows = sqlx::query(&sql)
             .bind(&id)
             .bind(v.ov as i64)
@@ -386,6 +386,21 @@ impl IndexStore for SqliteIndexStore {
         tx.commit()
             .await
             .map_err(|e| map_err(e, "commit prune").with("collection", coll))?;
+        Ok(n)
+    }
+
+    async fn scrub_versions(&self, coll: &str, id: ItemId, below_ov: u64) -> Result<u64> {
+        self.ensure(coll).await?;
+        let (_, ver) = tables(coll);
+        let id = id.to_string();
+        let mut tx = begin_immediate(&self.pool)
+            .await
+            .map_err(|e| e.with("collection", coll))?;
+        let n = crate::prune::scrub(&mut tx, coll, &ver, &id, below_ov).await?;
+        tx.commit()
+            .await
+            .map_err(|e| map_err(e, "commit scrub").with("collection", coll))?;
+        crate::prune::purge_wal(&self.pool, coll, &id).await?;
         Ok(n)
     }
 

@@ -1,8 +1,10 @@
 //! Removing old version entries of one record (versioning off on every commit, retention on
-//! demand), with the change feed's pruned watermark raised in the same transaction.
+//! demand), with the change feed's pruned watermark raised in the same transaction; and
+//! scrubbing them (erase), with the freed bytes purged from the database and its WAL.
 
 use chronos_core::{Error, Result};
-use sqlx::SqliteConnection;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::time::Duration;
 
 use crate::conn::map_err;
 
@@ -41,6 +43,60 @@ pub(crate) async fn prune(
     .await
     .map_err(|e| ctx(map_err(e, "prune versions"), coll, id))?;
     Ok(done.rows_affected())
+}
+
+/// Inside the caller's transaction: makes the versions of `id` in `ver` with `ov < below`
+/// (never the latest) content-free. Returns how many entries changed.
+pub(crate) async fn scrub(
+    db: &mut SqliteConnection,
+    coll: &str,
+    ver: &str,
+    id: &str,
+    below: u64,
+) -> Result<u64> {
+    let below = i64::try_from(below).unwrap_or(i64::MAX);
+    let done = sqlx::query(&format!(
+        "UPDATE {ver} SET meta = '{{}}', blob_key = '', size = 0, checksum = ?3
+          WHERE item_id = ?1 AND checksum <> ?3
+            AND ov < MIN(?2, (SELECT MAX(ov) FROM {ver} WHERE item_id = ?1))"
+    ))
+    .bind(id)
+    .bind(below)
+    .bind(chronos_core::ERASED_CHECKSUM)
+    .execute(&mut *db)
+    .await
+    .map_err(|e| ctx(map_err(e, "scrub versions"), coll, id))?;
+    Ok(done.rows_affected())
+}
+
+/// After a scrub: every page the erase changed is copied into the database file (where
+/// `secure_delete` zeroed the freed bytes) and the WAL, which still holds the pages as they
+/// were, is truncated to nothing. A reader holding an old snapshot blocks the truncation:
+/// retried briefly, then `Unavailable` (the scrub is done; a second erase finishes this).
+pub(crate) async fn purge_wal(pool: &SqlitePool, coll: &str, id: &str) -> Result<()> {
+    for attempt in 0..20u32 {
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| ctx(map_err(e, "checkpoint the WAL"), coll, id))?;
+        let busy: i64 = row.try_get(0).unwrap_or(1);
+        if busy == 0 {
+            return Ok(());
+        }
+        tracing::debug!(
+            collection = coll,
+            attempt,
+            "WAL checkpoint after an erase is busy; retrying"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(ctx(
+        Error::unavailable(
+            "the erased entries are scrubbed, but the SQLite WAL still holds their old pages:              other connections kept reading; run the erase again to finish",
+        ),
+        coll,
+        id,
+    ))
 }
 
 fn ctx(e: Error, coll: &str, id: &str) -> Error {

@@ -315,6 +315,12 @@ impl IndexStore for FaultyIndexStore {
         })
         .await
     }
+    async fn scrub_versions(&self, c: &str, id: ItemId, below: u64) -> Result<u64> {
+        guarded(&self.plan, "scrub_versions", || {
+            self.inner.scrub_versions(c, id, below)
+        })
+        .await
+    }
     async fn aggregate(&self, c: &str, q: &chronos_core::AggregateQuery) -> Result<Option<f64>> {
         guarded(&self.plan, "aggregate", || self.inner.aggregate(c, q)).await
     }

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use super::payload::{self, Decoded};
 use super::state::Current;
 use super::Collection;
-use crate::error::{ErrorKind, Result};
-use crate::index::Shadow;
+use crate::error::{Error, ErrorKind, Result};
+use crate::index::{Shadow, ERASED_CHECKSUM};
 use crate::time::now_ms;
 
 impl Collection {
@@ -34,6 +34,13 @@ impl Collection {
     }
 
     pub(super) async fn load(&self, key: &str, checksum: &str) -> Result<Decoded> {
+        if checksum == ERASED_CHECKSUM {
+            // An erased version has no payload to fetch: say so, whoever asked.
+            return Err(Error::erased(
+                "the record was erased: this version's content is gone for good",
+            )
+            .with("collection", self.name()));
+        }
         let bytes = self
             .stores()
             .blob

@@ -160,7 +160,7 @@ impl Collection {
             _ => now,
         };
         let created_at = cur.map_or(at, |c| c.created_at);
-        let deleted = d.op == Op::Delete;
+        let deleted = matches!(d.op, Op::Delete | Op::Erase);
         let system = StoredSystem {
             inserted_at: Some(created_at),
             updated_at: Some(at),
@@ -367,23 +367,29 @@ impl Collection {
             self.discard(&c.blob_key, "replaced with versioning off")
                 .await;
         }
-        let v = s;
+        self.notify(CommitEvent {
+            collection: self.name(),
+            database_id: &self.inner.owner,
+            id: s.id,
+            ov: s.ov,
+            cv,
+            op: s.op,
+            at: s.at,
+            actor: s.actor.as_deref(),
+            meta: &s.meta,
+            data: &s.data,
+        })
+        .await;
+    }
+
+    /// Hands a committed version to every [`CommitObserver`](super::CommitObserver); their
+    /// failures are logged, never returned (the version stands).
+    pub(super) async fn notify(&self, event: CommitEvent<'_>) {
         for o in &self.inner.observers {
-            let event = CommitEvent {
-                collection: self.name(),
-                database_id: &self.inner.owner,
-                id: v.id,
-                ov: v.ov,
-                cv,
-                op: v.op,
-                at: v.at,
-                actor: v.actor.as_deref(),
-                meta: &s.meta,
-                data: &s.data,
-            };
             if let Err(e) = o.committed(event).await {
-                tracing::warn!(collection = self.name(), id = %v.id, ov = v.ov, cv,
-                    observer = ?o, error = %e, "a commit observer failed; the write stands");
+                tracing::warn!(collection = self.name(), id = %event.id, ov = event.ov,
+                    cv = event.cv, observer = ?o, error = %e,
+                    "a commit observer failed; the write stands");
             }
         }
     }

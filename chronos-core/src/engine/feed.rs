@@ -163,8 +163,13 @@ impl Collection {
     }
 
     /// The data a change's version stored (externalised properties as their refs; for a
-    /// tombstone the content it deleted), checked against its checksum.
+    /// tombstone the content it deleted), checked against its checksum. An erased version
+    /// (and an ERASE) has none: an empty object, so a consumer that reads the feed after an
+    /// erase sees its entries without content instead of stopping at them.
     pub async fn change_data(&self, change: &VersionEntry) -> Result<Map<String, Value>> {
+        if change.is_erased() {
+            return Ok(Map::new());
+        }
         self.load(&change.blob_key, &change.checksum)
             .await
             .map(|d| d.data)

@@ -17,6 +17,7 @@ mod blobs;
 mod commit;
 mod conflict;
 mod diff;
+mod erase;
 mod externals;
 mod feed;
 mod observer;
@@ -33,6 +34,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use attempt::new_database_id;
+pub use erase::EraseReceipt;
 pub use externals::{validate_base64_prop_name, Base64Prop};
 pub use feed::{ChangeCursor, ChangePage, MAX_FEED_PAGE};
 pub use observer::{CommitEvent, CommitObserver};

@@ -11,7 +11,9 @@ use crate::aggregate::{AggregateOp, AggregateQuery, Window};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::Filter;
 use crate::id::ItemId;
-use crate::index::{HeadEntry, HeadQuery, Point, Sort, SortField, SortKey, VersionEntry};
+use crate::index::{
+    HeadEntry, HeadQuery, Point, Sort, SortField, SortKey, VersionEntry, ERASED_CHECKSUM,
+};
 use crate::model::{Presigned, Record, SystemFields};
 use crate::time::Timestamp;
 
@@ -41,7 +43,8 @@ pub struct Page {
 pub struct Unreadable {
     /// The record.
     pub id: ItemId,
-    /// Why: the error's kind (`Internal` for a damaged payload, `NotFound` for a missing one).
+    /// Why: the error's kind (`Internal` for a damaged payload, `NotFound` for a missing one,
+    /// `Erased` for an erased record listed with `include_deleted`).
     pub kind: crate::ErrorKind,
     /// The error's message with its context.
     pub message: String,
@@ -58,11 +61,14 @@ pub struct HistoryPage {
 
 impl Collection {
     /// The latest version of a record; `None` if it does not exist, or is deleted and
-    /// `include_deleted` is off.
+    /// `include_deleted` is off; `Erased` if it was erased ([`Collection::erase`]).
     pub async fn get_latest(&self, id: ItemId, opts: ReadOptions) -> Result<Option<Record>> {
         let Some(head) = self.stores().index.head(self.name(), id).await? else {
             return Ok(None);
         };
+        if head.checksum == ERASED_CHECKSUM {
+            return Err(self.erased(id));
+        }
         if head.deleted_at.is_some() && !opts.include_deleted {
             return Ok(None);
         }
@@ -70,7 +76,7 @@ impl Collection {
     }
 
     /// Version `ov` of a record; `None` if there is no such version (or it is a tombstone and
-    /// `include_deleted` is off).
+    /// `include_deleted` is off); `Erased` if the record was erased.
     pub async fn get_version(
         &self,
         id: ItemId,
@@ -83,7 +89,7 @@ impl Collection {
 
     /// The record as it was at `at`: the version with the greatest `at <= t`. A record that did
     /// not exist yet, or was deleted at `t`, reads as `None` (the tombstone with
-    /// `include_deleted`).
+    /// `include_deleted`); `Erased` if the version there was erased.
     pub async fn get_as_of(
         &self,
         id: ItemId,
@@ -174,7 +180,12 @@ impl Collection {
         for (id, r) in results {
             match r {
                 Ok(rec) => items.push(rec),
-                Err(e) if matches!(e.kind(), ErrorKind::Internal | ErrorKind::NotFound) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Internal | ErrorKind::NotFound | ErrorKind::Erased
+                    ) =>
+                {
                     tracing::warn!(collection = self.name(), %id, error = %e, "list page skips an unreadable record");
                     unreadable.push(Unreadable {
                         id,
@@ -314,6 +325,9 @@ impl Collection {
         opts: &ReadOptions,
     ) -> Result<Option<Record>> {
         let Some(v) = v else { return Ok(None) };
+        if v.is_erased() {
+            return Err(self.erased(v.item_id));
+        }
         if v.is_tombstone() && !opts.include_deleted {
             return Ok(None);
         }

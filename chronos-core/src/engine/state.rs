@@ -8,7 +8,7 @@ use super::Collection;
 use crate::error::{Error, Result};
 use crate::filter::get_path;
 use crate::id::ItemId;
-use crate::index::{HeadEntry, Point, Shadow};
+use crate::index::{HeadEntry, Point, Shadow, ERASED_CHECKSUM};
 use crate::model::Lineage;
 use crate::time::Timestamp;
 
@@ -48,6 +48,7 @@ impl Collection {
         let head = self.stores().index.head(self.name(), id).await?;
         match head {
             Some(h) if h.deleted_at.is_none() => Ok(Current::from(&h)),
+            Some(h) if h.checksum == ERASED_CHECKSUM => Err(self.erased(id)),
             Some(_) => Err(
                 Error::not_found(format!("record {id} is deleted; restore it first"))
                     .with("collection", self.name())

@@ -181,6 +181,9 @@ impl Collection {
                     )))
                 })?,
         };
+        if version.is_erased() {
+            return Err(self.erased(id));
+        }
         if version.is_tombstone() {
             return Err(ctx(Error::validation(format!(
                 "version {} of record {id} is a deletion; restore to a live version (or delete)",

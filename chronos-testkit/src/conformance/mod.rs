@@ -20,6 +20,7 @@ mod concurrency;
 mod contracts;
 mod diff;
 mod documents;
+mod erase;
 mod faults;
 mod feed;
 mod history;
@@ -42,6 +43,7 @@ pub use concurrency::*;
 pub use contracts::*;
 pub use diff::*;
 pub use documents::*;
+pub use erase::*;
 pub use faults::*;
 pub use feed::*;
 pub use history::*;
@@ -197,6 +199,9 @@ macro_rules! conformance_suite {
             retention_prunes_old_versions_and_their_payloads,
             retention_validates_its_policy,
             retention_keeps_property_blobs_kept_versions_use,
+            index_scrub_contract,
+            erase_removes_every_payload_and_keeps_history,
+            erase_resumes_until_every_store_confirmed,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,

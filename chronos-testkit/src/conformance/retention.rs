@@ -84,7 +84,7 @@ pub async fn index_prune_contract(h: Harness) {
 }
 
 /// Every payload blob key under the collection's prefix.
-async fn blob_keys(h: &Harness, prefix: &str) -> BTreeSet<String> {
+pub(super) async fn blob_keys(h: &Harness, prefix: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut after: Option<String> = None;
     loop {
