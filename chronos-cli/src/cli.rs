@@ -160,6 +160,21 @@ enum Command {
         /// Record id.
         id: String,
     },
+    /// GDPR erase: delete every payload of every version of a record, keep its history as
+    /// content-free entries with an ERASE version saying who and why. Exits non-zero until
+    /// the receipt is complete (run it again to finish what is pending).
+    Erase {
+        #[command(flatten)]
+        target: Target,
+        /// Record id.
+        id: String,
+        /// Who erases it (recorded in the ERASE version).
+        #[arg(long)]
+        actor: String,
+        /// Why (recorded in the ERASE version), e.g. a request reference.
+        #[arg(long)]
+        reason: String,
+    },
     /// What changed between two versions of a record: an RFC 6902 JSON Patch that turns
     /// version FROM into version TO.
     Diff {
@@ -495,6 +510,24 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
                 .with("collection", c.name())
             })?;
             out.record(&rec);
+        }
+        Command::Erase {
+            target,
+            id,
+            actor,
+            reason,
+        } => {
+            let receipt = chronos
+                .erase(&target.route()?, parse_id(id)?, actor, reason)
+                .await?;
+            out.erased(&receipt);
+            if !receipt.complete {
+                return Err(Error::unavailable(format!(
+                    "the erase of {} is not complete ({} step(s) pending); run it again",
+                    receipt.id,
+                    receipt.pending.len()
+                )));
+            }
         }
         Command::Diff {
             target,

@@ -331,6 +331,45 @@ impl Out {
         }
     }
 
+    /// An erase receipt.
+    pub(crate) fn erased(&self, r: &chronos::EraseReceipt) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            out!(
+                "{}",
+                json!({"collection": r.collection, "id": r.id.to_string(), "ov": r.erase.ov,
+                "cv": r.erase.cv, "at": r.erase.at.to_string(), "actor": r.actor,
+                "reason": r.reason, "versionsScrubbed": r.versions_scrubbed,
+                "blobsDeleted": r.blobs_deleted.len(), "leftNotOwned": r.left_not_owned,
+                "pending": r.pending, "complete": r.complete})
+            );
+            return;
+        }
+        out!(
+            "{} {}: erased at ov {} by {} ({}); {} blob(s) deleted, {} version(s) scrubbed{}",
+            r.collection,
+            r.id,
+            r.erase.ov,
+            r.actor,
+            r.reason,
+            r.blobs_deleted.len(),
+            r.versions_scrubbed,
+            if r.complete {
+                "; complete"
+            } else {
+                "; NOT complete"
+            }
+        );
+        for p in &r.pending {
+            out!("  pending: {p}");
+        }
+        for k in &r.left_not_owned {
+            out!("  left (not this database's): {k}");
+        }
+    }
+
     pub(crate) fn patch(&self, patch: &chronos::json_patch::Patch) {
         if self.silent {
             return;

@@ -2,8 +2,13 @@
 //! applies the policy to the collections of every runtime tenant database, and the worker's
 //! daily `versions-retention` job runs it. One collection at a time, anywhere, is
 //! `chronos.with(&route).await?.prune_now(&policy)` (see [`chronos_core::Collection::prune_now`]).
+//!
+//! GDPR erase of one record is [`Chronos::erase`]: [`chronos_core::Collection::erase`] with
+//! the record's counters folded first, so they count the record before its content goes.
 
-use chronos_core::{Error, ErrorKind, PruneReport, Result, Timestamp, VersionRetention};
+use chronos_core::{
+    EraseReceipt, Error, ErrorKind, ItemId, PruneReport, Result, Timestamp, VersionRetention,
+};
 
 use crate::route::Route;
 use crate::Chronos;
@@ -108,6 +113,31 @@ impl Chronos {
         };
         self.prune_one(tenant, collection, counted, policy, now)
             .await
+    }
+
+    /// Erases record `id` of `route`'s collection (see [`chronos_core::Collection::erase`]:
+    /// every payload of every version deleted, an ERASE version recording `actor` and
+    /// `reason`, a receipt that is `complete` once every store confirmed). A counted runtime
+    /// collection's counters are folded first: they count what the record's versions were
+    /// before the versions lose their content.
+    pub async fn erase(
+        &self,
+        route: &Route,
+        id: ItemId,
+        actor: &str,
+        reason: &str,
+    ) -> Result<EraseReceipt> {
+        let coll = self.with(route).await?;
+        if let (crate::DatabaseType::Runtime, Some(tenant)) =
+            (route.database_type, route.tenant_id.as_deref())
+        {
+            let counted = crate::counters::tenant_db(&self.inner.config, tenant)
+                .is_some_and(|db| db.analytics_db_name.is_some());
+            if counted {
+                self.counters().catch_up(tenant, &route.collection).await?;
+            }
+        }
+        coll.erase(id, actor, reason).await
     }
 
     async fn prune_one(
