@@ -656,6 +656,69 @@ fn prune_removes_old_versions_and_keeps_the_latest() {
 }
 
 #[test]
+fn erase_removes_a_record_and_leaves_a_receipt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let canary = "CANARY-cli-erase-5e1";
+    let data = format!(r#"{{"email":"{canary}@example.com"}}"#);
+    let w = json(dir, &["create", "-c", "people", "--data", &data]);
+    let id = w["id"].as_str().unwrap().to_string();
+    ok(dir, &["update", "-c", "people", &id, "--data", &data]);
+    let missing = chronos(dir, &["erase", "-c", "people", &id, "--actor", "dpo"]);
+    assert!(!missing.status.success(), "--reason is required");
+    let r = json(
+        dir,
+        &[
+            "erase", "-c", "people", &id, "--actor", "dpo", "--reason", "ticket 9",
+        ],
+    );
+    assert_eq!(r["complete"], true, "{r}");
+    assert_eq!(r["ov"], 3, "{r}");
+    assert_eq!(r["blobsDeleted"], 3, "{r}");
+    let get = chronos(dir, &["get", "-c", "people", &id]);
+    assert!(!get.status.success());
+    assert!(
+        String::from_utf8_lossy(&get.stderr).contains("ERASED"),
+        "{get:?}"
+    );
+    let history = json(dir, &["history", "-c", "people", &id]);
+    let ops: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["CREATE", "UPDATE", "DELETE", "ERASE"], "{history}");
+    let again = json(
+        dir,
+        &[
+            "erase", "-c", "people", &id, "--actor", "x", "--reason", "y",
+        ],
+    );
+    assert_eq!(
+        (again["ov"].as_u64(), again["actor"].as_str()),
+        (Some(3), Some("dpo"))
+    );
+    // Nothing in any file the embedded default keeps still holds the erased content.
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                assert!(
+                    !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+                    "{} still holds the canary",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn counters_report_every_write_of_a_collection() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

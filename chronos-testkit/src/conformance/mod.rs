@@ -199,6 +199,7 @@ macro_rules! conformance_suite {
             retention_prunes_old_versions_and_their_payloads,
             retention_validates_its_policy,
             retention_keeps_property_blobs_kept_versions_use,
+            retention_keeps_ten_of_a_thousand_versions,
             index_scrub_contract,
             erase_removes_every_payload_and_keeps_history,
             erase_resumes_until_every_store_confirmed,

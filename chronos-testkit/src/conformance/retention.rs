@@ -344,3 +344,50 @@ pub async fn retention_keeps_property_blobs_kept_versions_use(h: Harness) {
     let v4 = c.get_latest(w.id, inline).await.unwrap().unwrap();
     assert_eq!(v4.data["file"], json!(b64(b"second")));
 }
+
+/// The must-show: a record with 1,000 versions and `maxPerItem: 10` keeps exactly
+/// its latest 10, and the blob store (listed) holds exactly their 10 payloads.
+pub async fn retention_keeps_ten_of_a_thousand_versions(h: Harness) {
+    let c = h.default_collection("retention_1000").await;
+    let w = c
+        .create(&json!({"n": 0}), CreateOptions::new())
+        .await
+        .unwrap();
+    for n in 1..1000 {
+        c.update(w.id, &json!({ "n": n }), WriteOptions::new())
+            .await
+            .unwrap();
+    }
+    let prefix = format!("{}/{}/", c.name(), w.id);
+    assert_eq!(blob_keys(&h, &prefix).await.len(), 1000);
+    let r = c
+        .prune_now(&VersionRetention {
+            days: None,
+            max_per_item: Some(10),
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.versions_removed, 990, "{r:?}");
+    assert_eq!(r.blobs_removed.len(), 990);
+    let kept = full_history(&c, w.id).await;
+    assert_eq!(
+        kept.iter().map(|v| v.ov).collect::<Vec<_>>(),
+        (990..1000).collect::<Vec<_>>()
+    );
+    let left = blob_keys(&h, &prefix).await;
+    let expected: BTreeSet<String> = kept.into_iter().map(|v| v.blob_key).collect();
+    assert_eq!(left, expected, "exactly the kept versions' payloads remain");
+    for ov in [0, 500, 989] {
+        assert!(c
+            .get_version(w.id, ov, ReadOptions::new())
+            .await
+            .unwrap()
+            .is_none());
+    }
+    let latest = c
+        .get_latest(w.id, ReadOptions::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.data["n"], json!(999));
+}
