@@ -18,17 +18,9 @@ pub(crate) async fn prune(
     below: u64,
     mut sess: Option<&mut ClientSession>,
 ) -> Result<u64, Stop> {
-    let latest = exec!(
-        sess,
-        ver.find_one(doc! {"itemId": id})
-            .sort(doc! {"ov": -1})
-            .projection(doc! {"ov": 1})
-    )
-    .map_err(|e| Stop::Driver(e, "read latest version"))?;
-    let Some(latest) = latest else { return Ok(0) };
-    let latest = get(&latest, "ov")
-        .and_then(u64_of)
-        .map_err(Stop::Conflict)?;
+    let Some(latest) = latest_ov(ver, id, sess.as_deref_mut()).await? else {
+        return Ok(0);
+    };
     let below = below.min(latest) as i64;
     let newest = exec!(
         sess,
@@ -64,16 +56,9 @@ pub(crate) async fn scrub(
     id: ObjectId,
     below: u64,
 ) -> Result<u64, Stop> {
-    let latest = ver
-        .find_one(doc! {"itemId": id})
-        .sort(doc! {"ov": -1})
-        .projection(doc! {"ov": 1})
-        .await
-        .map_err(|e| Stop::Driver(e, "read latest version"))?;
-    let Some(latest) = latest else { return Ok(0) };
-    let latest = get(&latest, "ov")
-        .and_then(u64_of)
-        .map_err(Stop::Conflict)?;
+    let Some(latest) = latest_ov(ver, id, None).await? else {
+        return Ok(0);
+    };
     let below = below.min(latest) as i64;
     let erased = chronos_core::ERASED_CHECKSUM;
     let done = ver
@@ -84,4 +69,22 @@ pub(crate) async fn scrub(
         .await
         .map_err(|e| Stop::Driver(e, "scrub versions"))?;
     Ok(done.modified_count)
+}
+
+/// The record's latest ov (`None` without versions), in `sess` when given.
+async fn latest_ov(
+    ver: &Collection<Document>,
+    id: ObjectId,
+    mut sess: Option<&mut ClientSession>,
+) -> Result<Option<u64>, Stop> {
+    let latest = exec!(
+        sess,
+        ver.find_one(doc! {"itemId": id})
+            .sort(doc! {"ov": -1})
+            .projection(doc! {"ov": 1})
+    )
+    .map_err(|e| Stop::Driver(e, "read latest version"))?;
+    latest
+        .map(|d| get(&d, "ov").and_then(u64_of).map_err(Stop::Conflict))
+        .transpose()
 }
