@@ -9,6 +9,7 @@ mod counters;
 mod identities;
 mod messaging;
 mod raw;
+mod retention;
 mod stats;
 
 use std::sync::Arc;
@@ -721,6 +722,8 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     rows.extend(messaging::rows(s.docs.clone(), n).await);
     // The worker's analytics: aggregates in the store.
     rows.extend(aggregates::rows(&s.engine).await);
+    // Retention and erase.
+    rows.extend(retention::rows(s).await);
 
     // Concurrency.
     let cc = coll(s, "concurrency", &[]).await;

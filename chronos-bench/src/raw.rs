@@ -102,6 +102,24 @@ impl RawIndex {
         }
     }
 
+    /// Deletes one row by key (its own transaction / one `delete_one`).
+    pub(crate) async fn delete(&self, id: &str) {
+        match self {
+            Self::Sqlite(pool) => {
+                sqlx::query("DELETE FROM raw WHERE id = ?")
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .expect("raw delete");
+            }
+            Self::Mongo(c) => {
+                c.delete_one(doc! {"_id": id})
+                    .await
+                    .expect("raw delete_one");
+            }
+        }
+    }
+
     pub(crate) async fn ids(&self, n: usize) -> Vec<String> {
         match self {
             Self::Sqlite(pool) => sqlx::query_scalar("SELECT id FROM raw LIMIT ?")
@@ -195,6 +213,13 @@ impl RawBlob {
             .bytes()
             .await
             .expect("raw bytes")
+    }
+
+    pub(crate) async fn delete(&self, key: &str) {
+        self.0
+            .delete(&ObjPath::from(key))
+            .await
+            .expect("raw delete");
     }
 
     /// What a careful user writes by hand to get a page of records: every payload fetched
