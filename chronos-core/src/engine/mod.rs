@@ -28,6 +28,7 @@ mod restore;
 mod retention;
 mod state;
 mod sweep;
+mod verify;
 mod write;
 
 use std::fmt;
@@ -48,6 +49,7 @@ pub use read::{HistoryPage, Page, Unreadable};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport, RESTORE_LEASE};
 pub use retention::{PruneReport, VersionRetention};
 pub use sweep::SweepReport;
+pub use verify::{Problem, ProblemKind, VerifyReport};
 
 use crate::blob::BlobStore;
 use crate::error::{Error, Result};

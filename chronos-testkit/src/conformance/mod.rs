@@ -32,6 +32,7 @@ mod retention;
 mod robustness;
 mod storage;
 mod sweeping;
+mod verify;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub use retention::*;
 pub use robustness::*;
 pub use storage::*;
 pub use sweeping::*;
+pub use verify::*;
 
 /// The stores a case runs against.
 #[derive(Debug, Clone)]
@@ -203,6 +205,7 @@ macro_rules! conformance_suite {
             index_scrub_contract,
             erase_removes_every_payload_and_keeps_history,
             erase_resumes_until_every_store_confirmed,
+            verify_finds_and_locates_damage,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,

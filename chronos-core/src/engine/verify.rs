@@ -1,0 +1,357 @@
+//! Integrity check: [`Collection::verify`] reads every head, every version entry and every
+//! payload of a collection and reports what does not agree — read-only, and never stopping
+//! at the first problem.
+//!
+//! What it checks, per record: the version log is well formed (ovs dense from the oldest
+//! kept one, `prev_ov` pointing at the version before, `at` and `cv` strictly increasing);
+//! the head agrees with the latest version (ov, cv, blob key, checksum, deletion); every
+//! payload a version refers to exists and matches its checksum (and parses); every
+//! externalised property blob a payload refers to exists. Then the collection's blob prefix
+//! is listed: blobs nothing refers to are reported as orphans (a sweep removes those that
+//! are provably garbage; a write still in flight can own a young one). Erased versions have
+//! no payload to check. Hash chains are not part of it yet (see the README).
+
+use std::collections::{HashMap, HashSet};
+
+use futures::stream::{self, StreamExt};
+
+use super::payload;
+use super::Collection;
+use crate::error::{ErrorKind, Result};
+use crate::filter::Filter;
+use crate::id::ItemId;
+use crate::index::{HeadQuery, Point, Sort, SortKey, VersionEntry};
+
+/// Records per page of the walk; payloads checked at once.
+const PAGE: usize = 500;
+const CONCURRENCY: usize = 16;
+
+/// What kind of disagreement [`Collection::verify`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The head does not match the latest version (or is missing, or has no versions).
+    Head,
+    /// The version log is malformed (a gap in ovs, a wrong `prev_ov`, `at` or `cv` not
+    /// increasing).
+    History,
+    /// A payload or property blob a version refers to does not exist.
+    MissingBlob,
+    /// A payload does not match its checksum, or does not parse.
+    Corrupt,
+}
+
+impl ProblemKind {
+    /// A stable, lower-case name (`head`, `history`, `missing_blob`, `corrupt`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProblemKind::Head => "head",
+            ProblemKind::History => "history",
+            ProblemKind::MissingBlob => "missing_blob",
+            ProblemKind::Corrupt => "corrupt",
+        }
+    }
+}
+
+/// One disagreement, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// What kind.
+    pub kind: ProblemKind,
+    /// The record.
+    pub id: ItemId,
+    /// The version, when one is concerned.
+    pub ov: Option<u64>,
+    /// The blob, when one is concerned.
+    pub key: Option<String>,
+    /// What exactly disagrees.
+    pub detail: String,
+}
+
+/// What [`Collection::verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Records examined (with versions or a head).
+    pub records: u64,
+    /// Version entries examined.
+    pub versions: u64,
+    /// Blobs read and checked.
+    pub blobs_checked: u64,
+    /// Everything that disagrees, in record order.
+    pub problems: Vec<Problem>,
+    /// Blobs under the collection's prefix that nothing refers to.
+    pub orphans: Vec<String>,
+}
+
+impl VerifyReport {
+    /// No problem found (orphans are garbage, not damage).
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// One payload's check: the property blobs it refers to, or the problem.
+type Checked = std::result::Result<Vec<String>, (ProblemKind, String)>;
+
+/// What a head says, kept while the versions are walked.
+struct HeadFacts {
+    ov: u64,
+    cv: u64,
+    blob_key: String,
+    checksum: String,
+    deleted: bool,
+}
+
+impl Collection {
+    /// Checks the collection (see the [module docs](self)); `progress` is called with the
+    /// number of records checked so far after each page. Store errors (`Unavailable`) fail
+    /// the call; everything found in the data is reported.
+    pub async fn verify(&self, mut progress: impl FnMut(u64) + Send) -> Result<VerifyReport> {
+        let idx = &self.stores().index;
+        let mut report = VerifyReport::default();
+        let mut heads: HashMap<ItemId, HeadFacts> = HashMap::new();
+        let mut after: Option<SortKey> = None;
+        loop {
+            let q = HeadQuery {
+                filter: Filter::parse(&serde_json::json!({}))?,
+                include_deleted: true,
+                sort: Sort::default(),
+                after: after.take(),
+                limit: PAGE,
+            };
+            let page = idx.query_heads(self.name(), &q).await?;
+            let n = page.len();
+            if let Some(last) = page.last() {
+                after = Some(SortKey {
+                    value: serde_json::Value::String(last.item_id.to_string()),
+                    id: last.item_id,
+                });
+            }
+            for h in page {
+                heads.insert(
+                    h.item_id,
+                    HeadFacts {
+                        ov: h.ov,
+                        cv: h.cv,
+                        blob_key: h.blob_key,
+                        checksum: h.checksum,
+                        deleted: h.deleted_at.is_some(),
+                    },
+                );
+            }
+            if n < PAGE {
+                break;
+            }
+        }
+        let mut referenced: HashSet<String> = HashSet::new();
+        let mut after_id: Option<ItemId> = None;
+        loop {
+            let ids = idx
+                .changed_items(self.name(), Point::Cv(0), after_id, PAGE)
+                .await?;
+            let Some(last) = ids.last() else { break };
+            after_id = Some(*last);
+            for id in ids {
+                let head = heads.remove(&id);
+                self.verify_record(id, head, &mut referenced, &mut report)
+                    .await?;
+            }
+            progress(report.records);
+        }
+        for (id, h) in heads {
+            report.records += 1;
+            report.problems.push(Problem {
+                kind: ProblemKind::Head,
+                id,
+                ov: Some(h.ov),
+                key: None,
+                detail: "a head without any version in the log".into(),
+            });
+        }
+        self.list_orphans(&referenced, &mut report).await?;
+        progress(report.records);
+        Ok(report)
+    }
+
+    async fn verify_record(
+        &self,
+        id: ItemId,
+        head: Option<HeadFacts>,
+        referenced: &mut HashSet<String>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        report.records += 1;
+        let versions = self.every_version(id).await?;
+        report.versions += versions.len() as u64;
+        let problem = |kind, ov, key: Option<&str>, detail: String| Problem {
+            kind,
+            id,
+            ov,
+            key: key.map(str::to_string),
+            detail,
+        };
+        for pair in versions.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let mut bad = Vec::new();
+            if b.ov != a.ov + 1 {
+                bad.push(format!("ov {} follows ov {}", b.ov, a.ov));
+            }
+            if b.prev_ov.is_some_and(|p| p != a.ov) {
+                bad.push(format!("prevOv {:?} is not {}", b.prev_ov, a.ov));
+            }
+            if b.at <= a.at {
+                bad.push(format!("at {} is not after {}", b.at, a.at));
+            }
+            if b.cv <= a.cv {
+                bad.push(format!("cv {} is not above {}", b.cv, a.cv));
+            }
+            for d in bad {
+                report
+                    .problems
+                    .push(problem(ProblemKind::History, Some(b.ov), None, d));
+            }
+        }
+        let latest = versions.last();
+        match (&head, latest) {
+            (Some(h), Some(v)) => {
+                let mut bad = Vec::new();
+                if (h.ov, h.cv) != (v.ov, v.cv) {
+                    bad.push(format!(
+                        "head is at ov {} / cv {}, the log's latest at ov {} / cv {}",
+                        h.ov, h.cv, v.ov, v.cv
+                    ));
+                } else {
+                    if h.blob_key != v.blob_key || h.checksum != v.checksum {
+                        bad.push("head's payload reference differs from its version's".into());
+                    }
+                    if h.deleted != v.is_tombstone() {
+                        bad.push(format!(
+                            "head says deleted={}, its version is a {}",
+                            h.deleted, v.op
+                        ));
+                    }
+                }
+                for d in bad {
+                    report
+                        .problems
+                        .push(problem(ProblemKind::Head, Some(h.ov), None, d));
+                }
+            }
+            (None, Some(v)) if !(v.is_tombstone() && !self.inner.config.logical_delete) => {
+                report.problems.push(problem(
+                    ProblemKind::Head,
+                    Some(v.ov),
+                    None,
+                    "no head, though the latest version is not a hard delete".into(),
+                ));
+            }
+            _ => {}
+        }
+        // Payloads, concurrently; then the property blobs they refer to.
+        let checks: Vec<(u64, String, Result<Checked>)> = stream::iter(
+            versions
+                .iter()
+                .filter(|v| !v.is_erased() && !v.blob_key.is_empty()),
+        )
+        .map(|v| async move { (v.ov, v.blob_key.clone(), self.check_payload(v).await) })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+        let mut props: Vec<(u64, String)> = Vec::new();
+        for (ov, key, outcome) in checks {
+            report.blobs_checked += 1;
+            referenced.insert(key.clone());
+            match outcome? {
+                Ok(refs) => props.extend(refs.into_iter().map(|r| (ov, r))),
+                Err((kind, detail)) => {
+                    report
+                        .problems
+                        .push(problem(kind, Some(ov), Some(&key), detail));
+                }
+            }
+        }
+        props.sort();
+        props.dedup_by(|a, b| a.1 == b.1);
+        for (ov, key) in props {
+            if !referenced.insert(key.clone()) {
+                continue;
+            }
+            report.blobs_checked += 1;
+            match self.stores().blob.get(&key).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => report.problems.push(problem(
+                    ProblemKind::MissingBlob,
+                    Some(ov),
+                    Some(&key),
+                    "a property blob the payload refers to does not exist".into(),
+                )),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every version entry of `id`, ascending (erased ones included).
+    async fn every_version(&self, id: ItemId) -> Result<Vec<VersionEntry>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .stores()
+                .index
+                .versions(self.name(), id, after, 1000)
+                .await?;
+            let n = page.len();
+            after = page.last().map(|v| v.ov);
+            out.extend(page);
+            if n < 1000 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The payload of `v` read and checked: the property blobs it refers to, or what is
+    /// wrong with it; `Err` only when the blob store fails.
+    async fn check_payload(&self, v: &VersionEntry) -> Result<Checked> {
+        let bytes = match self.stores().blob.get(&v.blob_key).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Ok(Err((
+                    ProblemKind::MissingBlob,
+                    "the payload does not exist".into(),
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match payload::decode(&bytes, &v.blob_key, &v.checksum) {
+            Ok(d) => Ok(self.prop_refs(&d.data)),
+            Err(e) => Err((ProblemKind::Corrupt, e.to_string())),
+        })
+    }
+
+    /// Blobs under the collection's prefix that no checked version referred to.
+    async fn list_orphans(
+        &self,
+        referenced: &HashSet<String>,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let prefix = format!("{}{}/", self.inner.config.blob_prefix, self.name());
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .stores()
+                .blob
+                .list(&prefix, after.as_deref(), 1000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            report.orphans.extend(
+                page.into_iter()
+                    .map(|b| b.key)
+                    .filter(|k| !referenced.contains(k)),
+            );
+        }
+        Ok(())
+    }
+}
