@@ -331,6 +331,61 @@ impl Out {
         }
     }
 
+    /// A verify report, and the repair's sweep when one ran.
+    pub(crate) fn verified(
+        &self,
+        collection: &str,
+        r: &chronos::VerifyReport,
+        swept: Option<&chronos::SweepReport>,
+    ) {
+        if self.silent {
+            return;
+        }
+        if self.json {
+            let problems: Vec<Value> = r
+                .problems
+                .iter()
+                .map(|p| {
+                    json!({"kind": p.kind.name(), "id": p.id.to_string(), "ov": p.ov,
+                    "key": p.key, "detail": p.detail})
+                })
+                .collect();
+            out!(
+                "{}",
+                json!({"collection": collection, "ok": r.is_ok(), "records": r.records,
+                "versions": r.versions, "blobsChecked": r.blobs_checked, "problems": problems,
+                "orphans": r.orphans, "repairRemoved": swept.map(|s| s.removed.len())})
+            );
+            return;
+        }
+        out!(
+            "{collection}: {} record(s), {} version(s), {} blob(s) checked: {}",
+            r.records,
+            r.versions,
+            r.blobs_checked,
+            if r.is_ok() {
+                "ok".to_string()
+            } else {
+                format!("{} problem(s)", r.problems.len())
+            }
+        );
+        for p in &r.problems {
+            let ov = p.ov.map(|o| format!(" ov {o}")).unwrap_or_default();
+            let key = p
+                .key
+                .as_deref()
+                .map(|k| format!(" [{k}]"))
+                .unwrap_or_default();
+            out!("  {}: {}{ov}{key}: {}", p.kind.name(), p.id, p.detail);
+        }
+        if !r.orphans.is_empty() {
+            out!("  {} unreferenced blob(s)", r.orphans.len());
+        }
+        if let Some(s) = swept {
+            out!("  repair: the sweep removed {} blob(s)", s.removed.len());
+        }
+    }
+
     /// An erase receipt.
     pub(crate) fn erased(&self, r: &chronos::EraseReceipt) {
         if self.silent {

@@ -719,6 +719,48 @@ fn erase_removes_a_record_and_leaves_a_receipt() {
 }
 
 #[test]
+fn verify_reports_a_missing_payload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let w = json(dir, &["create", "-c", "v", "--data", r#"{"n":0}"#]);
+    let id = w["id"].as_str().unwrap().to_string();
+    ok(dir, &["update", "-c", "v", &id, "--data", r#"{"n":1}"#]);
+    let r = json(dir, &["verify", "-c", "v"]);
+    assert_eq!(
+        (r["ok"].as_bool(), r["versions"].as_u64()),
+        (Some(true), Some(2)),
+        "{r}"
+    );
+    // Remove the first version's payload file from the embedded default's blob directory.
+    let mut stack = vec![dir.to_path_buf()];
+    let mut removed = None;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let s = p.display().to_string();
+            if p.is_dir() {
+                stack.push(p);
+            } else if s.contains(&id) && s.contains("/v0/") && removed.is_none() {
+                std::fs::remove_file(&p).unwrap();
+                removed = Some(s);
+            }
+        }
+    }
+    assert!(removed.is_some(), "the payload file was found");
+    let out = chronos(dir, &["verify", "-c", "v", "--json"]);
+    assert!(!out.status.success(), "a problem exits non-zero");
+    // JSON lines: the report, then the error that made the exit code.
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = stdout.lines();
+    let r: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let e: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(e["error"]["kind"], "INTERNAL", "{e}");
+    assert_eq!(r["problems"][0]["kind"], "missing_blob", "{r}");
+    assert_eq!(r["problems"][0]["ov"], 0, "{r}");
+    assert_eq!(r["problems"][0]["id"].as_str(), Some(id.as_str()), "{r}");
+}
+
+#[test]
 fn counters_report_every_write_of_a_collection() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -76,9 +76,9 @@ pub use chronos_analytics::{
 pub use chronos_core::{
     self as core, json_patch, Collection, CollectionConfig, CollectionRestoreOptions,
     CreateOptions, EnrichOptions, EraseReceipt, Error, ErrorKind, Externals, HistoryOptions,
-    HistoryPage, ItemId, ListOptions, Page, Point, PruneReport, ReadOptions, Record, RestoreReport,
-    RestoreTarget, Result, SortField, SweepReport, Timestamp, Unreadable, VersionRetention,
-    WriteOptions, WriteResult,
+    HistoryPage, ItemId, ListOptions, Page, Point, Problem, ProblemKind, PruneReport, ReadOptions,
+    Record, RestoreReport, RestoreTarget, Result, SortField, SweepReport, Timestamp, Unreadable,
+    VerifyReport, VersionRetention, WriteOptions, WriteResult,
 };
 /// The identities database's types ([`Chronos::identities`]).
 pub use chronos_identities as identities;
