@@ -238,7 +238,7 @@ impl Collection {
                         .push(problem(ProblemKind::Head, Some(h.ov), None, d));
                 }
             }
-            (None, Some(v)) if !(v.is_tombstone() && !self.inner.config.logical_delete) => {
+            (None, Some(v)) if !v.is_tombstone() || self.inner.config.logical_delete => {
                 report.problems.push(problem(
                     ProblemKind::Head,
                     Some(v.ov),

@@ -17,6 +17,7 @@ async fn overwrite(h: &Harness, key: &str, bytes: Bytes) {
     h.stores.blob.put_if_absent(key, bytes).await.unwrap();
 }
 
+/// Five kinds of damage planted, each reported once with its record, version and key.
 pub async fn verify_finds_and_locates_damage(h: Harness) {
     use base64::Engine as _;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
