@@ -190,21 +190,9 @@ impl Collection {
 
     /// Every version entry of `id` the index keeps that has a payload, ascending.
     pub(super) async fn all_versions(&self, id: ItemId) -> Result<Vec<crate::index::VersionEntry>> {
-        let mut out: Vec<crate::index::VersionEntry> = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .stores()
-                .index
-                .versions(self.name(), id, after, 1000)
-                .await?;
-            let n = page.len();
-            after = page.last().map(|v| v.ov);
-            out.extend(page.into_iter().filter(|v| !v.blob_key.is_empty()));
-            if n < 1000 {
-                return Ok(out);
-            }
-        }
+        let mut all = self.every_version(id).await?;
+        all.retain(|v| !v.blob_key.is_empty());
+        Ok(all)
     }
 
     /// Whether any of the payloads refers to the property blob `key`. A payload that cannot

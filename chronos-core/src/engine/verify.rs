@@ -293,7 +293,7 @@ impl Collection {
     }
 
     /// Every version entry of `id`, ascending (erased ones included).
-    async fn every_version(&self, id: ItemId) -> Result<Vec<VersionEntry>> {
+    pub(super) async fn every_version(&self, id: ItemId) -> Result<Vec<VersionEntry>> {
         let mut out = Vec::new();
         let mut after = None;
         loop {
