@@ -354,7 +354,8 @@ impl Out {
                 "{}",
                 json!({"collection": collection, "ok": r.is_ok(), "records": r.records,
                 "versions": r.versions, "blobsChecked": r.blobs_checked, "problems": problems,
-                "orphans": r.orphans, "repairRemoved": swept.map(|s| s.removed.len())})
+                "orphans": r.orphans, "unchained": r.unchained,
+                "repairRemoved": swept.map(|s| s.removed.len())})
             );
             return;
         }
@@ -380,6 +381,12 @@ impl Out {
         }
         if !r.orphans.is_empty() {
             out!("  {} unreferenced blob(s)", r.orphans.len());
+        }
+        if r.unchained > 0 {
+            out!(
+                "  {} version(s) without a seal (upstream data): not tamper-evident",
+                r.unchained
+            );
         }
         if let Some(s) = swept {
             out!("  repair: the sweep removed {} blob(s)", s.removed.len());

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::aggregate::AggregateQuery;
+use crate::chain::{ChainLink, Seal};
 use crate::error::Result;
 use crate::filter::{canonical_cmp, get_path, Filter};
 use crate::id::ItemId;
@@ -42,6 +43,9 @@ pub struct VersionEntry {
     pub checksum: String,
     /// The previous ov, for every version but the first.
     pub prev_ov: Option<u64>,
+    /// The version's link in its record's hash chain ([`crate::chain`]); `None` for versions
+    /// written without one (upstream data).
+    pub seal: Option<Seal>,
 }
 
 impl VersionEntry {
@@ -88,6 +92,9 @@ pub struct NewVersion {
     pub checksum: String,
     /// See [`VersionEntry::prev_ov`].
     pub prev_ov: Option<u64>,
+    /// What the store seals the version with when it assigns the cv (`None`: unsealed, as
+    /// upstream writes).
+    pub chain: Option<ChainLink>,
 }
 
 impl NewVersion {
@@ -96,9 +103,12 @@ impl NewVersion {
         matches!(self.op, Op::Delete | Op::Erase)
     }
 
-    /// The committed entry with the cv the store assigned.
+    /// The committed entry with the cv the store assigned, sealed ([`crate::chain`]) when
+    /// the version came with a [`ChainLink`]. Every store builds its entries here, so every
+    /// backend writes the same hashes.
     pub fn into_entry(self, cv: u64) -> VersionEntry {
-        VersionEntry {
+        let chain = self.chain;
+        let mut e = VersionEntry {
             item_id: self.item_id,
             ov: self.ov,
             cv,
@@ -111,7 +121,34 @@ impl NewVersion {
             size: self.size,
             checksum: self.checksum,
             prev_ov: self.prev_ov,
-        }
+            seal: None,
+        };
+        e.seal = chain.map(|l| {
+            Seal::new(
+                l,
+                &crate::chain::Linked::of(&e),
+                &e.checksum,
+                e.size,
+                &e.meta,
+            )
+        });
+        e
+    }
+
+    /// The seal [`NewVersion::into_entry`] gives the version at `cv`, for stores that write
+    /// the entry's fields themselves.
+    pub fn seal(&self, cv: u64) -> Option<Seal> {
+        let l = self.chain.clone()?;
+        let f = crate::chain::Linked {
+            id: self.item_id,
+            ov: self.ov,
+            cv,
+            op: self.op,
+            at: self.at,
+            actor: self.actor.as_deref(),
+            reason: self.reason.as_deref(),
+        };
+        Some(Seal::new(l, &f, &self.checksum, self.size, &self.meta))
     }
 }
 
@@ -144,6 +181,9 @@ pub struct HeadEntry {
     /// need not read the payload to carry it on. `None` for heads written without it
     /// (upstream data, heads rebuilt from the version log): readers then use the payload.
     pub lineage: Option<Lineage>,
+    /// The latest version's chain hash ([`Seal::hash`]), which the next version links to;
+    /// `None` when that version is unsealed.
+    pub chain: Option<String>,
 }
 
 /// An inline copy of a head's payload (devShadow): exactly the payload's bytes, so the head's
@@ -172,6 +212,7 @@ impl HeadEntry {
             deleted_at: v.is_tombstone().then_some(v.at),
             shadow: None,
             lineage: None,
+            chain: v.seal.as_ref().map(|s| s.hash.clone()),
         }
     }
 

@@ -36,6 +36,7 @@ pub use json_patch;
 pub mod aggregate;
 pub mod blob;
 pub mod blob_cache;
+pub mod chain;
 pub mod docs;
 pub mod engine;
 pub mod error;
@@ -50,6 +51,7 @@ pub mod time;
 pub use aggregate::{AggregateOp, AggregateQuery, Window};
 pub use blob::{BlobCapabilities, BlobMeta, BlobStore};
 pub use blob_cache::{RecentWrites, WriteCache};
+pub use chain::{ChainLink, Seal};
 pub use docs::{
     check_key_part, distinct_strings, doc_key, escape_key_part, DocLayout, DocQuery, DocUpdate,
     Document, DocumentStore,

@@ -55,6 +55,9 @@ impl Coll {
             v.blob_key.clear();
             v.size = 0;
             v.checksum = ERASED_CHECKSUM.to_string();
+            if let Some(seal) = v.seal.as_mut() {
+                seal.salt = None;
+            }
             n += 1;
         }
         n

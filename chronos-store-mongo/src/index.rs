@@ -200,13 +200,12 @@ impl From<(mongodb::error::Error, &'static str)> for Stop {
     }
 }
 
-fn version_doc(c: &Commit, cv: u64) -> Document {
-    let v = &c.version;
+fn version_doc(v: &VersionEntry, head: HeadAction) -> Document {
     let mut d = doc! {
         "_id": ObjectId::new(),
         "itemId": oid(v.item_id),
         "ov": v.ov as i64,
-        "cv": cv as i64,
+        "cv": v.cv as i64,
         "op": v.op.as_str(),
         "at": date(v.at),
         "jsonKey": &v.blob_key,
@@ -223,8 +222,15 @@ fn version_doc(c: &Commit, cv: u64) -> Document {
     if let Some(p) = v.prev_ov {
         d.insert("prevOv", p as i64);
     }
-    if c.head == HeadAction::Remove {
+    if head == HeadAction::Remove {
         d.insert("headRemoved", true);
+    }
+    if let Some(s) = v
+        .seal
+        .as_ref()
+        .and_then(|s| mongodb::bson::to_document(s).ok())
+    {
+        d.insert("seal", s);
     }
     d
 }
@@ -257,6 +263,9 @@ fn head_doc(
     if let Some(l) = lineage.and_then(|l| mongodb::bson::to_document(l).ok()) {
         d.insert("lineage", l);
     }
+    if let Some(s) = &v.seal {
+        d.insert("chain", &s.hash);
+    }
     d
 }
 
@@ -283,6 +292,15 @@ fn version_from(d: &Document) -> Result<VersionEntry> {
         size: d.get("size").map(u64_of).transpose()?.unwrap_or(0),
         checksum: opt_str(d, "checksum").unwrap_or_default(),
         prev_ov: d.get("prevOv").map(u64_of).transpose()?,
+        // A malformed seal is no seal: the record stays readable, and `verify` reports the
+        // broken link (the next version links to a hash this one no longer shows).
+        seal: d.get_document("seal").ok().and_then(|s| {
+            mongodb::bson::from_document(s.clone())
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "a stored seal is malformed; reading the version as unsealed");
+                })
+                .ok()
+        }),
     })
 }
 
@@ -325,6 +343,7 @@ fn head_from(d: &Document) -> Result<HeadEntry> {
             .get_document("lineage")
             .ok()
             .and_then(|l| mongodb::bson::from_document(l.clone()).ok()),
+        chain: opt_str(d, "chain"),
     })
 }
 
@@ -591,14 +610,14 @@ impl MongoIndexStore {
         mut sess: Option<&mut ClientSession>,
     ) -> std::result::Result<(), Stop> {
         let v = &c.version;
-        match exec!(sess, cs.ver.insert_one(version_doc(c, cv))) {
+        let entry = c.version.clone().into_entry(cv);
+        match exec!(sess, cs.ver.insert_one(version_doc(&entry, c.head))) {
             Ok(_) => {}
             Err(e) if is_duplicate_key(&e) => {
                 return Err(conflict(c, "another writer committed it first"))
             }
             Err(e) => return Err(Stop::Driver(e, "insert version")),
         }
-        let entry = c.version.clone().into_entry(cv);
         let id = oid(v.item_id);
         match c.head {
             HeadAction::Upsert => {

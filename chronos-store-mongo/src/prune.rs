@@ -64,7 +64,10 @@ pub(crate) async fn scrub(
     let done = ver
         .update_many(
             doc! {"itemId": id, "ov": {"$lt": below}, "checksum": {"$ne": erased}},
-            doc! {"$set": {"metaIndexed": {}, "jsonKey": "", "size": 0_i64, "checksum": erased}},
+            doc! {
+                "$set": {"metaIndexed": {}, "jsonKey": "", "size": 0_i64, "checksum": erased},
+                "$unset": {"seal.salt": ""},
+            },
         )
         .await
         .map_err(|e| Stop::Driver(e, "scrub versions"))?;

@@ -26,6 +26,7 @@ fn commit(id: ItemId, ov: u64, op: Op, head: HeadAction) -> Commit {
             size: 2,
             checksum: "00".into(),
             prev_ov: ov.checked_sub(1),
+            chain: None,
         },
         created_at: at,
         head,

@@ -17,9 +17,9 @@ use crate::conn::{begin_immediate, ident, literal, map_err, table_stem};
 use crate::sql_filter::{self, json_path, Bind, Sql};
 
 const VER_COLS: &str =
-    "item_id, ov, cv, op, at, actor, reason, blob_key, meta, size, checksum, prev_ov";
+    "item_id, ov, cv, op, at, actor, reason, blob_key, meta, size, checksum, prev_ov, seal";
 const HEAD_COLS: &str =
-    "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at, shadow, shadow_expires, lineage";
+    "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at, shadow, shadow_expires, lineage, chain";
 
 /// The SQLite index store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -115,6 +115,15 @@ fn version_from_row(row: &SqliteRow) -> Result<VersionEntry> {
         size: get::<i64>(row, "size")? as u64,
         checksum: get(row, "checksum")?,
         prev_ov: get::<Option<i64>>(row, "prev_ov")?.map(|v| v as u64),
+        // A malformed seal is no seal: the record stays readable, and `verify` reports the
+        // broken link (the next version links to a hash this one no longer shows).
+        seal: get::<Option<String>>(row, "seal")?.and_then(|s| match serde_json::from_str(&s) {
+            Ok(seal) => Some(seal),
+            Err(e) => {
+                tracing::warn!(error = %e, "a stored seal is malformed; reading the version as unsealed");
+                None
+            }
+        }),
     })
 }
 
@@ -142,6 +151,7 @@ fn head_from_row(row: &SqliteRow) -> Result<HeadEntry> {
         },
         // A copy only: unreadable means "absent", and readers fall back to the payload.
         lineage: get::<Option<String>>(row, "lineage")?.and_then(|l| serde_json::from_str(&l).ok()),
+        chain: get(row, "chain")?,
     })
 }
 
@@ -190,7 +200,7 @@ impl SqliteIndexStore {
              CREATE TABLE IF NOT EXISTS {ver} (item_id TEXT NOT NULL, ov INTEGER NOT NULL, cv INTEGER NOT NULL,
                op TEXT NOT NULL, at INTEGER NOT NULL, actor TEXT, reason TEXT, blob_key TEXT NOT NULL,
                meta TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT NOT NULL, prev_ov INTEGER,
-               PRIMARY KEY (item_id, ov)) WITHOUT ROWID;
+               seal TEXT, PRIMARY KEY (item_id, ov)) WITHOUT ROWID;
              CREATE UNIQUE INDEX IF NOT EXISTS {} ON {ver} (cv);
              CREATE INDEX IF NOT EXISTS {} ON {ver} (item_id, at);
              CREATE INDEX IF NOT EXISTS {} ON {ver} (item_id, cv);
@@ -198,7 +208,7 @@ impl SqliteIndexStore {
              CREATE TABLE IF NOT EXISTS {head} (item_id TEXT PRIMARY KEY, ov INTEGER NOT NULL, cv INTEGER NOT NULL,
                blob_key TEXT NOT NULL, meta TEXT NOT NULL, size INTEGER NOT NULL, checksum TEXT NOT NULL,
                created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER,
-               shadow TEXT, shadow_expires INTEGER, lineage TEXT) WITHOUT ROWID;
+               shadow TEXT, shadow_expires INTEGER, lineage TEXT, chain TEXT) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS {} ON {head} (updated_at);
              CREATE INDEX IF NOT EXISTS {} ON {head} (created_at);",
             ident(&format!("{stem}_ver_cv")),
@@ -212,25 +222,38 @@ impl SqliteIndexStore {
             .execute(&self.pool)
             .await
             .map_err(|e| map_err(e, "create tables").with("collection", coll))?;
-        // Heads created by earlier releases lack later columns (devShadow's, lineage): add
-        // them in place.
-        let columns: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT name FROM pragma_table_info({})",
-            literal(&format!("{stem}_head"))
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "inspect head table").with("collection", coll))?;
-        for (col, ty) in [
-            ("shadow", "TEXT"),
-            ("shadow_expires", "INTEGER"),
-            ("lineage", "TEXT"),
+        // Tables created by earlier releases lack later columns (devShadow's, lineage, the
+        // seal and the head's chain hash): add them in place.
+        for (table, added) in [
+            (
+                "head",
+                &[
+                    ("shadow", "TEXT"),
+                    ("shadow_expires", "INTEGER"),
+                    ("lineage", "TEXT"),
+                    ("chain", "TEXT"),
+                ][..],
+            ),
+            ("ver", &[("seal", "TEXT")][..]),
         ] {
-            if !columns.iter().any(|c| c == col) {
-                sqlx::raw_sql(&format!("ALTER TABLE {head} ADD COLUMN {col} {ty};"))
+            let name = format!("{stem}_{table}");
+            let columns: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT name FROM pragma_table_info({})",
+                literal(&name)
+            ))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "inspect table").with("collection", coll))?;
+            for (col, ty) in added {
+                if !columns.iter().any(|c| c == col) {
+                    sqlx::raw_sql(&format!(
+                        "ALTER TABLE {} ADD COLUMN {col} {ty};",
+                        ident(&name)
+                    ))
                     .execute(&self.pool)
                     .await
-                    .map_err(|e| map_err(e, "migrate head table").with("collection", coll))?;
+                    .map_err(|e| map_err(e, "migrate table").with("collection", coll))?;
+                }
             }
         }
         self.ready
@@ -313,24 +336,34 @@ impl IndexStore for SqliteIndexStore {
         let head_sql = match c.head {
             HeadAction::Upsert => format!(
                 "INSERT INTO {head} ({HEAD_COLS})
-                 VALUES (?1, ?2, (SELECT cv FROM chronos_counters WHERE coll = ?3), ?8, ?9, ?10, ?11, ?13, ?5, ?14, ?15, ?16, ?17)
+                 VALUES (?1, ?2, ?18, ?8, ?9, ?10, ?11, ?13, ?5, ?14, ?15, ?16, ?17, ?20)
                  ON CONFLICT(item_id) DO UPDATE SET ov = excluded.ov, cv = excluded.cv, blob_key = excluded.blob_key,
                    meta = excluded.meta, size = excluded.size, checksum = excluded.checksum,
                    created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at,
-                   shadow = excluded.shadow, shadow_expires = excluded.shadow_expires, lineage = excluded.lineage;"
+                   shadow = excluded.shadow, shadow_expires = excluded.shadow_expires, lineage = excluded.lineage,
+                   chain = excluded.chain;"
             ),
             HeadAction::Remove => format!("DELETE FROM {head} WHERE item_id = ?1;"),
         };
         let sql = format!(
             "INSERT INTO {ver} ({VER_COLS})
-               SELECT ?1, ?2, COALESCE((SELECT cv FROM chronos_counters WHERE coll = ?3), 0) + 1,
-                      ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+               SELECT ?1, ?2, ?18, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?19
                WHERE COALESCE((SELECT MAX(ov) FROM {ver} WHERE item_id = ?1), -1) = ?2 - 1
                RETURNING cv;
              INSERT INTO chronos_counters (coll, cv) VALUES (?3, 1)
                ON CONFLICT(coll) DO UPDATE SET cv = cv + 1;
              {head_sql}"
         );
+        // The cv this commit takes, read under the write lock: the seal covers it, so it is
+        // computed here rather than inside the statement.
+        let last_cv: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT cv FROM chronos_counters WHERE coll = ?), 0)",
+        )
+        .bind(coll)
+        .fetch_one(&mut *db)
+        .await
+        .map_err(|e| ctx(map_err(e, "read cv")))?;
+        let seal = v.seal(last_cv as u64 + 1);
         let meta = Value::Object(v.meta.clone()).to_string();
         let deleted_at = v.is_tombstone().then(|| v.at.as_millisecond());
         let rows = sqlx::query(&sql)
@@ -351,6 +384,12 @@ impl IndexStore for SqliteIndexStore {
             .bind(c.shadow.as_ref().map(|s| s.json.clone()))
             .bind(c.shadow.as_ref().map(|s| s.expires_at.as_millisecond()))
             .bind(serde_json::to_string(&c.lineage).expect("lineage serializes"))
+            .bind(last_cv + 1)
+            .bind(
+                seal.as_ref()
+                    .map(|s| serde_json::to_string(s).expect("seal serializes")),
+            )
+            .bind(seal.map(|s| s.hash))
             .fetch_all(&mut *db)
             .await
             .map_err(|e| ctx(map_err(e, "commit version")))?;

@@ -56,7 +56,8 @@ pub(crate) async fn scrub(
 ) -> Result<u64> {
     let below = i64::try_from(below).unwrap_or(i64::MAX);
     let done = sqlx::query(&format!(
-        "UPDATE {ver} SET meta = '{{}}', blob_key = '', size = 0, checksum = ?3
+        "UPDATE {ver} SET meta = '{{}}', blob_key = '', size = 0, checksum = ?3,
+                seal = json_remove(seal, '$.salt')
           WHERE item_id = ?1 AND checksum <> ?3
             AND ov < MIN(?2, (SELECT MAX(ov) FROM {ver} WHERE item_id = ?1))"
     ))

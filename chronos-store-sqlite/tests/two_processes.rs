@@ -52,6 +52,7 @@ fn child_worker() {
                     size: 0,
                     checksum: String::new(),
                     prev_ov: ov.checked_sub(1),
+                    chain: None,
                 };
                 let c = Commit {
                     created_at: v.at,

@@ -30,6 +30,7 @@ use super::observer::CommitEvent;
 use super::payload::{self, StoredSystem};
 use super::state::Current;
 use super::Collection;
+use crate::chain::ChainLink;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::ItemId;
 use crate::index::{Commit, HeadAction, NewVersion, Precommit, Shadow};
@@ -213,6 +214,7 @@ impl Collection {
                 size,
                 checksum: enc.checksum,
                 prev_ov: cur.map(|c| c.ov),
+                chain: Some(ChainLink::after(cur.and_then(|c| c.chain.clone()))),
             },
             created_at,
             head: if deleted && !cfg.logical_delete {

@@ -32,6 +32,7 @@ use serde_json::Map;
 
 use super::observer::CommitEvent;
 use super::{Collection, WriteOptions};
+use crate::chain::ChainLink;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::ItemId;
 use crate::index::{Commit, HeadAction, NewVersion, ERASED_CHECKSUM};
@@ -182,6 +183,7 @@ impl Collection {
                     size: 0,
                     checksum: ERASED_CHECKSUM.to_string(),
                     prev_ov: Some(cur.ov),
+                    chain: Some(ChainLink::after(cur.chain.clone())),
                 },
                 created_at: cur.created_at,
                 head: if self.inner.config.logical_delete {

@@ -35,6 +35,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use attempt::new_database_id;
+pub(crate) use attempt::random_hex;
 pub use erase::EraseReceipt;
 pub use externals::{validate_base64_prop_name, Base64Prop};
 pub use feed::{ChangeCursor, ChangePage, MAX_FEED_PAGE};

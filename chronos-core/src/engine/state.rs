@@ -25,6 +25,8 @@ pub(super) struct Current {
     pub(super) shadow: Option<Shadow>,
     /// The head's copy of the current lineage, if the store kept one.
     pub(super) lineage: Option<Lineage>,
+    /// The current version's chain hash, which the next version links to.
+    pub(super) chain: Option<String>,
 }
 
 impl From<&HeadEntry> for Current {
@@ -38,6 +40,7 @@ impl From<&HeadEntry> for Current {
             deleted: h.deleted_at.is_some(),
             shadow: h.shadow.clone(),
             lineage: h.lineage.clone(),
+            chain: h.chain.clone(),
         }
     }
 }
@@ -82,6 +85,7 @@ impl Collection {
             deleted: v.is_tombstone(),
             shadow: None,
             lineage: None,
+            chain: v.seal.as_ref().map(|s| s.hash.clone()),
         })
     }
 

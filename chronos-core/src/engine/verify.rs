@@ -9,7 +9,8 @@
 //! externalised property blob a payload refers to exists. Then the collection's blob prefix
 //! is listed: blobs nothing refers to are reported as orphans (a sweep removes those that
 //! are provably garbage; a write still in flight can own a young one). Erased versions have
-//! no payload to check. Hash chains are not part of it yet (see the README).
+//! no payload to check. Every version's seal is checked against its fields and linked to the
+//! version before it ([`crate::chain`]); unsealed versions (upstream data) are counted.
 
 use std::collections::{HashMap, HashSet};
 
@@ -39,16 +40,20 @@ pub enum ProblemKind {
     MissingBlob,
     /// A payload does not match its checksum, or does not parse.
     Corrupt,
+    /// A version's seal does not match its fields, or does not link to the version before
+    /// it ([`crate::chain`]).
+    Chain,
 }
 
 impl ProblemKind {
-    /// A stable, lower-case name (`head`, `history`, `missing_blob`, `corrupt`).
+    /// A stable, lower-case name (`head`, `history`, `missing_blob`, `corrupt`, `chain`).
     pub fn name(self) -> &'static str {
         match self {
             ProblemKind::Head => "head",
             ProblemKind::History => "history",
             ProblemKind::MissingBlob => "missing_blob",
             ProblemKind::Corrupt => "corrupt",
+            ProblemKind::Chain => "chain",
         }
     }
 }
@@ -82,6 +87,9 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// Blobs under the collection's prefix that nothing refers to.
     pub orphans: Vec<String>,
+    /// Version entries without a seal (written by upstream, or before seals existed): their
+    /// fields are checked as above, but nothing shows whether they were changed.
+    pub unchained: u64,
 }
 
 impl VerifyReport {
@@ -101,6 +109,7 @@ struct HeadFacts {
     blob_key: String,
     checksum: String,
     deleted: bool,
+    chain: Option<String>,
 }
 
 impl Collection {
@@ -137,6 +146,7 @@ impl Collection {
                         blob_key: h.blob_key,
                         checksum: h.checksum,
                         deleted: h.deleted_at.is_some(),
+                        chain: h.chain,
                     },
                 );
             }
@@ -212,6 +222,7 @@ impl Collection {
                     .push(problem(ProblemKind::History, Some(b.ov), None, d));
             }
         }
+        self.verify_chain(id, &versions, report);
         let latest = versions.last();
         match (&head, latest) {
             (Some(h), Some(v)) => {
@@ -224,6 +235,9 @@ impl Collection {
                 } else {
                     if h.blob_key != v.blob_key || h.checksum != v.checksum {
                         bad.push("head's payload reference differs from its version's".into());
+                    }
+                    if h.chain != v.seal.as_ref().map(|s| s.hash.clone()) {
+                        bad.push("head's chain hash differs from its version's seal".into());
                     }
                     if h.deleted != v.is_tombstone() {
                         bad.push(format!(
@@ -290,6 +304,55 @@ impl Collection {
             }
         }
         Ok(())
+    }
+
+    /// The seals of `versions` (one record's, ascending): each against its own fields, each
+    /// linked to the one before. The oldest kept version after retention has no predecessor
+    /// to link to; it is the anchor.
+    fn verify_chain(&self, id: ItemId, versions: &[VersionEntry], report: &mut VerifyReport) {
+        let mut push = |ov, detail: String| {
+            report.problems.push(Problem {
+                kind: ProblemKind::Chain,
+                id,
+                ov: Some(ov),
+                key: None,
+                detail,
+            })
+        };
+        let mut unchained = 0;
+        for (i, v) in versions.iter().enumerate() {
+            let before = i.checked_sub(1).map(|b| &versions[b]);
+            let prev_hash = before
+                .and_then(|b| b.seal.as_ref())
+                .map(|s| s.hash.as_str());
+            let Some(seal) = &v.seal else {
+                unchained += 1;
+                // Nothing writes an unsealed version after a sealed one: a seal was removed.
+                if prev_hash.is_some() {
+                    push(v.ov, "an unsealed version follows a sealed one".into());
+                }
+                continue;
+            };
+            if let Some(detail) = seal.check(v) {
+                push(v.ov, detail);
+            }
+            match before {
+                Some(_) if seal.prev.as_deref() != prev_hash => push(
+                    v.ov,
+                    format!(
+                        "the seal links to {}, the previous version's hash is {}",
+                        seal.prev.as_deref().unwrap_or("nothing"),
+                        prev_hash.unwrap_or("absent")
+                    ),
+                ),
+                None if v.ov == 0 && seal.prev.is_some() => push(
+                    v.ov,
+                    "the record's first version links to a predecessor".into(),
+                ),
+                _ => {}
+            }
+        }
+        report.unchained += unchained;
     }
 
     /// Every version entry of `id`, ascending (erased ones included).

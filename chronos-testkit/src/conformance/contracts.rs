@@ -25,6 +25,7 @@ pub(super) fn version(id: ItemId, ov: u64, op: Op, at_ms: i64) -> NewVersion {
         size: 1,
         checksum: String::new(),
         prev_ov: ov.checked_sub(1),
+        chain: None,
     }
 }
 

@@ -91,6 +91,9 @@ pub async fn verify_finds_and_locates_damage(h: Harness) {
                     size: last.size,
                     checksum: last.checksum.clone(),
                     prev_ov: Some(last.ov),
+                    chain: Some(chronos_core::ChainLink::after(
+                        last.seal.as_ref().map(|s| s.hash.clone()),
+                    )),
                 },
                 created_at: h2[0].at,
                 head: HeadAction::Remove,
