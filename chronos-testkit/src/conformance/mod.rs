@@ -16,6 +16,7 @@
 //! collection names with a random suffix, so a shared server needs no cleanup between them.
 
 mod aggregates;
+mod chain;
 mod concurrency;
 mod contracts;
 mod diff;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 use chronos_core::{Collection, CollectionConfig, DocumentStore, Engine, ItemId, Stores};
 
 pub use aggregates::*;
+pub use chain::*;
 pub use concurrency::*;
 pub use contracts::*;
 pub use diff::*;
@@ -206,6 +208,8 @@ macro_rules! conformance_suite {
             erase_removes_every_payload_and_keeps_history,
             erase_resumes_until_every_store_confirmed,
             verify_finds_and_locates_damage,
+            index_seal_contract,
+            chains_link_every_version_and_survive_erase,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,
