@@ -45,6 +45,7 @@ pub mod differential;
 pub mod fault;
 #[cfg(feature = "proptest")]
 pub mod model;
+pub mod tamper;
 
 /// The in-memory backends (the crate `chronos-store-memory`).
 pub use chronos_store_memory as memory;

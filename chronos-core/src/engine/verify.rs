@@ -4,7 +4,8 @@
 //!
 //! What it checks, per record: the version log is well formed (ovs dense from the oldest
 //! kept one, `prev_ov` pointing at the version before, `at` and `cv` strictly increasing);
-//! the head agrees with the latest version (ov, cv, blob key, checksum, deletion); every
+//! the head agrees with the latest version (ov, cv, blob key, checksum, size, `updatedAt`,
+//! metadata, deletion, chain hash); every
 //! payload a version refers to exists and matches its checksum (and parses); every
 //! externalised property blob a payload refers to exists. Then the collection's blob prefix
 //! is listed: blobs nothing refers to are reported as orphans (a sweep removes those that
@@ -110,6 +111,10 @@ struct HeadFacts {
     checksum: String,
     deleted: bool,
     chain: Option<String>,
+    size: u64,
+    updated_at: crate::time::Timestamp,
+    /// The metadata's canonical text (what queries run on must be the version's).
+    meta: String,
 }
 
 impl Collection {
@@ -147,6 +152,9 @@ impl Collection {
                         checksum: h.checksum,
                         deleted: h.deleted_at.is_some(),
                         chain: h.chain,
+                        size: h.size,
+                        updated_at: h.updated_at,
+                        meta: crate::filter::canonical_text(&serde_json::Value::Object(h.meta)),
                     },
                 );
             }
@@ -201,14 +209,22 @@ impl Collection {
             key: key.map(str::to_string),
             detail,
         };
+        // `prevOv` is the ov before, on every version that has one (upstream may omit it).
+        for v in versions.iter() {
+            if v.prev_ov.is_some() && v.prev_ov != v.ov.checked_sub(1) {
+                report.problems.push(problem(
+                    ProblemKind::History,
+                    Some(v.ov),
+                    None,
+                    format!("prevOv {:?} is not the ov before {}", v.prev_ov, v.ov),
+                ));
+            }
+        }
         for pair in versions.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
             let mut bad = Vec::new();
             if b.ov != a.ov + 1 {
                 bad.push(format!("ov {} follows ov {}", b.ov, a.ov));
-            }
-            if b.prev_ov.is_some_and(|p| p != a.ov) {
-                bad.push(format!("prevOv {:?} is not {}", b.prev_ov, a.ov));
             }
             if b.at <= a.at {
                 bad.push(format!("at {} is not after {}", b.at, a.at));
@@ -233,8 +249,19 @@ impl Collection {
                         h.ov, h.cv, v.ov, v.cv
                     ));
                 } else {
-                    if h.blob_key != v.blob_key || h.checksum != v.checksum {
+                    if h.blob_key != v.blob_key || h.checksum != v.checksum || h.size != v.size {
                         bad.push("head's payload reference differs from its version's".into());
+                    }
+                    if h.updated_at != v.at {
+                        bad.push(format!(
+                            "head's updatedAt {} is not its version's at {}",
+                            h.updated_at, v.at
+                        ));
+                    }
+                    if h.meta
+                        != crate::filter::canonical_text(&serde_json::Value::Object(v.meta.clone()))
+                    {
+                        bad.push("head's indexed metadata differs from its version's".into());
                     }
                     if h.chain != v.seal.as_ref().map(|s| s.hash.clone()) {
                         bad.push("head's chain hash differs from its version's seal".into());
@@ -327,9 +354,17 @@ impl Collection {
                 .map(|s| s.hash.as_str());
             let Some(seal) = &v.seal else {
                 unchained += 1;
-                // Nothing writes an unsealed version after a sealed one: a seal was removed.
-                if prev_hash.is_some() {
-                    push(v.ov, "an unsealed version follows a sealed one".into());
+                // Nothing writes an unsealed version after a sealed one, nor links a sealed
+                // one to an unsealed one: a seal was removed.
+                let next_links = versions
+                    .get(i + 1)
+                    .and_then(|n| n.seal.as_ref())
+                    .is_some_and(|s| s.prev.is_some());
+                if prev_hash.is_some() || next_links {
+                    push(
+                        v.ov,
+                        "an unsealed version among sealed ones (its seal was removed)".into(),
+                    );
                 }
                 continue;
             };
@@ -337,6 +372,8 @@ impl Collection {
                 push(v.ov, detail);
             }
             match before {
+                // Reported at the unsealed version itself.
+                Some(b) if b.seal.is_none() && seal.prev.is_some() => {}
                 Some(_) if seal.prev.as_deref() != prev_hash => push(
                     v.ov,
                     format!(
