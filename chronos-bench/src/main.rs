@@ -11,6 +11,7 @@ mod messaging;
 mod raw;
 mod retention;
 mod stats;
+mod verify;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +45,9 @@ struct Args {
     /// non-transactional path (off).
     #[arg(long, default_value = "auto")]
     mongo_transactions: String,
+    /// Only `verify`'s row, over this many versions (100,000 is the size).
+    #[arg(long)]
+    verify_only: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -724,6 +728,8 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     rows.extend(aggregates::rows(&s.engine).await);
     // Retention and erase.
     rows.extend(retention::rows(s).await);
+    // verify over every version (100,000 in a full run).
+    rows.extend(verify::rows(s, z.list_large).await);
 
     // Concurrency.
     let cc = coll(s, "concurrency", &[]).await;
@@ -836,7 +842,10 @@ fn main() {
         match rt.block_on(async { setup(b, mongo.as_deref(), &args.mongo_transactions).await }) {
             Ok(s) => {
                 let t = Instant::now();
-                let rows = rt.block_on(bench(&s, z));
+                let rows = match args.verify_only {
+                    Some(n) => rt.block_on(verify::rows(&s, n)),
+                    None => rt.block_on(bench(&s, z)),
+                };
                 stats::print(&s.name, &rows);
                 println!("({})", s.detail);
                 println!(

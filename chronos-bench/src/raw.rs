@@ -144,6 +144,42 @@ impl RawIndex {
         }
     }
 
+    /// Up to `limit` rows whose id starts with `prefix`, after `after`, in id order: one page
+    /// of a full scan (ids and metadata read, as a reader of every entry reads them).
+    pub(crate) async fn scan(&self, prefix: &str, after: &str, limit: usize) -> Vec<String> {
+        let from = if after.is_empty() { prefix } else { after };
+        let to = format!("{prefix}\u{10ffff}");
+        match self {
+            Self::Sqlite(pool) => {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, meta FROM raw WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+                )
+                .bind(from)
+                .bind(&to)
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await
+                .expect("raw scan");
+                rows.into_iter().map(|(id, _)| id).collect()
+            }
+            Self::Mongo(c) => {
+                use futures::TryStreamExt;
+                let docs: Vec<Document> = c
+                    .find(doc! {"_id": {"$gt": from, "$lt": &to}})
+                    .sort(doc! {"_id": 1})
+                    .limit(limit as i64)
+                    .await
+                    .expect("raw find")
+                    .try_collect()
+                    .await
+                    .expect("raw scan");
+                docs.iter()
+                    .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
+                    .collect()
+            }
+        }
+    }
+
     /// The ids of one page of the raw query (head-only: no payload).
     pub(crate) async fn list(&self, status: &str, limit: usize) -> Vec<String> {
         match self {

@@ -182,6 +182,35 @@ impl ObjectBlobStore {
         })
     }
 
+    /// Every blob under `prefix` sorting after `after`, sorted. object_store lists by whole
+    /// path segments: the directory part of the prefix is listed and keys that really start
+    /// with it kept. Listing order is not guaranteed by every backend, hence the sort.
+    async fn listed(&self, prefix: &str, after: Option<&str>) -> Result<Vec<BlobMeta>> {
+        let dir = match prefix.rfind('/') {
+            Some(i) if i > 0 => Some(Self::path(&prefix[..i])?),
+            _ => None,
+        };
+        let stream = match after {
+            Some(a) => self.inner.list_with_offset(dir.as_ref(), &Self::path(a)?),
+            None => self.inner.list(dir.as_ref()),
+        };
+        let mut found: Vec<BlobMeta> = stream
+            .try_filter(|m| futures::future::ready(m.location.as_ref().starts_with(prefix)))
+            .map_ok(|m| BlobMeta {
+                key: m.location.to_string(),
+                size: m.size,
+                last_modified: timestamp(&m),
+            })
+            .try_collect()
+            .await
+            .map_err(|e| self.map(e, "list", prefix))?;
+        if let Some(a) = after {
+            found.retain(|m| m.key.as_str() > a);
+        }
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(found)
+    }
+
     /// Marks this store as bucket `bucket` of spaces connection `connection`, so a missing
     /// bucket is reported as such (not as a missing blob).
     pub fn in_bucket(mut self, connection: &str, bucket: &str) -> Self {
@@ -278,33 +307,14 @@ impl BlobStore for ObjectBlobStore {
     }
 
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<BlobMeta>> {
-        // object_store lists by whole path segments: list the directory part of the prefix and
-        // keep keys that really start with it. Listing order is not guaranteed by every
-        // backend, so sort before paging.
-        let dir = match prefix.rfind('/') {
-            Some(i) if i > 0 => Some(Self::path(&prefix[..i])?),
-            _ => None,
-        };
-        let stream = match after {
-            Some(a) => self.inner.list_with_offset(dir.as_ref(), &Self::path(a)?),
-            None => self.inner.list(dir.as_ref()),
-        };
-        let mut found: Vec<BlobMeta> = stream
-            .try_filter(|m| futures::future::ready(m.location.as_ref().starts_with(prefix)))
-            .map_ok(|m| BlobMeta {
-                key: m.location.to_string(),
-                size: m.size,
-                last_modified: timestamp(&m),
-            })
-            .try_collect()
-            .await
-            .map_err(|e| self.map(e, "list", prefix))?;
-        if let Some(a) = after {
-            found.retain(|m| m.key.as_str() > a);
-        }
-        found.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut found = self.listed(prefix, after).await?;
         found.truncate(limit);
         Ok(found)
+    }
+
+    /// One listing (a paged one re-walks a local directory tree per page).
+    async fn list_all(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
+        self.listed(prefix, None).await
     }
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {

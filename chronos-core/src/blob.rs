@@ -45,7 +45,8 @@ impl BlobCapabilities {
 ///   bytes untouched. A reader never observes a partially written blob.
 /// - [`BlobStore::get`] returns exactly the bytes written, or `NotFound` naming the key.
 /// - [`BlobStore::delete`] is idempotent (deleting a missing key is `Ok`).
-/// - [`BlobStore::list`] returns keys with the prefix in ascending byte order.
+/// - [`BlobStore::list`] returns keys with the prefix in ascending byte order;
+///   [`BlobStore::list_all`] returns what paging through `list` would.
 /// - Transient failures map to `Unavailable`.
 /// - [`BlobStore::presign_get`] is available exactly when
 ///   [`BlobCapabilities::presign`] says so; otherwise it is `Unsupported`.
@@ -65,6 +66,23 @@ pub trait BlobStore: Send + Sync + Debug {
 
     /// Up to `limit` blobs whose key starts with `prefix` and sorts after `after`.
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<BlobMeta>>;
+
+    /// Every blob whose key starts with `prefix`, in ascending byte order (about 100 bytes of
+    /// memory per blob). The default pages through [`BlobStore::list`]; a store whose
+    /// listing cannot resume cheaply from a key (a directory walk) lists once instead, so
+    /// a scan of n blobs costs one listing, not n / page of them.
+    async fn list_all(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
+        let mut out: Vec<BlobMeta> = Vec::new();
+        loop {
+            let after = out.last().map(|b| b.key.clone());
+            let page = self.list(prefix, after.as_deref(), 1000).await?;
+            let n = page.len();
+            out.extend(page);
+            if n < 1000 {
+                return Ok(out);
+            }
+        }
+    }
 
     /// A URL that lets anyone holding it `GET` the blob at `key` for `ttl` (S3 SigV4, Azure
     /// SAS). The blob's existence is not checked. Stores that cannot presign return

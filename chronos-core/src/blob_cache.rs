@@ -189,6 +189,10 @@ impl BlobStore for RecentWrites {
         self.inner.list(prefix, after, limit).await
     }
 
+    async fn list_all(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
+        self.inner.list_all(prefix).await
+    }
+
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
         self.inner.presign_get(key, ttl).await
     }

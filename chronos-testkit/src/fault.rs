@@ -360,6 +360,9 @@ impl BlobStore for FaultyBlobStore {
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<BlobMeta>> {
         guarded(&self.plan, "list", || self.inner.list(prefix, after, limit)).await
     }
+    async fn list_all(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
+        guarded(&self.plan, "list", || self.inner.list_all(prefix)).await
+    }
 }
 
 /// A [`Lock`] that fails where its [`FaultPlan`] says.

@@ -268,27 +268,22 @@ impl Collection {
             dirs.push(format!("{}{}/{prop}/{id}/", cfg.blob_prefix, self.name()));
         }
         for dir in dirs {
-            let mut after: Option<String> = None;
-            loop {
-                let page = match blob.list(&dir, after.as_deref(), 1000).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        r.pending.push(format!("blob listing of '{dir}': {e}"));
-                        break;
+            let page = match blob.list_all(&dir).await {
+                Ok(p) => p,
+                Err(e) => {
+                    r.pending.push(format!("blob listing of '{dir}': {e}"));
+                    continue;
+                }
+            };
+            for b in page {
+                if referenced.binary_search(&b.key).is_ok() {
+                    continue;
+                }
+                match self.classify(&b.key) {
+                    Some((_, bid, _, w)) if bid == id && w.owner == self.inner.owner => {
+                        self.erase_blob(&b.key, r).await;
                     }
-                };
-                let Some(last) = page.last() else { break };
-                after = Some(last.key.clone());
-                for b in page {
-                    if referenced.binary_search(&b.key).is_ok() {
-                        continue;
-                    }
-                    match self.classify(&b.key) {
-                        Some((_, bid, _, w)) if bid == id && w.owner == self.inner.owner => {
-                            self.erase_blob(&b.key, r).await;
-                        }
-                        _ => r.left_not_owned.push(b.key),
-                    }
+                    _ => r.left_not_owned.push(b.key),
                 }
             }
         }

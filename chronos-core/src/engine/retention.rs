@@ -210,22 +210,12 @@ impl Collection {
         let cfg = &self.inner.config;
         for prop in cfg.base64_props.keys() {
             let prefix = format!("{}{}/{prop}/{id}/", cfg.blob_prefix, self.name());
-            let mut after: Option<String> = None;
-            loop {
-                let page = self
-                    .stores()
-                    .blob
-                    .list(&prefix, after.as_deref(), 1000)
-                    .await?;
-                let Some(last) = page.last() else { break };
-                after = Some(last.key.clone());
-                for blob in page {
-                    let written_below = self
-                        .parse_prop_key(&blob.key)
-                        .is_some_and(|(bid, ov)| bid == id && ov < below);
-                    if written_below && !refs.contains(&blob.key) {
-                        self.delete_owned(&blob.key, Kind::Property, report).await?;
-                    }
+            for blob in self.stores().blob.list_all(&prefix).await? {
+                let written_below = self
+                    .parse_prop_key(&blob.key)
+                    .is_some_and(|(bid, ov)| bid == id && ov < below);
+                if written_below && !refs.contains(&blob.key) {
+                    self.delete_owned(&blob.key, Kind::Property, report).await?;
                 }
             }
         }

@@ -68,37 +68,27 @@ impl Collection {
             .saturating_sub(older_than.as_millis().min(i64::MAX as u128) as i64);
         let prefix = format!("{}{}/", cfg.blob_prefix, self.name());
         let mut report = SweepReport::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .stores()
-                .blob
-                .list(&prefix, after.as_deref(), 1000)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.key.clone());
-            for blob in page {
-                report.scanned += 1;
-                let Some((kind, id, ov, written)) = self.classify(&blob.key) else {
-                    report.not_owned += 1;
-                    continue;
-                };
-                if written.owner != self.inner.owner {
-                    report.not_owned += 1;
-                    continue;
-                }
-                match self.fate(kind, id, ov, &blob.key).await? {
-                    Fate::Referenced => continue,
-                    Fate::Undecided if written.started_ms >= cutoff_ms => {
-                        report.too_young += 1;
-                        continue;
-                    }
-                    Fate::Undecided | Fate::SlotTaken => {}
-                }
-                self.stores().blob.delete(&blob.key).await?;
-                tracing::debug!(collection = self.name(), key = %blob.key, "sweep removed an unreferenced blob");
-                report.removed.push(blob.key);
+        for blob in self.stores().blob.list_all(&prefix).await? {
+            report.scanned += 1;
+            let Some((kind, id, ov, written)) = self.classify(&blob.key) else {
+                report.not_owned += 1;
+                continue;
+            };
+            if written.owner != self.inner.owner {
+                report.not_owned += 1;
+                continue;
             }
+            match self.fate(kind, id, ov, &blob.key).await? {
+                Fate::Referenced => continue,
+                Fate::Undecided if written.started_ms >= cutoff_ms => {
+                    report.too_young += 1;
+                    continue;
+                }
+                Fate::Undecided | Fate::SlotTaken => {}
+            }
+            self.stores().blob.delete(&blob.key).await?;
+            tracing::debug!(collection = self.name(), key = %blob.key, "sweep removed an unreferenced blob");
+            report.removed.push(blob.key);
         }
         if !report.removed.is_empty() || report.not_owned > 0 {
             tracing::info!(

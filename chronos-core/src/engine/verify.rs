@@ -27,6 +27,8 @@ use crate::index::{HeadQuery, Point, Sort, SortKey, VersionEntry};
 /// Records per page of the walk; payloads checked at once.
 const PAGE: usize = 500;
 const CONCURRENCY: usize = 16;
+/// Records checked at once.
+const RECORDS_AT_ONCE: usize = 8;
 
 /// What kind of disagreement [`Collection::verify`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,20 +165,41 @@ impl Collection {
             }
         }
         let mut referenced: HashSet<String> = HashSet::new();
-        let mut after_id: Option<ItemId> = None;
-        loop {
-            let ids = idx
-                .changed_items(self.name(), Point::Cv(0), after_id, PAGE)
-                .await?;
-            let Some(last) = ids.last() else { break };
-            after_id = Some(*last);
-            for id in ids {
-                let head = heads.remove(&id);
-                self.verify_record(id, head, &mut referenced, &mut report)
+        // The blob listing runs beside the walk (a directory walk or a paged S3 listing is
+        // as long as the walk's reads).
+        let prefix = format!("{}{}/", self.inner.config.blob_prefix, self.name());
+        let listing = self.stores().blob.list_all(&prefix);
+        let walk = async {
+            let mut after_id: Option<ItemId> = None;
+            loop {
+                let ids = idx
+                    .changed_items(self.name(), Point::Cv(0), after_id, PAGE)
                     .await?;
+                let Some(last) = ids.last() else { break };
+                after_id = Some(*last);
+                // Records of a page at once: verify is bound by reading, not by round trips.
+                let work: Vec<(ItemId, Option<HeadFacts>)> =
+                    ids.into_iter().map(|id| (id, heads.remove(&id))).collect();
+                let outcomes: Vec<Result<(VerifyReport, HashSet<String>)>> = stream::iter(work)
+                    .map(|(id, head)| self.verify_record(id, head))
+                    .buffered(RECORDS_AT_ONCE)
+                    .collect()
+                    .await;
+                for outcome in outcomes {
+                    let (r, refs) = outcome?;
+                    report.records += r.records;
+                    report.versions += r.versions;
+                    report.blobs_checked += r.blobs_checked;
+                    report.unchained += r.unchained;
+                    report.problems.extend(r.problems);
+                    referenced.extend(refs);
+                }
+                progress(report.records);
             }
-            progress(report.records);
-        }
+            Ok::<(), crate::Error>(())
+        };
+        let (walked, listed) = futures::future::join(walk, listing).await;
+        walked?;
         for (id, h) in heads {
             report.records += 1;
             report.problems.push(Problem {
@@ -187,18 +210,25 @@ impl Collection {
                 detail: "a head without any version in the log".into(),
             });
         }
-        self.list_orphans(&referenced, &mut report).await?;
+        report.orphans.extend(
+            listed?
+                .into_iter()
+                .map(|b| b.key)
+                .filter(|k| !referenced.contains(k)),
+        );
         progress(report.records);
         Ok(report)
     }
 
+    /// One record's findings, and the blobs its versions refer to.
     async fn verify_record(
         &self,
         id: ItemId,
         head: Option<HeadFacts>,
-        referenced: &mut HashSet<String>,
-        report: &mut VerifyReport,
-    ) -> Result<()> {
+    ) -> Result<(VerifyReport, HashSet<String>)> {
+        let mut referenced = HashSet::new();
+        let mut own = VerifyReport::default();
+        let report = &mut own;
         report.records += 1;
         let versions = self.every_version(id).await?;
         report.versions += versions.len() as u64;
@@ -330,7 +360,7 @@ impl Collection {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok((own, referenced))
     }
 
     /// The seals of `versions` (one record's, ascending): each against its own fields, each
@@ -428,30 +458,5 @@ impl Collection {
             Ok(d) => Ok(self.prop_refs(&d.data)),
             Err(e) => Err((ProblemKind::Corrupt, e.to_string())),
         })
-    }
-
-    /// Blobs under the collection's prefix that no checked version referred to.
-    async fn list_orphans(
-        &self,
-        referenced: &HashSet<String>,
-        report: &mut VerifyReport,
-    ) -> Result<()> {
-        let prefix = format!("{}{}/", self.inner.config.blob_prefix, self.name());
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .stores()
-                .blob
-                .list(&prefix, after.as_deref(), 1000)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.key.clone());
-            report.orphans.extend(
-                page.into_iter()
-                    .map(|b| b.key)
-                    .filter(|k| !referenced.contains(k)),
-            );
-        }
-        Ok(())
     }
 }

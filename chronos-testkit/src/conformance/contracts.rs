@@ -344,6 +344,14 @@ pub async fn blob_store_contract(h: Harness) {
     expected.extend((0..5).map(|i| format!("{p}/b/{i}")));
     assert_eq!(keys, expected);
     assert_eq!(page1[1].size, big.len() as u64);
+    let all: Vec<String> = b
+        .list_all(&format!("{p}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(all, expected, "list_all is every page of list");
     b.delete(&k).await.unwrap();
     assert_eq!(b.get(&k).await.unwrap_err().kind(), ErrorKind::NotFound);
     b.put_if_absent(&k, Bytes::from_static(b"again"))
