@@ -11,10 +11,8 @@ mod common;
 
 use chronos_core::{CollectionConfig, Engine, ItemId};
 use chronos_store_mongo::Transactions;
-use chronos_testkit::tamper::{self, Field, FIELDS};
+use chronos_testkit::tamper::{self, Field};
 use mongodb::bson::{doc, Bson, DateTime, Document};
-use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 fn oid(id: ItemId) -> mongodb::bson::oid::ObjectId {
     mongodb::bson::oid::ObjectId::from_bytes(id.bytes())
@@ -119,10 +117,6 @@ fn change(field: Field, mut d: Document, n: i64) -> Option<Document> {
 #[test]
 fn verify_locates_every_changed_field() {
     let Some(uri) = common::uri() else { return };
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -147,49 +141,34 @@ fn verify_locates_every_changed_field() {
     assert!(rt.block_on(coll.verify(|_| {})).unwrap().is_ok());
     let ver = db.collection::<Document>("m_ver");
     let head = db.collection::<Document>("m_head");
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let strategy = (
-        0..tamper::RECORDS,
-        0..tamper::VERSIONS,
-        0..FIELDS.len(),
-        0..1_000_000i64,
-    );
-    runner
-        .run(&strategy, |(rec, ov, field, n)| {
-            let field = FIELDS[field];
-            let ov = field.target_ov(ov);
-            let id = ids[rec];
-            rt.block_on(async {
-                let (target, filter) = if field.is_head() {
-                    (&head, doc! {"_id": oid(id)})
-                } else {
-                    (&ver, doc! {"itemId": oid(id), "ov": ov as i64})
-                };
-                let original = target.find_one(filter.clone()).await.unwrap().unwrap();
-                let key = doc! {"_id": original.get("_id").unwrap().clone()};
-                match change(field, original.clone(), n) {
-                    Some(d) => {
-                        let r = target.replace_one(key.clone(), d).await.unwrap();
-                        assert_eq!(r.matched_count, 1);
-                    }
-                    None => {
-                        target.delete_one(key.clone()).await.unwrap();
-                    }
+    tamper::run_cases(500, |rec, ov, field, n| {
+        let id = ids[rec];
+        rt.block_on(async {
+            let (target, filter) = if field.is_head() {
+                (&head, doc! {"_id": oid(id)})
+            } else {
+                (&ver, doc! {"itemId": oid(id), "ov": ov as i64})
+            };
+            let original = target.find_one(filter.clone()).await.unwrap().unwrap();
+            let key = doc! {"_id": original.get("_id").unwrap().clone()};
+            match change(field, original.clone(), n) {
+                Some(d) => {
+                    let r = target.replace_one(key.clone(), d).await.unwrap();
+                    assert_eq!(r.matched_count, 1);
                 }
-                let report = coll.verify(|_| {}).await.unwrap();
-                target
-                    .replace_one(key, original)
-                    .upsert(true)
-                    .await
-                    .unwrap();
-                tamper::located(&report, id, ov, field).map_err(TestCaseError::fail)
-            })
+                None => {
+                    target.delete_one(key.clone()).await.unwrap();
+                }
+            }
+            let report = coll.verify(|_| {}).await.unwrap();
+            target
+                .replace_one(key, original)
+                .upsert(true)
+                .await
+                .unwrap();
+            tamper::located(&report, id, ov, field)
         })
-        .unwrap();
+    });
     let end = rt.block_on(coll.verify(|_| {})).unwrap();
     assert!(end.is_ok(), "every case restored what it changed: {end:?}");
     rt.block_on(async { db.drop().await }).unwrap();

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use chronos_core::{Collection, CollectionConfig, Engine, ItemId, Stores};
 use chronos_store_sqlite::SqliteBackend;
-use chronos_testkit::tamper::{self, Field, FIELDS};
-use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use chronos_testkit::tamper::{self, Field};
 use sqlx::SqlitePool;
 
 /// The SQL that changes the field (`?1` the id, `?2` the ov, `?3` a random number); every
@@ -177,40 +175,15 @@ async fn case(f: &Fixture, rec: usize, ov: u64, field: Field, n: i64) -> Result<
 
 #[test]
 fn verify_locates_every_changed_field() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3_000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let f = rt.block_on(fixture());
     assert!(rt.block_on(f.coll.verify(|_| {})).unwrap().is_ok());
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
+    tamper::run_cases(3_000, |rec, ov, field, n| {
+        rt.block_on(case(&f, rec, ov, field, n))
     });
-    let strategy = (
-        0..tamper::RECORDS,
-        0..tamper::VERSIONS,
-        0..FIELDS.len(),
-        0..1_000_000i64,
-    );
-    runner
-        .run(&strategy, |(rec, ov, field, n)| {
-            let field = FIELDS[field];
-            // Removing ov 0 is what retention does (see the module docs).
-            let ov = if matches!(field, Field::RowRemoved) {
-                ov.max(1)
-            } else {
-                ov
-            };
-            rt.block_on(case(&f, rec, ov, field, n))
-                .map_err(TestCaseError::fail)
-        })
-        .unwrap();
     let end = rt.block_on(f.coll.verify(|_| {})).unwrap();
     assert!(end.is_ok(), "every case restored what it changed: {end:?}");
     assert_eq!(end.versions, tamper::RECORDS as u64 * tamper::VERSIONS);

@@ -153,3 +153,27 @@ pub fn located(report: &VerifyReport, id: ItemId, ov: u64, field: Field) -> Resu
     }
     Ok(())
 }
+
+/// Runs `case(record index, ov, field, n)` — `n` a random number for the change's value —
+/// for `default_cases` random cases (`PROPTEST_CASES` overrides), with the target ov already
+/// adjusted ([`Field::target_ov`]); panics with the first case that fails, shrunk.
+#[cfg(feature = "proptest")]
+pub fn run_cases(default_cases: u32, case: impl Fn(usize, u64, Field, i64) -> Result<(), String>) {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (0..RECORDS, 0..VERSIONS, 0..FIELDS.len(), 0..1_000_000i64);
+    runner
+        .run(&strategy, |(rec, ov, field, n)| {
+            let field = FIELDS[field];
+            case(rec, field.target_ov(ov), field, n).map_err(TestCaseError::fail)
+        })
+        .unwrap();
+}

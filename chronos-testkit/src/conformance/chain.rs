@@ -74,8 +74,9 @@ pub async fn index_seal_contract(h: Harness) {
     assert_eq!(idx.head(coll, bare).await.unwrap().unwrap().chain, None);
 }
 
-/// A version appended directly to the index after `last`, linked as `chain` says.
-fn appended(last: &VersionEntry, chain: Option<ChainLink>) -> Commit {
+/// A version appended directly to the index after `last` (its payload reused), linked as
+/// `chain` says.
+pub(super) fn appended(last: &VersionEntry, chain: Option<ChainLink>) -> Commit {
     Commit {
         version: NewVersion {
             item_id: last.item_id,

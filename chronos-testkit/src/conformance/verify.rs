@@ -4,8 +4,7 @@
 
 use bytes::Bytes;
 use chronos_core::{
-    Base64Prop, CollectionConfig, Commit, CreateOptions, HeadAction, Lineage, NewVersion, Op,
-    ProblemKind, ReadOptions, WriteOptions,
+    Base64Prop, CollectionConfig, CreateOptions, HeadAction, ProblemKind, ReadOptions, WriteOptions,
 };
 use serde_json::json;
 
@@ -74,37 +73,14 @@ pub async fn verify_finds_and_locates_damage(h: Harness) {
     // collection's head may only go with a hard delete).
     let h2 = full_history(&c, ids[2]).await;
     let last = h2.last().unwrap().clone();
-    h.stores
-        .index
-        .commit(
-            c.name(),
-            Commit {
-                version: NewVersion {
-                    item_id: ids[2],
-                    ov: last.ov + 1,
-                    op: Op::Update,
-                    at: chronos_core::time::next_ms(last.at),
-                    actor: None,
-                    reason: None,
-                    blob_key: last.blob_key.clone(),
-                    meta: last.meta.clone(),
-                    size: last.size,
-                    checksum: last.checksum.clone(),
-                    prev_ov: Some(last.ov),
-                    chain: Some(chronos_core::ChainLink::after(
-                        last.seal.as_ref().map(|s| s.hash.clone()),
-                    )),
-                },
-                created_at: h2[0].at,
-                head: HeadAction::Remove,
-                prune_below_ov: None,
-                shadow: None,
-                lineage: Lineage::default(),
-                not_after: None,
-            },
-        )
-        .await
-        .unwrap();
+    let mut removal = super::chain::appended(
+        &last,
+        Some(chronos_core::ChainLink::after(
+            last.seal.as_ref().map(|s| s.hash.clone()),
+        )),
+    );
+    removal.head = HeadAction::Remove;
+    h.stores.index.commit(c.name(), removal).await.unwrap();
     // 5. an unreferenced blob.
     let stray = format!("{}/{}/v9/item-stray.json", c.name(), ids[3]);
     h.stores
