@@ -177,13 +177,16 @@ enum Command {
     },
     /// Check a collection: heads against the version log, the log's continuity, every
     /// payload and property blob read and checked against its checksum, orphan blobs
-    /// listed. Exits non-zero when a problem is found (with --json: the report, then the
-    /// error, one JSON document per line). With --repair, a sweep then removes the orphans
-    /// that are provably garbage (committed data is never touched).
+    /// listed, hash chains checked. Exits non-zero when a problem is found (with --json: the
+    /// report, then the error, one JSON document per line). With --repair, heads that
+    /// disagree with the log are rebuilt from it and a sweep removes the orphans that are
+    /// provably garbage (committed data is never touched); the exit is then non-zero only
+    /// for problems the repair did not fix.
     Verify {
         #[command(flatten)]
         target: Target,
-        /// Sweep provable garbage afterwards (at the collection's minimum grace period).
+        /// Rebuild bad heads from the log, then sweep provable garbage (at the collection's
+        /// minimum grace period).
         #[arg(long)]
         repair: bool,
     },
@@ -531,17 +534,27 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
                 .await;
             spinner.finish_and_clear();
             let report = report?;
-            let swept = if *repair {
-                Some(c.sweep(c.config().min_sweep_grace()).await?)
+            let repaired = if *repair {
+                let heads = c.repair_heads(&report).await?;
+                Some((heads, c.sweep(c.config().min_sweep_grace()).await?))
             } else {
                 None
             };
-            out.verified(c.name(), &report, swept.as_ref());
-            if !report.is_ok() {
+            out.verified(c.name(), &report, repaired.as_ref());
+            let fixed = |p: &chronos::Problem| {
+                p.kind == chronos::ProblemKind::Head
+                    && repaired.as_ref().is_some_and(|(h, _)| h.contains(&p.id))
+            };
+            let left = report.problems.iter().filter(|p| !fixed(p)).count();
+            if left > 0 {
                 return Err(Error::internal(format!(
-                    "verify found {} problem(s) in collection '{}'",
-                    report.problems.len(),
-                    c.name()
+                    "verify found {left} problem(s) in collection '{}'{}",
+                    c.name(),
+                    if *repair {
+                        " that the repair did not fix"
+                    } else {
+                        ""
+                    }
                 )));
             }
         }

@@ -331,12 +331,12 @@ impl Out {
         }
     }
 
-    /// A verify report, and the repair's sweep when one ran.
+    /// A verify report, and the repair (heads rebuilt, the sweep) when one ran.
     pub(crate) fn verified(
         &self,
         collection: &str,
         r: &chronos::VerifyReport,
-        swept: Option<&chronos::SweepReport>,
+        repaired: Option<&(Vec<chronos::ItemId>, chronos::SweepReport)>,
     ) {
         if self.silent {
             return;
@@ -355,7 +355,8 @@ impl Out {
                 json!({"collection": collection, "ok": r.is_ok(), "records": r.records,
                 "versions": r.versions, "blobsChecked": r.blobs_checked, "problems": problems,
                 "orphans": r.orphans, "unchained": r.unchained,
-                "repairRemoved": swept.map(|s| s.removed.len())})
+                "repairHeads": repaired.map(|(h, _)| h.iter().map(|i| i.to_string()).collect::<Vec<_>>()),
+                "repairRemoved": repaired.map(|(_, s)| s.removed.len())})
             );
             return;
         }
@@ -388,8 +389,12 @@ impl Out {
                 r.unchained
             );
         }
-        if let Some(s) = swept {
-            out!("  repair: the sweep removed {} blob(s)", s.removed.len());
+        if let Some((heads, s)) = repaired {
+            out!(
+                "  repair: {} head(s) rebuilt from the log; the sweep removed {} blob(s)",
+                heads.len(),
+                s.removed.len()
+            );
         }
     }
 

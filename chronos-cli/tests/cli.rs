@@ -761,6 +761,60 @@ fn verify_reports_a_missing_payload() {
 }
 
 #[test]
+fn verify_repair_rebuilds_a_damaged_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let w = json(dir, &["create", "-c", "v", "--data", r#"{"n":0}"#]);
+    let id = w["id"].as_str().unwrap().to_string();
+    ok(dir, &["update", "-c", "v", &id, "--data", r#"{"n":1}"#]);
+    // Change the head's indexed metadata in the embedded default's database file.
+    let mut stack = vec![dir.to_path_buf()];
+    let mut db = None;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|x| x == "runtime_default.db") {
+                db = Some(p);
+            }
+        }
+    }
+    let db = db.expect("the runtime database's SQLite file");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            let n =
+                sqlx::query("UPDATE v_head SET meta = json_set(meta, '$.n', 99) WHERE item_id = ?")
+                    .bind(&id)
+                    .execute(&pool)
+                    .await
+                    .unwrap()
+                    .rows_affected();
+            assert_eq!(n, 1);
+            pool.close().await;
+        });
+    let out = chronos(dir, &["verify", "-c", "v", "--json"]);
+    assert!(!out.status.success(), "a damaged head exits non-zero");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let r: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(r["problems"][0]["kind"], "head", "{r}");
+
+    let stdout = ok(dir, &["verify", "-c", "v", "--repair", "--json"]);
+    let r: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(r["repairHeads"], serde_json::json!([id]), "{r}");
+    let r = json(dir, &["verify", "-c", "v"]);
+    assert_eq!(r["ok"], true, "the repaired head agrees with the log: {r}");
+    let got = json(dir, &["get", "-c", "v", &id]);
+    assert_eq!(got["n"], 1, "{got}");
+}
+
+#[test]
 fn counters_report_every_write_of_a_collection() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -606,6 +606,23 @@ pub trait IndexStore: Send + Sync + Debug {
     /// again finishes the purge).
     async fn scrub_versions(&self, collection: &str, id: ItemId, below_ov: u64) -> Result<u64>;
 
+    /// Repair: replaces record `id`'s head with `head` (`None`: removes it) — only if the
+    /// head is still what the caller saw (`seen`: its `(ov, cv)`, or `None` for no head) and
+    /// the record's latest version is still `latest_ov`, checked atomically with the write
+    /// (or, where the store cannot, undone when a commit raced it). Returns whether it
+    /// wrote; `false` changes nothing. `head`, when given, is for version `latest_ov`.
+    ///
+    /// Contract: versions and other records are untouched; a commit that lands between
+    /// the caller's read and this call makes it return `false`.
+    async fn repair_head(
+        &self,
+        collection: &str,
+        id: ItemId,
+        seen: Option<(u64, u64)>,
+        latest_ov: u64,
+        head: Option<HeadEntry>,
+    ) -> Result<bool>;
+
     /// One aggregate over the collection's current (not deleted) heads that match the
     /// query; see [`crate::aggregate`] for the exact semantics every store must reproduce.
     /// Computed in the store (nothing but the answer leaves it), over every matching head.

@@ -159,6 +159,32 @@ impl IndexStore for MemoryIndexStore {
         Ok(self.with(collection, |coll| coll.scrub(id, below_ov)))
     }
 
+    async fn repair_head(
+        &self,
+        collection: &str,
+        id: ItemId,
+        seen: Option<(u64, u64)>,
+        latest_ov: u64,
+        head: Option<HeadEntry>,
+    ) -> Result<bool> {
+        Ok(self.with(collection, |coll| {
+            let now = coll.heads.get(&id).map(|h| (h.ov, h.cv));
+            let latest = coll
+                .versions
+                .get(&id)
+                .and_then(|vs| vs.last())
+                .map(|v| v.ov);
+            if now != seen || latest != Some(latest_ov) {
+                return false;
+            }
+            match head {
+                Some(h) => coll.heads.insert(id, h),
+                None => coll.heads.remove(&id),
+            };
+            true
+        }))
+    }
+
     async fn head(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>> {
         Ok(self.with(collection, |c| c.heads.get(&id).cloned()))
     }

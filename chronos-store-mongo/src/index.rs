@@ -235,36 +235,35 @@ fn version_doc(v: &VersionEntry, head: HeadAction) -> Document {
     d
 }
 
-fn head_doc(
-    v: &VersionEntry,
-    created_at: chronos_core::Timestamp,
-    shadow: Option<&chronos_core::Shadow>,
-    lineage: Option<&chronos_core::Lineage>,
-) -> Document {
+fn head_doc(h: &HeadEntry) -> Document {
     let mut d = doc! {
-        "_id": oid(v.item_id),
-        "itemId": oid(v.item_id),
-        "ov": v.ov as i64,
-        "cv": v.cv as i64,
-        "jsonKey": &v.blob_key,
-        "metaIndexed": conv::to_doc(&v.meta),
-        "size": v.size as i64,
-        "checksum": &v.checksum,
-        "createdAt": date(created_at),
-        "updatedAt": date(v.at),
+        "_id": oid(h.item_id),
+        "itemId": oid(h.item_id),
+        "ov": h.ov as i64,
+        "cv": h.cv as i64,
+        "jsonKey": &h.blob_key,
+        "metaIndexed": conv::to_doc(&h.meta),
+        "size": h.size as i64,
+        "checksum": &h.checksum,
+        "createdAt": date(h.created_at),
+        "updatedAt": date(h.updated_at),
     };
-    if v.is_tombstone() {
-        d.insert("deletedAt", date(v.at));
+    if let Some(at) = h.deleted_at {
+        d.insert("deletedAt", date(at));
     }
-    if let Some(s) = shadow {
+    if let Some(s) = &h.shadow {
         d.insert("fullShadow", &s.json);
         d.insert("shadowExpiresAt", date(s.expires_at));
     }
-    if let Some(l) = lineage.and_then(|l| mongodb::bson::to_document(l).ok()) {
+    if let Some(l) = h
+        .lineage
+        .as_ref()
+        .and_then(|l| mongodb::bson::to_document(l).ok())
+    {
         d.insert("lineage", l);
     }
-    if let Some(s) = &v.seal {
-        d.insert("chain", &s.hash);
+    if let Some(c) = &h.chain {
+        d.insert("chain", c);
     }
     d
 }
@@ -621,7 +620,10 @@ impl MongoIndexStore {
         let id = oid(v.item_id);
         match c.head {
             HeadAction::Upsert => {
-                let head = head_doc(&entry, c.created_at, c.shadow.as_ref(), Some(&c.lineage));
+                let mut h = HeadEntry::from_version(&entry, c.created_at);
+                h.shadow = c.shadow.clone();
+                h.lineage = Some(c.lineage.clone());
+                let head = head_doc(&h);
                 let written = if v.ov == 0 {
                     // A first version has no head to replace (only a later version's, on
                     // the ordered path): a plain insert, cheaper than an upsert.
@@ -764,7 +766,7 @@ impl MongoIndexStore {
             .head
             .replace_one(
                 doc! {"_id": oid(id), "ov": {"$lt": v.ov as i64}},
-                head_doc(&v, created_at, None, None),
+                head_doc(&HeadEntry::from_version(&v, created_at)),
             )
             .upsert(true)
             .await
@@ -922,6 +924,72 @@ impl IndexStore for MongoIndexStore {
         crate::prune::scrub(&cs.ver, oid(id), below_ov)
             .await
             .map_err(|e| e.into_error().with("collection", c).with("id", id))
+    }
+
+    async fn repair_head(
+        &self,
+        c: &str,
+        id: ItemId,
+        seen: Option<(u64, u64)>,
+        latest_ov: u64,
+        head: Option<HeadEntry>,
+    ) -> Result<bool> {
+        self.ensure(c).await?;
+        let cs = self.colls(c);
+        let ctx = |e: Error| e.with("collection", c).with("id", id);
+        let latest = || async {
+            crate::prune::latest_ov(&cs.ver, oid(id), None)
+                .await
+                .map_err(|e| ctx(e.into_error()))
+        };
+        if latest().await? != Some(latest_ov) {
+            return Ok(false);
+        }
+        // Conditional on what the caller saw; no transaction needed: a commit's own head
+        // write is conditional on ov too.
+        let seen_filter =
+            seen.map(|(ov, cv)| doc! {"_id": oid(id), "ov": ov as i64, "cv": cv as i64});
+        let wrote = match (seen_filter, &head) {
+            (Some(f), Some(h)) => {
+                cs.head
+                    .replace_one(f, head_doc(h))
+                    .await
+                    .map_err(|e| ctx(map_err(e, "repair head")))?
+                    .matched_count
+                    == 1
+            }
+            (Some(f), None) => {
+                cs.head
+                    .delete_one(f)
+                    .await
+                    .map_err(|e| ctx(map_err(e, "repair head")))?
+                    .deleted_count
+                    == 1
+            }
+            (None, Some(h)) => match cs.head.insert_one(head_doc(h)).await {
+                Ok(_) => true,
+                Err(e) if is_duplicate_key(&e) => false,
+                Err(e) => return Err(ctx(map_err(e, "repair head"))),
+            },
+            (None, None) => cs
+                .head
+                .find_one(doc! {"_id": oid(id)})
+                .await
+                .map_err(|e| ctx(map_err(e, "read head")))?
+                .is_none(),
+        };
+        if let (true, Some(h)) = (wrote, &head) {
+            // A commit that landed meanwhile and removed the head before ours was written
+            // would be undone by it: take ours back.
+            if latest().await? != Some(latest_ov) {
+                cs.head
+                    .delete_one(doc! {"_id": oid(id), "ov": h.ov as i64, "cv": h.cv as i64})
+                    .await
+                    .map_err(|e| ctx(map_err(e, "undo head repair")))?;
+                return Ok(false);
+            }
+        }
+        Ok(wrote)
     }
 
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {

@@ -75,7 +75,7 @@ pub(crate) async fn scrub(
 }
 
 /// The record's latest ov (`None` without versions), in `sess` when given.
-async fn latest_ov(
+pub(crate) async fn latest_ov(
     ver: &Collection<Document>,
     id: ObjectId,
     mut sess: Option<&mut ClientSession>,

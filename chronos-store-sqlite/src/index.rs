@@ -18,7 +18,7 @@ use crate::sql_filter::{self, json_path, Bind, Sql};
 
 const VER_COLS: &str =
     "item_id, ov, cv, op, at, actor, reason, blob_key, meta, size, checksum, prev_ov, seal";
-const HEAD_COLS: &str =
+pub(crate) const HEAD_COLS: &str =
     "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at, shadow, shadow_expires, lineage, chain";
 
 /// The SQLite index store. Cheap to share behind an `Arc`.
@@ -441,6 +441,36 @@ impl IndexStore for SqliteIndexStore {
             .map_err(|e| map_err(e, "commit scrub").with("collection", coll))?;
         crate::prune::purge_wal(&self.pool, coll, &id).await?;
         Ok(n)
+    }
+
+    async fn repair_head(
+        &self,
+        coll: &str,
+        id: ItemId,
+        seen: Option<(u64, u64)>,
+        latest_ov: u64,
+        head: Option<HeadEntry>,
+    ) -> Result<bool> {
+        self.ensure(coll).await?;
+        let (head_t, _) = tables(coll);
+        let (sql, binds) = crate::prune::repair_head_sql(&head_t, id, head);
+        let mut tx = begin_immediate(&self.pool)
+            .await
+            .map_err(|e| e.with("collection", coll))?;
+        if !crate::prune::head_unchanged(&mut tx, coll, id, seen, latest_ov).await? {
+            return Ok(false);
+        }
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.execute(&mut *tx)
+            .await
+            .map_err(|e| map_err(e, "repair head").with("collection", coll))?;
+        tx.commit()
+            .await
+            .map_err(|e| map_err(e, "commit head repair").with("collection", coll))?;
+        Ok(true)
     }
 
     async fn head(&self, coll: &str, id: ItemId) -> Result<Option<HeadEntry>> {

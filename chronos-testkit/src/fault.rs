@@ -315,6 +315,19 @@ impl IndexStore for FaultyIndexStore {
         })
         .await
     }
+    async fn repair_head(
+        &self,
+        c: &str,
+        id: ItemId,
+        seen: Option<(u64, u64)>,
+        latest_ov: u64,
+        head: Option<HeadEntry>,
+    ) -> Result<bool> {
+        guarded(&self.plan, "repair_head", || {
+            self.inner.repair_head(c, id, seen, latest_ov, head.clone())
+        })
+        .await
+    }
     async fn scrub_versions(&self, c: &str, id: ItemId, below: u64) -> Result<u64> {
         guarded(&self.plan, "scrub_versions", || {
             self.inner.scrub_versions(c, id, below)

@@ -24,6 +24,7 @@ mod observer;
 mod options;
 mod payload;
 mod read;
+mod repair;
 mod restore;
 mod retention;
 mod state;

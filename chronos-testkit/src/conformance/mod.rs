@@ -208,6 +208,7 @@ macro_rules! conformance_suite {
             erase_removes_every_payload_and_keeps_history,
             erase_resumes_until_every_store_confirmed,
             verify_finds_and_locates_damage,
+            verify_repair_rebuilds_heads_from_the_log,
             index_seal_contract,
             chains_link_every_version_and_survive_erase,
         );

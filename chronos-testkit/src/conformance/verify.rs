@@ -126,3 +126,111 @@ pub async fn verify_finds_and_locates_damage(h: Harness) {
         "a problem says what is wrong"
     );
 }
+
+/// `repair_heads` rebuilds the heads `verify` reports from the log — a head that disagrees,
+/// a missing one — and nothing else; the store's `repair_head` refuses when the head or the
+/// log is not what the caller saw.
+pub async fn verify_repair_rebuilds_heads_from_the_log(h: Harness) {
+    let c = h.collection(CollectionConfig::new("repair")).await;
+    let idx = &h.stores.index;
+    let mut ids = Vec::new();
+    for r in 0..3 {
+        let w = c
+            .create(&json!({"r": r, "n": 0}), CreateOptions::new())
+            .await
+            .unwrap();
+        c.update(w.id, &json!({"r": r, "n": 1}), WriteOptions::new())
+            .await
+            .unwrap();
+        ids.push(w.id);
+    }
+    let name = c.name().to_string();
+    let head = |id| {
+        let name = name.clone();
+        async move { idx.head(&name, id).await.unwrap() }
+    };
+    let mut good = Vec::new();
+    for &id in &ids {
+        good.push(head(id).await);
+    }
+
+    // Refused: a stale view of the head, or of the log.
+    let g2 = good[2].clone().unwrap();
+    assert!(!idx
+        .repair_head(c.name(), ids[2], Some((9, 9)), 1, None)
+        .await
+        .unwrap());
+    assert!(!idx
+        .repair_head(c.name(), ids[2], Some((g2.ov, g2.cv)), 0, None)
+        .await
+        .unwrap());
+    assert_eq!(
+        head(ids[2]).await,
+        good[2],
+        "a refused repair changes nothing"
+    );
+
+    // Damage: record 0's head disagrees (metadata, size); record 1 has none.
+    let mut bad = good[0].clone().unwrap();
+    bad.meta.insert("n".into(), json!(42));
+    bad.size += 1;
+    assert!(idx
+        .repair_head(c.name(), ids[0], Some((bad.ov, bad.cv)), 1, Some(bad))
+        .await
+        .unwrap());
+    let g1 = good[1].clone().unwrap();
+    assert!(idx
+        .repair_head(c.name(), ids[1], Some((g1.ov, g1.cv)), 1, None)
+        .await
+        .unwrap());
+    let r = c.verify(|_| {}).await.unwrap();
+    let mut damaged: Vec<_> = r.problems.iter().map(|p| (p.kind, p.id)).collect();
+    damaged.dedup();
+    let mut expected = vec![(ProblemKind::Head, ids[0]), (ProblemKind::Head, ids[1])];
+    expected.sort_by_key(|p| p.1);
+    damaged.sort_by_key(|p| p.1);
+    assert_eq!(damaged, expected, "{r:?}");
+
+    let mut repaired = c.repair_heads(&r).await.unwrap();
+    repaired.sort();
+    let mut want = vec![ids[0], ids[1]];
+    want.sort();
+    assert_eq!(repaired, want);
+    let after = c.verify(|_| {}).await.unwrap();
+    assert!(after.is_ok(), "{after:?}");
+    for (i, id) in ids.iter().enumerate() {
+        let h = head(*id).await.unwrap();
+        let g = good[i].as_ref().unwrap();
+        assert_eq!(
+            (
+                h.ov,
+                h.cv,
+                &h.meta,
+                h.size,
+                &h.checksum,
+                &h.chain,
+                h.created_at
+            ),
+            (
+                g.ov,
+                g.cv,
+                &g.meta,
+                g.size,
+                &g.checksum,
+                &g.chain,
+                g.created_at
+            ),
+            "record {i}'s head is its latest version's again"
+        );
+        let read = c
+            .get_latest(*id, ReadOptions::new())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.data["r"], json!(i));
+    }
+    assert!(
+        c.repair_heads(&after).await.unwrap().is_empty(),
+        "nothing to repair"
+    );
+}
