@@ -127,20 +127,7 @@ impl RawIndex {
                 .fetch_all(pool)
                 .await
                 .expect("raw ids"),
-            Self::Mongo(c) => {
-                use futures::TryStreamExt;
-                let docs: Vec<Document> = c
-                    .find(doc! {})
-                    .limit(n as i64)
-                    .await
-                    .expect("raw find")
-                    .try_collect()
-                    .await
-                    .expect("raw ids");
-                docs.iter()
-                    .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
-                    .collect()
-            }
+            Self::Mongo(c) => mongo_ids(c, doc! {}, false, n).await,
         }
     }
 
@@ -163,19 +150,7 @@ impl RawIndex {
                 rows.into_iter().map(|(id, _)| id).collect()
             }
             Self::Mongo(c) => {
-                use futures::TryStreamExt;
-                let docs: Vec<Document> = c
-                    .find(doc! {"_id": {"$gt": from, "$lt": &to}})
-                    .sort(doc! {"_id": 1})
-                    .limit(limit as i64)
-                    .await
-                    .expect("raw find")
-                    .try_collect()
-                    .await
-                    .expect("raw scan");
-                docs.iter()
-                    .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
-                    .collect()
+                mongo_ids(c, doc! {"_id": {"$gt": from, "$lt": &to}}, true, limit).await
             }
         }
     }
@@ -195,23 +170,37 @@ impl RawIndex {
                 rows.into_iter().map(|(id, _)| id).collect()
             }
             Self::Mongo(c) => {
-                use futures::TryStreamExt;
-                let docs: Vec<Document> = c
-                    .find(doc! {"meta.status": status})
-                    .sort(doc! {"_id": 1})
-                    .limit(limit as i64)
-                    .await
-                    .expect("raw find")
-                    .try_collect()
-                    .await
-                    .expect("raw list");
-                assert!(!docs.is_empty());
-                docs.iter()
-                    .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
-                    .collect()
+                let ids = mongo_ids(c, doc! {"meta.status": status}, true, limit).await;
+                assert!(!ids.is_empty());
+                ids
             }
         }
     }
+}
+
+/// The `_id`s of up to `limit` documents matching `filter` (in `_id` order when `sorted`).
+async fn mongo_ids(
+    c: &mongodb::Collection<Document>,
+    filter: Document,
+    sorted: bool,
+    limit: usize,
+) -> Vec<String> {
+    use futures::TryStreamExt;
+    let find = c.find(filter).limit(limit as i64);
+    let find = if sorted {
+        find.sort(doc! {"_id": 1})
+    } else {
+        find
+    };
+    let docs: Vec<Document> = find
+        .await
+        .expect("raw find")
+        .try_collect()
+        .await
+        .expect("raw find results");
+    docs.iter()
+        .filter_map(|d| d.get_str("_id").ok().map(str::to_string))
+        .collect()
 }
 
 /// Raw blob puts and gets through `object_store` directly (the local filesystem, or the same
