@@ -48,9 +48,12 @@ pub(crate) async fn rows(s: &Setup, versions: usize) -> Vec<Row> {
         .collect::<Vec<()>>()
         .await;
     let total = records * VERSIONS;
+    // Unique per run: `--backend all` runs several backends against one bucket.
+    let prefix = format!("vfy-{}-", chronos_core::ItemId::generate());
+    let prefix = &prefix;
     futures::stream::iter(0..total)
         .map(|i| async move {
-            let id = format!("vfy-{i:08}");
+            let id = format!("{prefix}{i:08}");
             s.raw.insert(&id, &doc(i)).await;
             s.raw_blob
                 .put(&format!("raw/{id}.json"), payload_bytes(i))
@@ -76,7 +79,7 @@ pub(crate) async fn rows(s: &Setup, versions: usize) -> Vec<Row> {
             let mut after = String::new();
             let mut read = 0;
             loop {
-                let ids = s.raw.scan("vfy-", &after, PAGE).await;
+                let ids = s.raw.scan(prefix, &after, PAGE).await;
                 let Some(last) = ids.last() else { break };
                 after = last.clone();
                 let keys = ids.iter().map(|id| format!("raw/{id}.json")).collect();
