@@ -28,7 +28,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::id::ItemId;
 use crate::index::VersionEntry;
@@ -96,8 +95,7 @@ impl<'a> Linked<'a> {
 }
 
 fn sha256_json(v: &serde_json::Value) -> String {
-    let h = Sha256::digest(v.to_string().as_bytes());
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    crate::engine::sha256_hex(v.to_string().as_bytes())
 }
 
 /// The salted commitment to a version's checksum, size and indexed metadata.

@@ -107,8 +107,8 @@ impl NewVersion {
     /// the version came with a [`ChainLink`]. Every store builds its entries here, so every
     /// backend writes the same hashes.
     pub fn into_entry(self, cv: u64) -> VersionEntry {
-        let chain = self.chain;
-        let mut e = VersionEntry {
+        let seal = self.seal(cv);
+        VersionEntry {
             item_id: self.item_id,
             ov: self.ov,
             cv,
@@ -121,18 +121,8 @@ impl NewVersion {
             size: self.size,
             checksum: self.checksum,
             prev_ov: self.prev_ov,
-            seal: None,
-        };
-        e.seal = chain.map(|l| {
-            Seal::new(
-                l,
-                &crate::chain::Linked::of(&e),
-                &e.checksum,
-                e.size,
-                &e.meta,
-            )
-        });
-        e
+            seal,
+        }
     }
 
     /// The seal [`NewVersion::into_entry`] gives the version at `cv`, for stores that write

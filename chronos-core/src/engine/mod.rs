@@ -47,6 +47,7 @@ pub use options::{
     COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE,
 };
+pub(crate) use payload::sha256_hex;
 pub use read::{HistoryPage, Page, Unreadable};
 pub use restore::{PlannedChange, RestoreAction, RestoreReport, RESTORE_LEASE};
 pub use retention::{PruneReport, VersionRetention};
