@@ -452,25 +452,17 @@ impl IndexStore for SqliteIndexStore {
         head: Option<HeadEntry>,
     ) -> Result<bool> {
         self.ensure(coll).await?;
-        let (head_t, _) = tables(coll);
-        let (sql, binds) = crate::prune::repair_head_sql(&head_t, id, head);
-        let mut tx = begin_immediate(&self.pool)
-            .await
-            .map_err(|e| e.with("collection", coll))?;
-        if !crate::prune::head_unchanged(&mut tx, coll, id, seen, latest_ov).await? {
-            return Ok(false);
-        }
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(b);
-        }
-        q.execute(&mut *tx)
-            .await
-            .map_err(|e| map_err(e, "repair head").with("collection", coll))?;
-        tx.commit()
-            .await
-            .map_err(|e| map_err(e, "commit head repair").with("collection", coll))?;
-        Ok(true)
+        let (head_t, ver_t) = tables(coll);
+        crate::repair::repair_head(
+            &self.pool,
+            coll,
+            (&head_t, &ver_t),
+            id,
+            seen,
+            latest_ov,
+            head,
+        )
+        .await
     }
 
     async fn head(&self, coll: &str, id: ItemId) -> Result<Option<HeadEntry>> {

@@ -30,6 +30,7 @@ mod docs;
 mod index;
 mod lock;
 mod prune;
+mod repair;
 mod sql_filter;
 
 use std::sync::Arc;

@@ -1,13 +1,12 @@
 //! Removing old version entries of one record (versioning off on every commit, retention on
 //! demand), with the change feed's pruned watermark raised in the same transaction; and
-//! scrubbing them (erase), with the freed bytes purged from the database and its WAL; and
-//! rewriting a head from the log (`verify --repair`).
+//! scrubbing them (erase), with the freed bytes purged from the database and its WAL.
 
-use chronos_core::{Error, HeadEntry, ItemId, Result};
+use chronos_core::{Error, Result};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::time::Duration;
 
-use crate::conn::{ident, map_err, table_stem};
+use crate::conn::map_err;
 
 /// Inside the caller's transaction: removes the versions of `id` in table `ver` with
 /// `ov < below`, never the record's latest, after raising `coll`'s pruned cv to the greatest
@@ -103,73 +102,4 @@ pub(crate) async fn purge_wal(pool: &SqlitePool, coll: &str, id: &str) -> Result
 
 fn ctx(e: Error, coll: &str, id: &str) -> Error {
     e.with("collection", coll).with("id", id)
-}
-
-/// Whether record `id`'s head is still `seen` and its latest version still `latest_ov`
-/// (read inside the caller's write transaction, so nothing changes before it commits).
-pub(crate) async fn head_unchanged(
-    db: &mut SqliteConnection,
-    coll: &str,
-    id: ItemId,
-    seen: Option<(u64, u64)>,
-    latest_ov: u64,
-) -> Result<bool> {
-    let (head, ver) = (
-        ident(&format!("{}_head", table_stem(coll))),
-        ident(&format!("{}_ver", table_stem(coll))),
-    );
-    let id = id.to_string();
-    let now: Option<(i64, i64)> =
-        sqlx::query_as(&format!("SELECT ov, cv FROM {head} WHERE item_id = ?"))
-            .bind(&id)
-            .fetch_optional(&mut *db)
-            .await
-            .map_err(|e| ctx(map_err(e, "read head"), coll, &id))?;
-    let latest: Option<i64> =
-        sqlx::query_scalar(&format!("SELECT MAX(ov) FROM {ver} WHERE item_id = ?"))
-            .bind(&id)
-            .fetch_one(&mut *db)
-            .await
-            .map_err(|e| ctx(map_err(e, "read latest ov"), coll, &id))?;
-    Ok(now.map(|(o, c)| (o as u64, c as u64)) == seen && latest == Some(latest_ov as i64))
-}
-
-/// The statement that writes (or removes) a repaired head, and its parameters in order.
-pub(crate) fn repair_head_sql(
-    head_t: &str,
-    id: ItemId,
-    head: Option<HeadEntry>,
-) -> (String, Vec<Option<String>>) {
-    let Some(h) = head else {
-        return (
-            format!("DELETE FROM {head_t} WHERE item_id = ?"),
-            vec![Some(id.to_string())],
-        );
-    };
-    let cols = crate::index::HEAD_COLS;
-    let n = cols.split(',').count();
-    let marks = vec!["?"; n].join(", ");
-    // Integers travel as text and SQLite's column affinity stores them as integers.
-    let binds = vec![
-        Some(h.item_id.to_string()),
-        Some(h.ov.to_string()),
-        Some(h.cv.to_string()),
-        Some(h.blob_key),
-        Some(serde_json::Value::Object(h.meta).to_string()),
-        Some(h.size.to_string()),
-        Some(h.checksum),
-        Some(h.created_at.as_millisecond().to_string()),
-        Some(h.updated_at.as_millisecond().to_string()),
-        h.deleted_at.map(|d| d.as_millisecond().to_string()),
-        h.shadow.as_ref().map(|s| s.json.clone()),
-        h.shadow.map(|s| s.expires_at.as_millisecond().to_string()),
-        h.lineage
-            .map(|l| serde_json::to_string(&l).expect("lineage serializes")),
-        h.chain,
-    ];
-    assert_eq!(binds.len(), n, "one parameter per head column");
-    (
-        format!("INSERT OR REPLACE INTO {head_t} ({cols}) VALUES ({marks})"),
-        binds,
-    )
 }
