@@ -25,6 +25,14 @@ struct Coll {
 }
 
 impl Coll {
+    /// The record's latest ov, `None` without versions.
+    fn latest_ov(&self, id: ItemId) -> Option<u64> {
+        self.versions
+            .get(&id)
+            .and_then(|vs| vs.last())
+            .map(|v| v.ov)
+    }
+
     /// Removes `id`'s versions below `below` except its latest, raising the feed's pruned
     /// watermark; returns how many went.
     fn prune(&mut self, id: ItemId, below: u64) -> u64 {
@@ -108,12 +116,7 @@ impl IndexStore for MemoryIndexStore {
     /// is stored runs on this backend too.
     async fn precommit(&self, collection: &str, c: &Commit) -> Result<Precommit> {
         self.with(collection, |coll| {
-            let latest = coll
-                .versions
-                .get(&c.version.item_id)
-                .and_then(|vs| vs.last())
-                .map(|v| v.ov);
-            check_ov(collection, c, latest)
+            check_ov(collection, c, coll.latest_ov(c.version.item_id))
         })?;
         Ok(Precommit::none())
     }
@@ -121,12 +124,7 @@ impl IndexStore for MemoryIndexStore {
     async fn commit(&self, collection: &str, c: Commit) -> Result<u64> {
         self.with(collection, |coll| {
             let id = c.version.item_id;
-            let latest = coll
-                .versions
-                .get(&id)
-                .and_then(|vs| vs.last())
-                .map(|v| v.ov);
-            check_ov(collection, &c, latest)?;
+            check_ov(collection, &c, coll.latest_ov(id))?;
             c.check_deadline(collection, now_ms())?;
             let vs = coll.versions.entry(id).or_default();
             coll.cv += 1;
@@ -169,12 +167,7 @@ impl IndexStore for MemoryIndexStore {
     ) -> Result<bool> {
         Ok(self.with(collection, |coll| {
             let now = coll.heads.get(&id).map(|h| (h.ov, h.cv));
-            let latest = coll
-                .versions
-                .get(&id)
-                .and_then(|vs| vs.last())
-                .map(|v| v.ov);
-            if now != seen || latest != Some(latest_ov) {
+            if now != seen || coll.latest_ov(id) != Some(latest_ov) {
                 return false;
             }
             match head {
