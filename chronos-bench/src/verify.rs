@@ -1,6 +1,8 @@
 //! Bench row for `Collection::verify`: a collection of many versions checked end to end,
 //! beside the least a hand-written reader of the same data does — page through every index
-//! entry, fetch every payload (as many at a time as Chronos fetches) and parse it.
+//! entry, fetch every payload (as many at a time as Chronos fetches) and parse it. The raw
+//! payloads are laid out as Chronos lays out versions (a directory per record, one per
+//! version: the upstream layout), so the row compares verify's work, not two layouts.
 
 use chronos_core::{CollectionConfig, CreateOptions, WriteOptions};
 use futures::StreamExt;
@@ -51,13 +53,23 @@ pub(crate) async fn rows(s: &Setup, versions: usize) -> Vec<Row> {
     // Unique per run: `--backend all` runs several backends against one bucket.
     let prefix = format!("vfy-{}-", chronos_core::ItemId::generate());
     let prefix = &prefix;
+    // Record `i / VERSIONS`, version `i % VERSIONS`, as `<record>/v<ov>/item.json`.
+    let raw_key = |id: &str| {
+        let i: usize = id[prefix.len()..]
+            .parse()
+            .expect("raw id ends in its number");
+        format!(
+            "raw/{prefix}{:08}/v{}/item.json",
+            i / VERSIONS,
+            i % VERSIONS
+        )
+    };
+    let raw_key = &raw_key;
     futures::stream::iter(0..total)
         .map(|i| async move {
             let id = format!("{prefix}{i:08}");
             s.raw.insert(&id, &doc(i)).await;
-            s.raw_blob
-                .put(&format!("raw/{id}.json"), payload_bytes(i))
-                .await;
+            s.raw_blob.put(&raw_key(&id), payload_bytes(i)).await;
         })
         .buffer_unordered(SETUP_CONCURRENCY)
         .collect::<Vec<()>>()
@@ -82,7 +94,7 @@ pub(crate) async fn rows(s: &Setup, versions: usize) -> Vec<Row> {
                 let ids = s.raw.scan(prefix, &after, PAGE).await;
                 let Some(last) = ids.last() else { break };
                 after = last.clone();
-                let keys = ids.iter().map(|id| format!("raw/{id}.json")).collect();
+                let keys = ids.iter().map(|id| raw_key(id)).collect();
                 read += s.raw_blob.get_all_parsed(keys, FETCH).await;
             }
             assert_eq!(read, total);

@@ -29,6 +29,8 @@ mod create;
 #[cfg(any(feature = "s3", feature = "azure"))]
 mod http;
 mod kind;
+#[cfg(feature = "fs")]
+mod local;
 #[cfg(any(feature = "s3", feature = "azure"))]
 mod space;
 
@@ -62,6 +64,8 @@ pub struct ObjectBlobStore {
     label: String,
     /// For a durable local store: its root. Every put is then fsynced, file and directories.
     sync_root: Option<std::path::PathBuf>,
+    /// For a local store: its root, listed and read directly ([`local`]).
+    local_root: Option<std::path::PathBuf>,
     /// For a bucket of a spaces connection: `(connection, bucket)`, named when the bucket is
     /// missing.
     bucket: Option<(String, String)>,
@@ -100,6 +104,8 @@ impl ObjectBlobStore {
             signer: None,
             label: format!("local:{}", root.display()),
             sync_root: None,
+            // object_store resolves its root the same way.
+            local_root: std::fs::canonicalize(root).ok(),
             bucket: None,
         })
     }
@@ -152,6 +158,7 @@ impl ObjectBlobStore {
             signer: None,
             label: "memory".into(),
             sync_root: None,
+            local_root: None,
             bucket: None,
         }
     }
@@ -164,6 +171,7 @@ impl ObjectBlobStore {
             signer: None,
             label: label.into(),
             sync_root: None,
+            local_root: None,
             bucket: None,
         }
     }
@@ -190,11 +198,89 @@ impl ObjectBlobStore {
             Some(i) if i > 0 => Some(Self::path(&prefix[..i])?),
             _ => None,
         };
-        let stream = match after {
-            Some(a) => self.inner.list_with_offset(dir.as_ref(), &Self::path(a)?),
-            None => self.inner.list(dir.as_ref()),
+        let mut found = match self.listed_locally(dir.as_ref(), prefix).await? {
+            Some(found) => found,
+            None => {
+                self.listed_by_object_store(dir.as_ref(), prefix, after)
+                    .await?
+            }
         };
-        let mut found: Vec<BlobMeta> = stream
+        if let Some(a) = after {
+            found.retain(|m| m.key.as_str() > a);
+        }
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(found)
+    }
+
+    /// A local store's listing without `object_store` ([`local`]), when its names allow.
+    #[cfg(feature = "fs")]
+    async fn listed_locally(
+        &self,
+        dir: Option<&Path>,
+        prefix: &str,
+    ) -> Result<Option<Vec<BlobMeta>>> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(None);
+        };
+        let dir = dir.map(|d| d.to_string()).unwrap_or_default();
+        let owned = prefix.to_string();
+        let listed = tokio::task::spawn_blocking(move || local::list(&root, &dir, &owned))
+            .await
+            .map_err(|e| Error::internal(format!("listing task failed: {e}")))?;
+        listed.map_err(|e| {
+            Error::unavailable(format!(
+                "blob list of '{prefix}' failed in {}: {e}",
+                self.label
+            ))
+            .with("key", prefix)
+        })
+    }
+
+    /// A local blob's bytes in one blocking read ([`local`]); errors as `object_store`
+    /// gives them (a directory is not a blob).
+    #[cfg(feature = "fs")]
+    async fn read_local(&self, path: std::path::PathBuf, key: &str) -> Result<Bytes> {
+        use std::io::ErrorKind as Io;
+        let read = tokio::task::spawn_blocking(move || std::fs::read(path))
+            .await
+            .map_err(|e| Error::internal(format!("read task failed: {e}")))?;
+        match read {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    Io::NotFound | Io::IsADirectory | Io::NotADirectory
+                ) =>
+            {
+                Err(
+                    Error::new(ErrorKind::NotFound, format!("blob '{key}' does not exist"))
+                        .with("key", key),
+                )
+            }
+            Err(e) => Err(Error::unavailable(format!(
+                "blob get of '{key}' failed in {}: {e}",
+                self.label
+            ))
+            .with("key", key)),
+        }
+    }
+
+    #[cfg(not(feature = "fs"))]
+    async fn listed_locally(&self, _: Option<&Path>, _: &str) -> Result<Option<Vec<BlobMeta>>> {
+        Ok(None)
+    }
+
+    async fn listed_by_object_store(
+        &self,
+        dir: Option<&Path>,
+        prefix: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<BlobMeta>> {
+        let stream = match after {
+            Some(a) => self.inner.list_with_offset(dir, &Self::path(a)?),
+            None => self.inner.list(dir),
+        };
+        stream
             .try_filter(|m| futures::future::ready(m.location.as_ref().starts_with(prefix)))
             .map_ok(|m| BlobMeta {
                 key: m.location.to_string(),
@@ -203,12 +289,7 @@ impl ObjectBlobStore {
             })
             .try_collect()
             .await
-            .map_err(|e| self.map(e, "list", prefix))?;
-        if let Some(a) = after {
-            found.retain(|m| m.key.as_str() > a);
-        }
-        found.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(found)
+            .map_err(|e| self.map(e, "list", prefix))
     }
 
     /// Marks this store as bucket `bucket` of spaces connection `connection`, so a missing
@@ -290,6 +371,14 @@ impl BlobStore for ObjectBlobStore {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
+        #[cfg(feature = "fs")]
+        if let Some(path) = self
+            .local_root
+            .as_deref()
+            .and_then(|r| local::path_of(r, key))
+        {
+            return self.read_local(path, key).await;
+        }
         let r = self
             .inner
             .get(&Self::path(key)?)

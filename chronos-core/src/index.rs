@@ -544,6 +544,18 @@ pub trait IndexStore: Send + Sync + Debug {
         limit: usize,
     ) -> Result<Vec<VersionEntry>>;
 
+    /// The collection's whole version log in ascending `(item id, ov)` — ids in the order
+    /// [`IndexStore::changed_items`] gives them — starting after the position `after`
+    /// (`(id, ov)`: later versions of `id`, then later records), at most `limit` (≥ 1). One ranged
+    /// read per page, so reading every version of many small records costs pages, not a
+    /// query per record (verify reads the log this way).
+    async fn scan_versions(
+        &self,
+        collection: &str,
+        after: Option<(ItemId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>>;
+
     /// Heads matching the query, in its order, filtered, sorted and limited by the store.
     async fn query_heads(&self, collection: &str, query: &HeadQuery) -> Result<Vec<HeadEntry>>;
 

@@ -223,6 +223,32 @@ impl IndexStore for MemoryIndexStore {
         }))
     }
 
+    async fn scan_versions(
+        &self,
+        collection: &str,
+        after: Option<(ItemId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>> {
+        use std::ops::Bound;
+        Ok(self.with(collection, |c| {
+            let range = match after {
+                Some((id, _)) => c.versions.range((Bound::Included(id), Bound::Unbounded)),
+                None => c.versions.range(..),
+            };
+            range
+                .flat_map(|(id, vs)| {
+                    let start = match after {
+                        Some((a, ov)) if a == *id => vs.partition_point(|v| v.ov <= ov),
+                        _ => 0,
+                    };
+                    &vs[start..]
+                })
+                .take(limit)
+                .cloned()
+                .collect()
+        }))
+    }
+
     async fn query_heads(&self, collection: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
         Ok(self.with(collection, |c| {
             let mut hits: Vec<&HeadEntry> = c

@@ -1078,6 +1078,32 @@ impl IndexStore for MongoIndexStore {
         docs.iter().map(version_from).collect()
     }
 
+    async fn scan_versions(
+        &self,
+        c: &str,
+        after: Option<(ItemId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>> {
+        self.ensure(c).await?;
+        let filter = match after {
+            Some((id, ov)) => doc! {"$or": [
+                {"itemId": oid(id), "ov": {"$gt": ov.min(i64::MAX as u64) as i64}},
+                {"itemId": {"$gt": oid(id)}},
+            ]},
+            None => doc! {},
+        };
+        let docs = find_sorted(
+            &self.colls(c).ver,
+            filter,
+            doc! {"itemId": 1, "ov": 1},
+            limit,
+            "read the version log",
+        )
+        .await
+        .map_err(|e| e.with("collection", c))?;
+        docs.iter().map(version_from).collect()
+    }
+
     async fn query_heads(&self, c: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
         self.ensure(c).await?;
         let mut clauses = vec![filter::translate(&q.filter, "metaIndexed.")];

@@ -534,6 +534,28 @@ impl IndexStore for SqliteIndexStore {
         rows.iter().map(version_from_row).collect()
     }
 
+    async fn scan_versions(
+        &self,
+        coll: &str,
+        after: Option<(ItemId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>> {
+        self.ensure(coll).await?;
+        let (_, ver) = tables(coll);
+        // A row-value comparison: one range of the (item_id, ov) primary key.
+        let (id, ov) = after.map_or((String::new(), -1), |(id, ov)| (id.to_string(), ov as i64));
+        let rows = sqlx::query(&format!(
+            "SELECT {VER_COLS} FROM {ver} WHERE (item_id, ov) > (?, ?) ORDER BY item_id, ov LIMIT ?"
+        ))
+        .bind(id)
+        .bind(ov)
+        .bind(limit.min(i64::MAX as usize) as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "read the version log").with("collection", coll))?;
+        rows.iter().map(version_from_row).collect()
+    }
+
     async fn query_heads(&self, coll: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
         self.ensure(coll).await?;
         let (head, _) = tables(coll);

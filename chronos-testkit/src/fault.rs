@@ -288,6 +288,17 @@ impl IndexStore for FaultyIndexStore {
     ) -> Result<Vec<VersionEntry>> {
         guarded(&self.plan, "versions", || self.inner.versions(c, id, a, l)).await
     }
+    async fn scan_versions(
+        &self,
+        c: &str,
+        a: Option<(ItemId, u64)>,
+        l: usize,
+    ) -> Result<Vec<VersionEntry>> {
+        guarded(&self.plan, "scan_versions", || {
+            self.inner.scan_versions(c, a, l)
+        })
+        .await
+    }
     async fn query_heads(&self, c: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
         guarded(&self.plan, "query_heads", || self.inner.query_heads(c, q)).await
     }

@@ -22,13 +22,15 @@ use super::Collection;
 use crate::error::{ErrorKind, Result};
 use crate::filter::Filter;
 use crate::id::ItemId;
-use crate::index::{HeadQuery, Point, Sort, SortKey, VersionEntry};
+use crate::index::{HeadQuery, Sort, SortKey, VersionEntry};
 
 /// Records per page of the walk; payloads checked at once.
 const PAGE: usize = 500;
 const CONCURRENCY: usize = 16;
 /// Records checked at once.
 const RECORDS_AT_ONCE: usize = 8;
+/// Version entries per page of the log.
+const SCAN_PAGE: usize = 1_000;
 
 /// What kind of disagreement [`Collection::verify`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -170,21 +172,44 @@ impl Collection {
         let prefix = format!("{}{}/", self.inner.config.blob_prefix, self.name());
         let listing = self.stores().blob.list_all(&prefix);
         let walk = async {
-            let mut after_id: Option<ItemId> = None;
+            // The log in (id, ov) order, a page at a time; a record cut by the page's end
+            // waits for the rest in the next.
+            let mut carry: Vec<VersionEntry> = Vec::new();
+            let mut page = idx.scan_versions(self.name(), None, SCAN_PAGE).await?;
             loop {
-                let ids = idx
-                    .changed_items(self.name(), Point::Cv(0), after_id, PAGE)
-                    .await?;
-                let Some(last) = ids.last() else { break };
-                after_id = Some(*last);
+                let done = page.len() < SCAN_PAGE;
+                let after = page.last().map(|last| (last.item_id, last.ov));
+                let mut records: Vec<Vec<VersionEntry>> = Vec::new();
+                let mut cur = std::mem::take(&mut carry);
+                for v in page {
+                    if cur.first().is_some_and(|c| c.item_id != v.item_id) {
+                        records.push(std::mem::take(&mut cur));
+                    }
+                    cur.push(v);
+                }
+                if !done {
+                    carry = cur;
+                } else if !cur.is_empty() {
+                    records.push(cur);
+                }
                 // Records of a page at once: verify is bound by reading, not by round trips.
-                let work: Vec<(ItemId, Option<HeadFacts>)> =
-                    ids.into_iter().map(|id| (id, heads.remove(&id))).collect();
-                let outcomes: Vec<Result<(VerifyReport, HashSet<String>)>> = stream::iter(work)
-                    .map(|(id, head)| self.verify_record(id, head))
+                let work: Vec<(Option<HeadFacts>, Vec<VersionEntry>)> = records
+                    .into_iter()
+                    .map(|vs| (heads.remove(&vs[0].item_id), vs))
+                    .collect();
+                // The next page is read while this one's payloads are.
+                let next = async {
+                    if done {
+                        Ok(Vec::new())
+                    } else {
+                        idx.scan_versions(self.name(), after, SCAN_PAGE).await
+                    }
+                };
+                let checked = stream::iter(work)
+                    .map(|(head, versions)| self.verify_record(head, versions))
                     .buffered(RECORDS_AT_ONCE)
-                    .collect()
-                    .await;
+                    .collect::<Vec<Result<(VerifyReport, HashSet<String>)>>>();
+                let (outcomes, next) = futures::future::join(checked, next).await;
                 for outcome in outcomes {
                     let (r, refs) = outcome?;
                     report.records += r.records;
@@ -195,6 +220,10 @@ impl Collection {
                     referenced.extend(refs);
                 }
                 progress(report.records);
+                if done {
+                    break;
+                }
+                page = next?;
             }
             Ok::<(), crate::Error>(())
         };
@@ -220,17 +249,18 @@ impl Collection {
         Ok(report)
     }
 
-    /// One record's findings, and the blobs its versions refer to.
+    /// One record's findings (`versions`: all of its entries, ascending, at least one), and
+    /// the blobs its versions refer to.
     async fn verify_record(
         &self,
-        id: ItemId,
         head: Option<HeadFacts>,
+        versions: Vec<VersionEntry>,
     ) -> Result<(VerifyReport, HashSet<String>)> {
+        let id = versions[0].item_id;
         let mut referenced = HashSet::new();
         let mut own = VerifyReport::default();
         let report = &mut own;
         report.records += 1;
-        let versions = self.every_version(id).await?;
         report.versions += versions.len() as u64;
         let problem = |kind, ov, key: Option<&str>, detail: String| Problem {
             kind,

@@ -209,6 +209,7 @@ macro_rules! conformance_suite {
             erase_resumes_until_every_store_confirmed,
             verify_finds_and_locates_damage,
             verify_repair_rebuilds_heads_from_the_log,
+            index_scan_versions_contract,
             index_seal_contract,
             chains_link_every_version_and_survive_erase,
         );

@@ -4,7 +4,8 @@
 
 use bytes::Bytes;
 use chronos_core::{
-    Base64Prop, CollectionConfig, CreateOptions, HeadAction, ProblemKind, ReadOptions, WriteOptions,
+    Base64Prop, CollectionConfig, CreateOptions, HeadAction, ItemId, Op, ProblemKind, ReadOptions,
+    WriteOptions,
 };
 use serde_json::json;
 
@@ -232,5 +233,76 @@ pub async fn verify_repair_rebuilds_heads_from_the_log(h: Harness) {
     assert!(
         c.repair_heads(&after).await.unwrap().is_empty(),
         "nothing to repair"
+    );
+}
+
+/// Store contract: `scan_versions` reads the whole log in `(id, ov)` order, in pages of any
+/// size, resuming after any position (inside a record, at its last version, or at an id with
+/// no versions at all), and sees nothing of another collection.
+pub async fn index_scan_versions_contract(h: Harness) {
+    use super::contracts::{commit, version};
+    let idx = &h.stores.index;
+    let coll = "scanv";
+    assert!(idx.scan_versions(coll, None, 10).await.unwrap().is_empty());
+    let mut ids: Vec<ItemId> = (0..5).map(|_| ItemId::generate()).collect();
+    ids.sort();
+    let mut want: Vec<(ItemId, u64)> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        // 1, 2, 3, 4 and 7 versions, committed interleaved with other records' writes.
+        let n = if i == 4 { 7 } else { i as u64 + 1 };
+        for ov in 0..n {
+            let op = if ov == 0 { Op::Create } else { Op::Update };
+            let v = version(*id, ov, op, 1_000 + (i as i64) * 100 + ov as i64);
+            idx.commit(coll, commit(v, HeadAction::Upsert))
+                .await
+                .unwrap();
+            want.push((*id, ov));
+        }
+    }
+    idx.commit(
+        "scanv_other",
+        commit(version(ids[0], 0, Op::Create, 1), HeadAction::Upsert),
+    )
+    .await
+    .unwrap();
+    want.sort();
+    for page in [1, 2, 3, 7, 100] {
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let p = idx.scan_versions(coll, after, page).await.unwrap();
+            assert!(p.len() <= page, "a page of at most {page}");
+            let Some(last) = p.last() else { break };
+            after = Some((last.item_id, last.ov));
+            for v in &p {
+                assert_eq!(
+                    v,
+                    &idx.version(coll, v.item_id, v.ov).await.unwrap().unwrap(),
+                    "the entry as `version` reads it"
+                );
+            }
+            got.extend(p.iter().map(|v| (v.item_id, v.ov)));
+        }
+        assert_eq!(got, want, "pages of {page}");
+    }
+    for (i, pos) in want.iter().enumerate() {
+        let rest: Vec<(ItemId, u64)> = idx
+            .scan_versions(coll, Some(*pos), 1_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| (v.item_id, v.ov))
+            .collect();
+        assert_eq!(rest, want[i + 1..], "after {pos:?}");
+    }
+    // A position at an id without versions starts at the next record.
+    let stranger = ItemId::generate();
+    let rest = idx
+        .scan_versions(coll, Some((stranger, 0)), 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.len(),
+        want.iter().filter(|(id, _)| *id > stranger).count()
     );
 }
