@@ -128,50 +128,13 @@ impl Collection {
     pub async fn verify(&self, mut progress: impl FnMut(u64) + Send) -> Result<VerifyReport> {
         let idx = &self.stores().index;
         let mut report = VerifyReport::default();
-        let mut heads: HashMap<ItemId, HeadFacts> = HashMap::new();
-        let mut after: Option<SortKey> = None;
-        loop {
-            let q = HeadQuery {
-                filter: Filter::parse(&serde_json::json!({}))?,
-                include_deleted: true,
-                sort: Sort::default(),
-                after: after.take(),
-                limit: PAGE,
-            };
-            let page = idx.query_heads(self.name(), &q).await?;
-            let n = page.len();
-            if let Some(last) = page.last() {
-                after = Some(SortKey {
-                    value: serde_json::Value::String(last.item_id.to_string()),
-                    id: last.item_id,
-                });
-            }
-            for h in page {
-                heads.insert(
-                    h.item_id,
-                    HeadFacts {
-                        ov: h.ov,
-                        cv: h.cv,
-                        blob_key: h.blob_key,
-                        checksum: h.checksum,
-                        deleted: h.deleted_at.is_some(),
-                        chain: h.chain,
-                        size: h.size,
-                        updated_at: h.updated_at,
-                        meta: crate::filter::canonical_text(&serde_json::Value::Object(h.meta)),
-                    },
-                );
-            }
-            if n < PAGE {
-                break;
-            }
-        }
         let mut referenced: HashSet<String> = HashSet::new();
         // The blob listing runs beside the walk (a directory walk or a paged S3 listing is
         // as long as the walk's reads).
         let prefix = format!("{}{}/", self.inner.config.blob_prefix, self.name());
         let listing = self.stores().blob.list_all(&prefix);
         let walk = async {
+            let mut heads = self.head_facts().await?;
             // The log in (id, ov) order, a page at a time; a record cut by the page's end
             // waits for the rest in the next.
             let mut carry: Vec<VersionEntry> = Vec::new();
@@ -225,11 +188,10 @@ impl Collection {
                 }
                 page = next?;
             }
-            Ok::<(), crate::Error>(())
+            Ok::<_, crate::Error>(heads)
         };
         let (walked, listed) = futures::future::join(walk, listing).await;
-        walked?;
-        for (id, h) in heads {
+        for (id, h) in walked? {
             report.records += 1;
             report.problems.push(Problem {
                 kind: ProblemKind::Head,
@@ -247,6 +209,50 @@ impl Collection {
         );
         progress(report.records);
         Ok(report)
+    }
+
+    /// Every head, as verify compares it (read while the blob listing runs).
+    async fn head_facts(&self) -> Result<HashMap<ItemId, HeadFacts>> {
+        let idx = &self.stores().index;
+        let mut heads: HashMap<ItemId, HeadFacts> = HashMap::new();
+        let mut after: Option<SortKey> = None;
+        loop {
+            let q = HeadQuery {
+                filter: Filter::parse(&serde_json::json!({}))?,
+                include_deleted: true,
+                sort: Sort::default(),
+                after: after.take(),
+                limit: PAGE,
+            };
+            let page = idx.query_heads(self.name(), &q).await?;
+            let n = page.len();
+            if let Some(last) = page.last() {
+                after = Some(SortKey {
+                    value: serde_json::Value::String(last.item_id.to_string()),
+                    id: last.item_id,
+                });
+            }
+            for h in page {
+                heads.insert(
+                    h.item_id,
+                    HeadFacts {
+                        ov: h.ov,
+                        cv: h.cv,
+                        blob_key: h.blob_key,
+                        checksum: h.checksum,
+                        deleted: h.deleted_at.is_some(),
+                        chain: h.chain,
+                        size: h.size,
+                        updated_at: h.updated_at,
+                        meta: crate::filter::canonical_text(&serde_json::Value::Object(h.meta)),
+                    },
+                );
+            }
+            if n < PAGE {
+                break;
+            }
+        }
+        Ok(heads)
     }
 
     /// One record's findings (`versions`: all of its entries, ascending, at least one), and
