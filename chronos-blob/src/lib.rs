@@ -65,6 +65,7 @@ pub struct ObjectBlobStore {
     /// For a durable local store: its root. Every put is then fsynced, file and directories.
     sync_root: Option<std::path::PathBuf>,
     /// For a local store: its root, listed and read directly ([`local`]).
+    #[cfg(feature = "fs")]
     local_root: Option<std::path::PathBuf>,
     /// For a bucket of a spaces connection: `(connection, bucket)`, named when the bucket is
     /// missing.
@@ -158,6 +159,7 @@ impl ObjectBlobStore {
             signer: None,
             label: "memory".into(),
             sync_root: None,
+            #[cfg(feature = "fs")]
             local_root: None,
             bucket: None,
         }
@@ -171,6 +173,7 @@ impl ObjectBlobStore {
             signer: None,
             label: label.into(),
             sync_root: None,
+            #[cfg(feature = "fs")]
             local_root: None,
             bucket: None,
         }
