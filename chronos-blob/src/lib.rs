@@ -128,7 +128,7 @@ impl ObjectBlobStore {
     async fn sync(&self, root: &FsPath, key: &str) -> Result<()> {
         let file = root.join(key);
         let root = root.to_path_buf();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        blocking("fsync", move || -> std::io::Result<()> {
             std::fs::File::open(&file)?.sync_all()?;
             let mut dir = file.parent();
             while let Some(d) = dir {
@@ -140,15 +140,8 @@ impl ObjectBlobStore {
             }
             Ok(())
         })
-        .await
-        .map_err(|e| Error::internal(format!("fsync task failed: {e}")))?
-        .map_err(|e| {
-            Error::unavailable(format!(
-                "blob fsync of '{key}' failed in {}: {e}",
-                self.label
-            ))
-            .with("key", key)
-        })
+        .await?
+        .map_err(|e| self.io_failed("fsync", key, e))
     }
 
     /// Blobs in process memory (for tests and ephemeral use).
@@ -227,16 +220,8 @@ impl ObjectBlobStore {
         };
         let dir = dir.map(|d| d.to_string()).unwrap_or_default();
         let owned = prefix.to_string();
-        let listed = tokio::task::spawn_blocking(move || local::list(&root, &dir, &owned))
-            .await
-            .map_err(|e| Error::internal(format!("listing task failed: {e}")))?;
-        listed.map_err(|e| {
-            Error::unavailable(format!(
-                "blob list of '{prefix}' failed in {}: {e}",
-                self.label
-            ))
-            .with("key", prefix)
-        })
+        let listed = blocking("listing", move || local::list(&root, &dir, &owned)).await?;
+        listed.map_err(|e| self.io_failed("list", prefix, e))
     }
 
     /// A local blob's bytes in one blocking read ([`local`]); errors as `object_store`
@@ -244,9 +229,7 @@ impl ObjectBlobStore {
     #[cfg(feature = "fs")]
     async fn read_local(&self, path: std::path::PathBuf, key: &str) -> Result<Bytes> {
         use std::io::ErrorKind as Io;
-        let read = tokio::task::spawn_blocking(move || std::fs::read(path))
-            .await
-            .map_err(|e| Error::internal(format!("read task failed: {e}")))?;
+        let read = blocking("read", move || std::fs::read(path)).await?;
         match read {
             Ok(bytes) => Ok(Bytes::from(bytes)),
             Err(e)
@@ -255,16 +238,9 @@ impl ObjectBlobStore {
                     Io::NotFound | Io::IsADirectory | Io::NotADirectory
                 ) =>
             {
-                Err(
-                    Error::new(ErrorKind::NotFound, format!("blob '{key}' does not exist"))
-                        .with("key", key),
-                )
+                Err(Error::new(ErrorKind::NotFound, absent(key)).with("key", key))
             }
-            Err(e) => Err(Error::unavailable(format!(
-                "blob get of '{key}' failed in {}: {e}",
-                self.label
-            ))
-            .with("key", key)),
+            Err(e) => Err(self.io_failed("get", key, e)),
         }
     }
 
@@ -321,6 +297,17 @@ impl ObjectBlobStore {
         )
     }
 
+    /// What a failed `op` on `key` says (the store by its label, never credentials).
+    fn failed_message(&self, op: &str, key: &str, e: &dyn fmt::Display) -> String {
+        format!("blob {op} of '{key}' failed in {}: {e}", self.label)
+    }
+
+    /// A local file operation that failed for another reason than a missing file.
+    #[cfg(feature = "fs")]
+    fn io_failed(&self, op: &str, key: &str, e: std::io::Error) -> Error {
+        Error::unavailable(self.failed_message(op, key, &e)).with("key", key)
+    }
+
     fn map(&self, e: object_store::Error, op: &str, key: &str) -> Error {
         if let Some(missing) = self.missing_bucket(&e) {
             return missing.with("key", key);
@@ -335,12 +322,28 @@ impl ObjectBlobStore {
             _ => ErrorKind::Unavailable,
         };
         let msg = match kind {
-            ErrorKind::NotFound => format!("blob '{key}' does not exist"),
+            ErrorKind::NotFound => absent(key),
             ErrorKind::AlreadyExists => format!("blob '{key}' already exists"),
-            _ => format!("blob {op} of '{key}' failed in {}: {e}", self.label),
+            _ => self.failed_message(op, key, &e),
         };
         Error::new(kind, msg).with("key", key).with_source(e)
     }
+}
+
+/// The message of a blob that does not exist (one wording, whichever path found it).
+fn absent(key: &str) -> String {
+    format!("blob '{key}' does not exist")
+}
+
+/// `f` on tokio's blocking pool; `what` names the task if it panics.
+#[cfg(feature = "fs")]
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("{what} task failed: {e}")))
 }
 
 fn timestamp(t: &object_store::ObjectMeta) -> Timestamp {

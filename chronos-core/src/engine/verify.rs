@@ -24,8 +24,9 @@ use crate::filter::Filter;
 use crate::id::ItemId;
 use crate::index::{HeadQuery, Sort, SortKey, VersionEntry};
 
-/// Records per page of the walk; payloads checked at once.
+/// Heads per page.
 const PAGE: usize = 500;
+/// Payloads of one record checked at once.
 const CONCURRENCY: usize = 16;
 /// Records checked at once.
 const RECORDS_AT_ONCE: usize = 8;
