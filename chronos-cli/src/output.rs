@@ -354,7 +354,7 @@ impl Out {
                 "{}",
                 json!({"collection": collection, "ok": r.is_ok(), "records": r.records,
                 "versions": r.versions, "blobsChecked": r.blobs_checked, "problems": problems,
-                "orphans": r.orphans, "unchained": r.unchained,
+                "orphans": r.orphans, "notOwned": r.not_owned, "unchained": r.unchained,
                 "repairHeads": repaired.map(|(h, _)| h.iter().map(|i| i.to_string()).collect::<Vec<_>>()),
                 "repairRemoved": repaired.map(|(_, s)| s.removed.len())})
             );
@@ -382,6 +382,12 @@ impl Out {
         }
         if !r.orphans.is_empty() {
             out!("  {} unreferenced blob(s)", r.orphans.len());
+        }
+        if r.not_owned > 0 {
+            out!(
+                "  {} unreferenced blob(s) of another database or layout (never swept)",
+                r.not_owned
+            );
         }
         if r.unchained > 0 {
             out!(

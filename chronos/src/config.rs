@@ -77,6 +77,27 @@ pub struct ChronosConfig {
     /// servers are configured to be.
     #[serde(default)]
     pub durability: Durability,
+    /// How long a write attempt may take and how far clocks may drift, which bound how old
+    /// an unreferenced blob must be before `sweep` may delete it. Not in the original.
+    #[serde(default)]
+    pub sweep_safety: Option<SweepSafetyConfig>,
+}
+
+/// `sweepSafety`: the write deadline and clock-skew margin of every collection (see
+/// [`chronos_core::CollectionConfig::write_deadline`]). `sweep` refuses a grace period below
+/// their sum. The defaults (two and three minutes) suit servers on several machines; one host
+/// writing and sweeping alone can use much less.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SweepSafetyConfig {
+    /// Milliseconds a write attempt may take from its first blob put to its commit; a slower
+    /// attempt is refused (`UNAVAILABLE`, nothing committed). At least 100.
+    #[serde(default)]
+    pub write_deadline_ms: Option<u64>,
+    /// Milliseconds of clock difference between any two writing or sweeping processes, plus
+    /// the longest time one commit request may spend in flight.
+    #[serde(default)]
+    pub clock_skew_ms: Option<u64>,
 }
 
 /// `durability`: what an acknowledged write survives on SQLite and local files.
@@ -464,6 +485,23 @@ impl ChronosConfig {
                 }
                 cc.base64_prop(prop, p)
             });
+        let cc = match self.sweep_safety {
+            Some(SweepSafetyConfig {
+                write_deadline_ms,
+                clock_skew_ms,
+            }) => {
+                let ms = std::time::Duration::from_millis;
+                let cc = match write_deadline_ms {
+                    Some(d) => cc.write_deadline(ms(d)),
+                    None => cc,
+                };
+                match clock_skew_ms {
+                    Some(s) => cc.clock_skew(ms(s)),
+                    None => cc,
+                }
+            }
+            None => cc,
+        };
         match &self.dev_shadow {
             Some(s) if s.enabled => cc.dev_shadow(
                 s.max_bytes_per_doc.unwrap_or(DEFAULT_SHADOW_BYTES),

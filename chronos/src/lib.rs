@@ -88,7 +88,7 @@ pub use chronos_messaging as messaging;
 pub use chronos_store_mongo::MovedVersion;
 /// The scheduler (`chronos worker`): [`Chronos::worker`] builds one with the analytics jobs.
 pub use chronos_worker as worker;
-pub use config::{ChronosConfig, Durability};
+pub use config::{ChronosConfig, Durability, SweepSafetyConfig};
 pub use counters::{CountersApi, TotalsQuery};
 pub use entities::{EntityInsert, EntityMapping, EntityOperation, EntityOutcome, WithEntities};
 pub use health::{BackendHealth, Health, HealthState, Role};

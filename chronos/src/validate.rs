@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use chronos_core::Result;
 
 use crate::config::{
-    at, uri_scheme, ChronosConfig, CollectionMap, DatabaseTarget, TenantDatabase, TieredDatabases,
-    MAX_SHADOW_TTL_HOURS,
+    at, uri_scheme, ChronosConfig, CollectionMap, DatabaseTarget, SweepSafetyConfig,
+    TenantDatabase, TieredDatabases, MAX_SHADOW_TTL_HOURS,
 };
 use crate::scheme::{not_compiled, Scheme};
 use crate::sections::{AnalyticsConfig, DevShadowConfig, RoutingConfig};
@@ -212,6 +212,9 @@ impl ChronosConfig {
         if let Some(d) = &self.dev_shadow {
             d.validate()?;
         }
+        if let Some(s) = &self.sweep_safety {
+            s.validate()?;
+        }
         self.check_distinct_databases()?;
         self.check_shared_blob_locations()
     }
@@ -369,6 +372,34 @@ impl CollectionMap {
                         format!("'{r}' is not in indexedProps"),
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The shortest `sweepSafety.writeDeadlineMs`: below it ordinary writes would be refused.
+const MIN_WRITE_DEADLINE_MS: u64 = 100;
+/// The longest `sweepSafety` value: thirty days (a Duration far beyond it only hides typos).
+const MAX_SWEEP_SAFETY_MS: u64 = 30 * 24 * 3600 * 1000;
+
+impl SweepSafetyConfig {
+    /// `sweepSafety`: a deadline ordinary writes can meet, and sane magnitudes.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(d) = self.write_deadline_ms {
+            if !(MIN_WRITE_DEADLINE_MS..=MAX_SWEEP_SAFETY_MS).contains(&d) {
+                return Err(at(
+                    "sweepSafety.writeDeadlineMs",
+                    format!("{d} is not between {MIN_WRITE_DEADLINE_MS} and {MAX_SWEEP_SAFETY_MS} milliseconds"),
+                ));
+            }
+        }
+        if let Some(s) = self.clock_skew_ms {
+            if s > MAX_SWEEP_SAFETY_MS {
+                return Err(at(
+                    "sweepSafety.clockSkewMs",
+                    format!("{s} is more than {MAX_SWEEP_SAFETY_MS} milliseconds"),
+                ));
             }
         }
         Ok(())

@@ -189,6 +189,12 @@ fn invalid_configs_name_their_path() {
             "retention.ver sets neither days nor maxPerItem"),
         (with(base(), &["retention"], json!({"ver": {"keep": 3}})),
             "retention.ver.keep: unknown field"),
+        (with(base(), &["sweepSafety"], json!({"writeDeadlineMs": 10})),
+            "sweepSafety.writeDeadlineMs: 10 is not between 100 and"),
+        (with(base(), &["sweepSafety"], json!({"clockSkewMs": 1u64 << 62})),
+            "sweepSafety.clockSkewMs: 4611686018427387904 is more than"),
+        (with(base(), &["sweepSafety"], json!({"graceMs": 1})),
+            "sweepSafety.graceMs: unknown field"),
     ];
     assert!(cases.len() >= 15);
     for (cfg, needle) in cases {

@@ -7,7 +7,10 @@
 //! - `cargo xtask services` — start the services and print their URIs, until interrupted;
 //! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE]
 //!   [--mongo-replica-set]` — benchmarks beside raw baselines (servers started as for tests,
-//!   SecantusDB standalone unless `--mongo-replica-set`; `--quick` only checks the harness).
+//!   SecantusDB standalone unless `--mongo-replica-set`; `--quick` only checks the harness);
+//! - `cargo xtask crash [--backend sqlite+fs|mongo+s3|all] [--rounds N] [--mongo-rounds M]
+//!   [--quick]` — the kill -9 test (`chronos-crash`): 200 rounds on SQLite + files and 50 on
+//!   MongoDB + S3 by default; `--quick` uses the debug build the tests made.
 //!
 //! Dependencies: std only, so the xtask builds in seconds.
 
@@ -30,12 +33,14 @@ fn main() -> ExitCode {
         Some("test") => tidy::check(&root).and_then(|_| test(&root)),
         Some("services") => services(&root),
         Some("bench") => bench(&root, &args[1..]),
+        Some("crash") => crash(&root, &args[1..]),
         _ => Err("usage: cargo xtask <tidy|lint|test|services>\n  \
                   tidy      architecture and hygiene checks\n  \
                   lint      rustfmt + clippy (warnings denied)\n  \
                   test      tidy, start the services, then every test\n  \
                   services  start the test services and print their URIs\n  \
-                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--mongo-replica-set]"
+                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--mongo-replica-set]\n  \
+                  crash     [--backend sqlite+fs|mongo+s3|all] [--rounds N] [--mongo-rounds M] [--quick]"
             .to_string()),
     };
     match result {
@@ -112,6 +117,45 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     cargo.push("--");
     cargo.extend(args.iter().map(|a| a.as_str()));
     run_with_env(root, "cargo", &cargo, &env)
+}
+
+/// The kill -9 test: `chronos-crash run` on each asked backend, servers started as for tests.
+fn crash(root: &Path, args: &[String]) -> Result<(), String> {
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+    };
+    let backend = value("--backend").unwrap_or("all");
+    let rounds = value("--rounds").unwrap_or("200");
+    let mongo_rounds = value("--mongo-rounds").unwrap_or("50");
+    let quick = args.iter().any(|a| a == "--quick");
+    let runs: Vec<(&str, &str)> = match backend {
+        "sqlite+fs" => vec![("sqlite+fs", rounds)],
+        "mongo+s3" => vec![("mongo+s3", mongo_rounds)],
+        "all" => vec![("sqlite+fs", rounds), ("mongo+s3", mongo_rounds)],
+        other => {
+            return Err(format!(
+                "unknown crash backend {other:?} (sqlite+fs, mongo+s3, all)"
+            ))
+        }
+    };
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let _services = if runs.iter().any(|(b, _)| *b == "mongo+s3") {
+        services::start_all(root, &mut env, services::MongoTopology::ReplicaSet)?
+    } else {
+        Vec::new()
+    };
+    for (backend, rounds) in runs {
+        let mut cargo = vec!["run", "-q", "-p", "chronos-crash"];
+        if !quick {
+            cargo.push("--release");
+        }
+        cargo.extend(["--", "run", "--backend", backend, "--rounds", rounds]);
+        run_with_env(root, "cargo", &cargo, &env)?;
+    }
+    Ok(())
 }
 
 fn services(root: &Path) -> Result<(), String> {

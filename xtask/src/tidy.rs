@@ -114,6 +114,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("chronos", Layer::Facade),
     ("chronos-cli", Layer::Cli),
     ("chronos-bench", Layer::Tool),
+    ("chronos-crash", Layer::Tool),
     ("xtask", Layer::Tool),
 ];
 

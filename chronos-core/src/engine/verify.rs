@@ -8,8 +8,9 @@
 //! metadata, deletion, chain hash); every
 //! payload a version refers to exists and matches its checksum (and parses); every
 //! externalised property blob a payload refers to exists. Then the collection's blob prefix
-//! is listed: blobs nothing refers to are reported as orphans (a sweep removes those that
-//! are provably garbage; a write still in flight can own a young one). Erased versions have
+//! is listed: blobs of this database that nothing refers to are reported as orphans (a sweep
+//! removes those that are provably garbage; a write still in flight can own a young one);
+//! unreferenced blobs that do not name this database are only counted. Erased versions have
 //! no payload to check. Every version's seal is checked against its fields and linked to the
 //! version before it ([`crate::chain`]); unsealed versions (upstream data) are counted.
 
@@ -91,8 +92,15 @@ pub struct VerifyReport {
     pub blobs_checked: u64,
     /// Everything that disagrees, in record order.
     pub problems: Vec<Problem>,
-    /// Blobs under the collection's prefix that nothing refers to.
+    /// Blobs this database wrote (their key names its
+    /// [`Collection::database_id`](super::Collection::database_id)) under the collection's
+    /// prefix that nothing refers to: garbage of failed or killed writes, which
+    /// [`Collection::sweep`](super::Collection::sweep) removes once past its grace period.
     pub orphans: Vec<String>,
+    /// Unreferenced blobs under the prefix that do not name this database: another
+    /// database's or application's (a shared bucket), upstream's layout, keys written
+    /// before blob keys named their database. Never swept; counted, not listed.
+    pub not_owned: u64,
     /// Version entries without a seal (written by upstream, or before seals existed): their
     /// fields are checked as above, but nothing shows whether they were changed.
     pub unchained: u64,
@@ -202,12 +210,17 @@ impl Collection {
                 detail: "a head without any version in the log".into(),
             });
         }
-        report.orphans.extend(
-            listed?
-                .into_iter()
-                .map(|b| b.key)
-                .filter(|k| !referenced.contains(k)),
-        );
+        // Only blobs whose key names this database are its orphans: a bucket shared with
+        // another database or application holds their committed payloads too.
+        for b in listed? {
+            if referenced.contains(&b.key) {
+                continue;
+            }
+            match self.classify(&b.key) {
+                Some((.., w)) if w.owner == self.inner.owner => report.orphans.push(b.key),
+                _ => report.not_owned += 1,
+            }
+        }
         progress(report.records);
         Ok(report)
     }

@@ -82,13 +82,30 @@ pub async fn verify_finds_and_locates_damage(h: Harness) {
     );
     removal.head = HeadAction::Remove;
     h.stores.index.commit(c.name(), removal).await.unwrap();
-    // 5. an unreferenced blob.
-    let stray = format!("{}/{}/v9/item-stray.json", c.name(), ids[3]);
-    h.stores
-        .blob
-        .put_if_absent(&stray, Bytes::from_static(b"{}"))
-        .await
-        .unwrap();
+    // 5. an unreferenced blob of this database, and two that are not its own: another
+    // database's (a shared bucket) and one in no known layout.
+    let stray = format!(
+        "{}/{}/v9/item-{}-1-ab.json",
+        c.name(),
+        ids[3],
+        c.database_id()
+    );
+    let other_db = if c.database_id() == "0000ffff" {
+        "0000fffe"
+    } else {
+        "0000ffff"
+    };
+    for key in [
+        stray.clone(),
+        format!("{}/{}/v8/item-{other_db}-1-ab.json", c.name(), ids[3]),
+        format!("{}/{}/v9/item-stray.json", c.name(), ids[3]),
+    ] {
+        h.stores
+            .blob
+            .put_if_absent(&key, Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+    }
 
     let r = c.verify(|_| {}).await.unwrap();
     let found: Vec<(ProblemKind, chronos_core::ItemId, Option<u64>, Option<&str>)> = r
@@ -122,6 +139,7 @@ pub async fn verify_finds_and_locates_damage(h: Harness) {
     expected.sort_by_key(|p| (p.1, p.2));
     assert_eq!(found_sorted, expected, "{r:?}");
     assert_eq!(r.orphans, [stray], "{r:?}");
+    assert_eq!(r.not_owned, 2, "{r:?}");
     assert!(
         r.problems[0].detail.len() > 10,
         "a problem says what is wrong"

@@ -1,0 +1,195 @@
+//! The parent: starts a child writer, kills it with SIGKILL at a random moment, reads what it
+//! acknowledged, and does that round after round on one store.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::ledger::Ledger;
+use crate::workload::Rng;
+
+/// The store under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Backend {
+    /// SQLite and local blob files: no server.
+    #[value(name = "sqlite+fs")]
+    SqliteFs,
+    /// MongoDB and S3 from `CHRONOS_TEST_MONGODB_URI` and `CHRONOS_TEST_S3_*` (`cargo xtask
+    /// crash` starts both).
+    #[value(name = "mongo+s3")]
+    MongoS3,
+}
+
+/// How long a write attempt may take, and the clock margin: short, so the sweep after the
+/// rounds may remove what the killed attempts left (one host, one clock).
+const WRITE_DEADLINE_MS: u64 = 3000;
+const CLOCK_SKEW_MS: u64 = 1000;
+
+/// The configuration every child and the checker open.
+pub(crate) fn config(backend: Backend, dir: &Path) -> Result<Value, String> {
+    let safety = json!({"writeDeadlineMs": WRITE_DEADLINE_MS, "clockSkewMs": CLOCK_SKEW_MS});
+    Ok(match backend {
+        Backend::SqliteFs => json!({
+            "dbConnections": { "local": { "mongoUri": format!("sqlite://{}", dir.join("db").display()) } },
+            "spacesConnections": {},
+            "databases": { "runtime": { "tenantDatabases": [
+                { "tenantId": "t", "dbConnRef": "local", "dbName": "crash" }
+            ]}},
+            "localStorage": { "enabled": true, "basePath": dir.join("blobs").display().to_string() },
+            "sweepSafety": safety
+        }),
+        Backend::MongoS3 => {
+            let var = |k: &str| {
+                std::env::var(k).map_err(|_| {
+                    format!("{k} is not set: run `cargo xtask crash`, which starts the servers")
+                })
+            };
+            let suffix = Rng::from_os().next() % 1_000_000_000;
+            json!({
+                "dbConnections": { "m": { "mongoUri": var("CHRONOS_TEST_MONGODB_URI")? } },
+                "spacesConnections": { "s3": {
+                    "endpoint": var("CHRONOS_TEST_S3_ENDPOINT")?, "region": "us-east-1",
+                    "forcePathStyle": true,
+                    "accessKey": var("CHRONOS_TEST_S3_ACCESS_KEY")?,
+                    "secretKey": var("CHRONOS_TEST_S3_SECRET_KEY")?
+                }},
+                "databases": { "runtime": { "tenantDatabases": [
+                    { "tenantId": "t", "dbConnRef": "m", "spaceConnRef": "s3",
+                      "bucket": var("CHRONOS_TEST_S3_BUCKET")?, "dbName": format!("crash_{suffix}") }
+                ]}},
+                "sweepSafety": safety
+            })
+        }
+    })
+}
+
+/// The shortest sweep grace the configuration allows.
+pub(crate) fn sweep_grace() -> Duration {
+    Duration::from_millis(WRITE_DEADLINE_MS + CLOCK_SKEW_MS)
+}
+
+/// What one round saw.
+pub(crate) struct Round {
+    /// Acknowledgements the child printed.
+    pub(crate) acks: usize,
+    /// Whether the kill landed before the child had opened the store.
+    pub(crate) before_ready: bool,
+    /// How long the child took to open the store (when the parent saw it before the kill).
+    pub(crate) ready_after: Option<Duration>,
+}
+
+/// One round: a child writes into the store of `config_file` until it is killed.
+pub(crate) fn round(
+    dir: &Path,
+    config_file: &Path,
+    ledger: &mut Ledger,
+    first_op: u64,
+    writers: usize,
+    rng: &mut Rng,
+) -> Result<Round, String> {
+    let pool = dir.join("pool.txt");
+    let ids: String = ledger.created().map(|id| format!("{id}\n")).collect();
+    std::fs::write(&pool, ids).map_err(|e| format!("{}: {e}", pool.display()))?;
+    let stderr_path = dir.join("child.stderr");
+    let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .arg("child")
+        .arg("--config")
+        .arg(config_file)
+        .arg("--pool")
+        .arg(&pool)
+        .args(["--first-op", &first_op.to_string()])
+        .args(["--writers", &writers.to_string()])
+        .args(["--seed", &rng.next().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot start the child: {e}"))?;
+    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // A quarter of the rounds die at a random instant (startup included); the rest after a
+    // random number of acknowledgements, i.e. in the middle of writing.
+    let start = Instant::now();
+    let by_time = rng.below(4) == 0;
+    // Half of those within the child's first 10 ms: while it opens the store.
+    let wait_ms = if rng.below(2) == 0 {
+        rng.below(10)
+    } else {
+        rng.below(400)
+    };
+    let acks_wanted = rng.below(80) as usize;
+    let mut lines = Vec::new();
+    let mut acks = 0;
+    let mut ready = false;
+    let mut ready_after = None;
+    loop {
+        if by_time && start.elapsed() >= Duration::from_millis(wait_ms) {
+            break;
+        }
+        if !by_time && ready && acks >= acks_wanted {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            return Err(format!(
+                "the child stalled ({acks} acknowledgements in 60 s); its stderr: {}",
+                tail(&stderr_path)
+            ));
+        }
+        match rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(line) => {
+                if line == "READY" && !ready {
+                    ready = true;
+                    ready_after = Some(start.elapsed());
+                }
+                acks += usize::from(line.starts_with("ACK "));
+                lines.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().map_err(|e| e.to_string())?;
+                return Err(format!(
+                    "the child exited by itself ({status}); its stderr: {}",
+                    tail(&stderr_path)
+                ));
+            }
+        }
+    }
+    child
+        .kill()
+        .map_err(|e| format!("cannot kill the child: {e}"))?;
+    child.wait().map_err(|e| e.to_string())?;
+    reader.join().map_err(|_| "the reader thread panicked")?;
+    lines.extend(rx.try_iter());
+    let n = lines.len();
+    for (i, line) in lines.iter().enumerate() {
+        ledger.record(line, i + 1 == n)?;
+    }
+    Ok(Round {
+        acks: lines.iter().filter(|l| l.starts_with("ACK ")).count(),
+        before_ready: !lines.iter().any(|l| l == "READY"),
+        ready_after,
+    })
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let start = text.len().saturating_sub(2000);
+    let start = (start..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    text[start..].to_string()
+}
