@@ -259,8 +259,7 @@ mod tests {
         assert_eq!((f.records, f.versions, f.unacknowledged_commits), (2, 6, 1));
 
         // An acknowledgement with no version behind it.
-        let mut lost = Ledger::default();
-        lost.ops = l.ops.clone();
+        let mut lost = l.clone();
         let ghost = ItemId::generate();
         lost.record(&format!("BEGIN 7 create {ghost}"), false)
             .unwrap();
@@ -269,8 +268,7 @@ mod tests {
         assert_eq!(f.lost.len(), 1, "{f:?}");
 
         // A version whose operation failed definitely is a phantom.
-        let mut phantom = Ledger::default();
-        phantom.ops = l.ops.clone();
+        let mut phantom = l.clone();
         phantom.ops.get_mut(&4).unwrap().outcome = Outcome::Failed("CONFLICT".into());
         let f = check(&c, &phantom).await.unwrap();
         assert_eq!(f.phantoms.len(), 1, "{f:?}");

@@ -39,7 +39,7 @@ pub(crate) struct Operation {
 }
 
 /// Every operation of the run, by number.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Ledger {
     pub(crate) ops: BTreeMap<u64, Operation>,
     /// The messages of failures whose outcome is unknown (`UNAVAILABLE`, `INTERNAL`).
