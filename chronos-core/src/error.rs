@@ -109,7 +109,29 @@ pub struct Error {
 /// Shorthand for `std::result::Result<T, chronos_core::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A source error kept as its text (see [`Error::replicate`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SourceText(String);
+
 impl Error {
+    /// A copy of this error for each of several operations that one failure decided (every
+    /// commit of a batch whose transaction failed): kind, message, context and flags are
+    /// kept, the source as its text.
+    pub fn replicate(&self) -> Self {
+        Self {
+            kind: self.kind,
+            message: self.message.clone(),
+            context: self.context.clone(),
+            indeterminate: self.indeterminate,
+            conflict_cause: self.conflict_cause,
+            source: self
+                .source
+                .as_ref()
+                .map(|s| Box::new(SourceText(s.to_string())) as Source),
+        }
+    }
+
     /// A new error of `kind` with a human-readable message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {

@@ -421,6 +421,9 @@ pub struct HeadQuery {
     pub limit: usize,
 }
 
+/// How many commits the default [`IndexStore::commit_many`] sends at once.
+pub const COMMIT_MANY_CONCURRENCY: usize = 16;
+
 /// What an index store can do; the engine adapts to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -483,6 +486,26 @@ pub trait IndexStore: Send + Sync + Debug {
 
     /// Atomically commits one version; returns its cv. See the trait contract.
     async fn commit(&self, collection: &str, commit: Commit) -> Result<u64>;
+
+    /// Commits several versions, each of a different record, and returns one result per
+    /// commit, in order. Each commit is judged exactly as [`IndexStore::commit`] would judge
+    /// it alone: a conflict, a deadline or any failure of one never undoes, blocks or hides
+    /// another's outcome. cvs follow the contract of `commit` (unique, increasing with
+    /// completion order); within one call they increase in the order of `commits` where the
+    /// store assigns them in one go. An error for the whole call (the store unreachable) is
+    /// reported for every commit whose outcome it leaves unknown.
+    ///
+    /// Stores that can should do the batch in one transaction or one bulk request (SQLite:
+    /// one write transaction with a savepoint per commit). Default: the commits one by one
+    /// on up to [`COMMIT_MANY_CONCURRENCY`] at once.
+    async fn commit_many(&self, collection: &str, commits: Vec<Commit>) -> Vec<Result<u64>> {
+        use futures::stream::{self, StreamExt};
+        stream::iter(commits)
+            .map(|c| self.commit(collection, c))
+            .buffered(COMMIT_MANY_CONCURRENCY)
+            .collect()
+            .await
+    }
 
     /// The part of a commit that may run *while its payload is still being stored*: checks
     /// and reservations that no reader can observe (the ov check, a cv reservation). The

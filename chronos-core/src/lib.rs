@@ -62,16 +62,17 @@ pub use engine::{
     EnrichOptions, EraseReceipt, Externals, HistoryOptions, HistoryPage, ListOptions, Page,
     PlannedChange, Problem, ProblemKind, PruneReport, ReadOptions, RestoreAction, RestoreReport,
     RestoreTarget, ShadowPolicy, Stores, SweepReport, Unreadable, VerifyReport, VersionRetention,
-    WeakCollection, WriteOptions, COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES,
-    DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE, MAX_FEED_PAGE,
-    RESTORE_LEASE,
+    WeakCollection, WriteOptions, COMPRESS_MIN_BYTES, DEFAULT_BATCH_SIZE, DEFAULT_CLOCK_SKEW,
+    DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_WRITE_RETRIES,
+    DEFAULT_WRITE_DEADLINE, MAX_FEED_PAGE, RESTORE_LEASE,
 };
 pub use error::{ConflictCause, Error, ErrorKind, Result};
 pub use filter::Filter;
 pub use id::ItemId;
 pub use index::{
     Commit, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, NewVersion,
-    Point, Precommit, Shadow, Sort, SortField, SortKey, VersionEntry, ERASED_CHECKSUM,
+    Point, Precommit, Shadow, Sort, SortField, SortKey, VersionEntry, COMMIT_MANY_CONCURRENCY,
+    ERASED_CHECKSUM,
 };
 pub use lock::{Lease, Lock};
 pub use model::{

@@ -883,7 +883,12 @@ impl IndexStore for MongoIndexStore {
             // The last moment before the version insert (the linearisation point) that this
             // process can check; a request delayed in flight after it is what the
             // collection's clock-skew margin covers.
-            commit.check_deadline(c, chronos_core::time::now_ms())?;
+            // A refused commit never uses its cv: released, so the feed need not wait for
+            // the reservation to expire.
+            if let Err(e) = commit.check_deadline(c, chronos_core::time::now_ms()) {
+                feed::release(&cs.counter, r.cv).await;
+                return Err(e);
+            }
             if self.transactions {
                 self.commit_txn(&cs, &commit, &mut r).await?;
             } else {

@@ -62,8 +62,8 @@ pub struct ChronosConfig {
     /// devShadow: inline payload copies in heads for `ttlHours` (implemented).
     #[serde(default)]
     pub dev_shadow: Option<DevShadowConfig>,
-    /// Write optimisation: `compressionEnabled` is implemented; batching and debouncing are
-    /// not (reported by `unsupported_options`).
+    /// Write optimisation: `compressionEnabled` gzips payloads, `batchSize` bounds the chunks
+    /// of `create_many` / `update_many`, `debounceMs` batches counter updates.
     #[serde(default)]
     pub write_optimization: Option<WriteOptimizationConfig>,
     /// Fallback queue: validated, not implemented yet (reported by `unsupported_options`).
@@ -485,6 +485,10 @@ impl ChronosConfig {
                 }
                 cc.base64_prop(prop, p)
             });
+        let cc = match self.write_optimization.as_ref().and_then(|w| w.batch_size) {
+            Some(n) => cc.batch_size(n as usize),
+            None => cc,
+        };
         let cc = match self.sweep_safety {
             Some(SweepSafetyConfig {
                 write_deadline_ms,
@@ -635,13 +639,6 @@ impl ChronosConfig {
             // The router exists (`crate::router`), but no database maps a key onto several
             // connections yet, so `routing` cannot change anything.
             ("routing", self.routing.is_some()),
-            // compressionEnabled and debounceMs (counters) work; batching does not exist yet.
-            (
-                "writeOptimization.batchSize",
-                self.write_optimization
-                    .as_ref()
-                    .is_some_and(|w| w.batch_size.is_some()),
-            ),
             ("fallback", self.fallback.is_some()),
         ];
         out.extend(

@@ -104,7 +104,8 @@ pub struct DevShadowConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WriteOptimizationConfig {
-    /// Batch size of blob writes.
+    /// The most items `create_many` / `update_many` commit in one index call (default
+    /// 100; 1 to 10,000); longer batches run in chunks of this size.
     #[serde(default)]
     pub batch_size: Option<u32>,
     /// Debounce of counter updates.

@@ -215,6 +215,14 @@ impl ChronosConfig {
         if let Some(s) = &self.sweep_safety {
             s.validate()?;
         }
+        if let Some(n) = self.write_optimization.as_ref().and_then(|w| w.batch_size) {
+            if !(1..=MAX_BATCH_SIZE).contains(&n) {
+                return Err(at(
+                    "writeOptimization.batchSize",
+                    format!("{n} is not between 1 and {MAX_BATCH_SIZE}"),
+                ));
+            }
+        }
         self.check_distinct_databases()?;
         self.check_shared_blob_locations()
     }
@@ -377,6 +385,10 @@ impl CollectionMap {
         Ok(())
     }
 }
+
+/// The largest `writeOptimization.batchSize`: one SQLite transaction or MongoDB request per
+/// batch must stay well inside their limits.
+const MAX_BATCH_SIZE: u32 = 10_000;
 
 /// The shortest `sweepSafety.writeDeadlineMs`: below it ordinary writes would be refused.
 const MIN_WRITE_DEADLINE_MS: u64 = 100;

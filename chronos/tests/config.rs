@@ -31,7 +31,7 @@ fn spec_examples_load() {
     }
     let cfg = ChronosConfig::from_json(&fixture("enterprise.json")).unwrap();
     let unsupported = cfg.unsupported_options();
-    for opt in ["routing", "writeOptimization.batchSize", "fallback"] {
+    for opt in ["routing", "fallback"] {
         assert!(
             unsupported.iter().any(|u| u == opt),
             "{opt} not reported in {unsupported:?}"
@@ -42,7 +42,7 @@ fn spec_examples_load() {
         !unsupported
             .iter()
             .any(|u| u.starts_with("spacesConnections")
-                || u == "writeOptimization"
+                || u.starts_with("writeOptimization")
                 || u.starts_with("retention")),
         "{unsupported:?}"
     );
@@ -189,6 +189,10 @@ fn invalid_configs_name_their_path() {
             "retention.ver sets neither days nor maxPerItem"),
         (with(base(), &["retention"], json!({"ver": {"keep": 3}})),
             "retention.ver.keep: unknown field"),
+        (with(base(), &["writeOptimization"], json!({"batchSize": 0})),
+            "writeOptimization.batchSize: 0 is not between 1 and 10000"),
+        (with(base(), &["writeOptimization"], json!({"batchSize": 20000})),
+            "writeOptimization.batchSize: 20000 is not between 1 and 10000"),
         (with(base(), &["sweepSafety"], json!({"writeDeadlineMs": 10})),
             "sweepSafety.writeDeadlineMs: 10 is not between 100 and"),
         (with(base(), &["sweepSafety"], json!({"clockSkewMs": 1u64 << 62})),

@@ -46,6 +46,9 @@ fn backoff(tries: usize) -> Duration {
     Duration::from_micros((base_us as f64 * jitter) as u64)
 }
 
+/// Drafts of a batch staged and put at once.
+const BATCH_CONCURRENCY: usize = 16;
+
 /// What one appended version contains.
 pub(super) struct Draft {
     pub(super) id: ItemId,
@@ -141,6 +144,83 @@ impl Collection {
         }
         .instrument(span)
         .await
+    }
+
+    /// [`Collection::append`] for several drafts of distinct records: staged and their
+    /// payloads put concurrently (at most [`BATCH_CONCURRENCY`] at once), committed with one
+    /// [`IndexStore::commit_many`](crate::IndexStore::commit_many) call, each failure
+    /// resolved on its own. One result per draft, in order; no retry (the caller decides).
+    pub(super) async fn append_many(
+        &self,
+        drafts: Vec<(Option<Current>, Draft)>,
+    ) -> Vec<Result<WriteResult>> {
+        use futures::stream::{self, StreamExt};
+        let name = self.name();
+        let ctx = |id: ItemId| move |e: Error| e.with("collection", name).with("id", id);
+        let (curs, drafts): (Vec<Option<Current>>, Vec<Draft>) = drafts.into_iter().unzip();
+        let ids: Vec<ItemId> = drafts.iter().map(|d| d.id).collect();
+        // Stages 1 and 2 per draft: staged, then its payload put. The futures are built
+        // first and then run: a stream closure borrowing its items would make the whole
+        // batch future not `Send` for every lifetime (so not spawnable).
+        let staging: Vec<_> = curs
+            .iter()
+            .zip(drafts)
+            .map(|(cur, d)| self.stage_and_put(cur.as_ref(), d))
+            .collect();
+        let stored: Vec<Result<(Staged, Commit)>> = stream::iter(staging)
+            .buffered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut out: Vec<Option<Result<WriteResult>>> = Vec::with_capacity(ids.len());
+        let mut sent: Vec<(usize, Staged)> = Vec::new();
+        let mut commits = Vec::new();
+        for (i, r) in stored.into_iter().enumerate() {
+            let checked = match r {
+                Ok((s, c)) => match self.refuse_if_expired(&s) {
+                    Ok(()) => Ok((s, c)),
+                    Err(e) => {
+                        self.discard(&s.key, "attempt past its deadline").await;
+                        Err(e)
+                    }
+                },
+                Err(e) => Err(e),
+            };
+            match checked {
+                Ok((s, c)) => {
+                    sent.push((i, s));
+                    commits.push(c);
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Err(ctx(ids[i])(e)))),
+            }
+        }
+        // Stage 3 for the whole batch, then 4 and 5 per commit.
+        let results = self.stores().index.commit_many(name, commits).await;
+        for ((i, s), r) in sent.into_iter().zip(results) {
+            let r = match r {
+                Ok(cv) => Ok(cv),
+                Err(e) => self.resolve(&s, e).await,
+            };
+            out[i] = Some(match r {
+                Ok(cv) => {
+                    self.after_commit(curs[i].as_ref(), &s, cv).await;
+                    Ok(s.result(cv))
+                }
+                Err(e) => Err(ctx(s.id)(e)),
+            });
+        }
+        out.into_iter()
+            .map(|r| r.expect("every draft has a result"))
+            .collect()
+    }
+
+    /// Stages 1 and 2 of a batch item, without the precommit.
+    async fn stage_and_put(&self, cur: Option<&Current>, d: Draft) -> Result<(Staged, Commit)> {
+        let (staged, commit) = self.stage(cur, d).await?;
+        self.put_unique(&staged.key, staged.stored.clone())
+            .await
+            .map_err(|e| e.with("key", &staged.key))?;
+        Ok((staged, commit))
     }
 
     /// Stage 1: everything derived from the draft, checked against the collection's limits.
@@ -293,21 +373,28 @@ impl Collection {
         }
     }
 
+    /// Past its deadline a sweep may already treat an attempt's blobs as garbage, so it must
+    /// not commit: `Unavailable` (the caller discards the payload: nothing was sent).
+    fn refuse_if_expired(&self, s: &Staged) -> Result<()> {
+        let cfg = &self.inner.config;
+        if !s.attempt.expired(cfg.write_deadline) {
+            return Ok(());
+        }
+        tracing::warn!(collection = self.name(), id = %s.id, ov = s.ov, deadline = ?cfg.write_deadline,
+            "write attempt passed its deadline before its commit; refused");
+        Err(Error::unavailable(format!(
+            "the write took longer than its deadline of {:?} before its commit (slow blob \
+             or index store); nothing was committed, retry it",
+            cfg.write_deadline
+        )))
+    }
+
     /// Stage 3: the index commit, refused once the attempt is past its deadline.
     async fn commit(&self, s: &Staged, commit: Commit, prepared: Precommit) -> Result<u64> {
-        let cfg = &self.inner.config;
-        if s.attempt.expired(cfg.write_deadline) {
-            // Past its deadline a sweep may already treat this attempt's blobs as garbage, so
-            // it must not commit. Nothing was sent, so the payload can go.
+        if let Err(e) = self.refuse_if_expired(s) {
             self.discard(&s.key, "attempt past its deadline").await;
             self.stores().index.abandon(self.name(), prepared).await;
-            tracing::warn!(collection = self.name(), id = %s.id, ov = s.ov, deadline = ?cfg.write_deadline,
-                "write attempt passed its deadline before its commit; refused");
-            return Err(Error::unavailable(format!(
-                "the write took longer than its deadline of {:?} before its commit (slow blob \
-                 or index store); nothing was committed, retry it",
-                cfg.write_deadline
-            )));
+            return Err(e);
         }
         match self
             .stores()

@@ -13,6 +13,7 @@
 //! payloads from the blob store, checked against the stored SHA-256.
 
 mod attempt;
+mod batch;
 mod blobs;
 mod commit;
 mod conflict;
@@ -44,8 +45,8 @@ pub use observer::{CommitEvent, CommitObserver};
 pub use options::{
     CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,
     Externals, HistoryOptions, ListOptions, ReadOptions, RestoreTarget, ShadowPolicy, WriteOptions,
-    COMPRESS_MIN_BYTES, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
-    DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE,
+    COMPRESS_MIN_BYTES, DEFAULT_BATCH_SIZE, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES,
+    DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE,
 };
 pub(crate) use payload::sha256_hex;
 pub use read::{HistoryPage, Page, Unreadable};

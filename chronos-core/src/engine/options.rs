@@ -58,7 +58,14 @@ pub struct CollectionConfig {
     /// default [`DEFAULT_MAX_WRITE_RETRIES`] (with jittered backoff, about a minute on one
     /// hot record at worst) makes giving up exceptional.
     pub max_write_retries: usize,
+    /// The most items [`Collection::create_many`](super::Collection::create_many) and
+    /// `update_many` commit in one index call (`writeOptimization.batchSize`); longer
+    /// batches run in chunks of this size. Default [`DEFAULT_BATCH_SIZE`].
+    pub batch_size: usize,
 }
+
+/// Default [`CollectionConfig::batch_size`].
+pub const DEFAULT_BATCH_SIZE: usize = 100;
 
 /// Default [`CollectionConfig::max_write_retries`].
 pub const DEFAULT_MAX_WRITE_RETRIES: usize = 1_000;
@@ -105,7 +112,13 @@ impl CollectionConfig {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             max_meta_bytes: DEFAULT_MAX_META_BYTES,
             max_write_retries: DEFAULT_MAX_WRITE_RETRIES,
+            batch_size: DEFAULT_BATCH_SIZE,
         }
+    }
+    /// Sets [`CollectionConfig::batch_size`] (at least 1).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
     }
     /// Sets [`CollectionConfig::max_write_retries`].
     pub fn max_write_retries(mut self, n: usize) -> Self {

@@ -240,7 +240,7 @@ fn parse_patches<T: Serialize + Sync + ?Sized>(patches: &T) -> Result<Vec<Map<St
         .collect()
 }
 
-fn lineage_for_create(opts: &CreateOptions) -> Result<Lineage> {
+pub(super) fn lineage_for_create(opts: &CreateOptions) -> Result<Lineage> {
     let mut l = Lineage::default();
     let nonempty = |what: &str, s: &str| {
         if s.trim().is_empty() {

@@ -16,6 +16,7 @@
 //! collection names with a random suffix, so a shared server needs no cleanup between them.
 
 mod aggregates;
+mod batch;
 mod chain;
 mod concurrency;
 mod contracts;
@@ -41,6 +42,7 @@ use std::sync::Arc;
 use chronos_core::{Collection, CollectionConfig, DocumentStore, Engine, ItemId, Stores};
 
 pub use aggregates::*;
+pub use batch::*;
 pub use chain::*;
 pub use concurrency::*;
 pub use contracts::*;
@@ -212,6 +214,10 @@ macro_rules! conformance_suite {
             index_scan_versions_contract,
             index_seal_contract,
             chains_link_every_version_and_survive_erase,
+            index_commit_many_contract,
+            create_many_reports_each_item,
+            update_many_reports_each_item,
+            update_many_beside_writers_loses_nothing,
         );
         $crate::conformance_suite!(@pairs $factory;
             sweeps_spare_other_databases_in_one_bucket,
