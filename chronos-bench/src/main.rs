@@ -5,6 +5,7 @@
 //! servers. `--quick` only checks that the harness works (well under a minute).
 
 mod aggregates;
+mod batch;
 mod counters;
 mod identities;
 mod messaging;
@@ -48,6 +49,9 @@ struct Args {
     /// Only `verify`'s row, over this many versions (100,000 is the size).
     #[arg(long)]
     verify_only: Option<usize>,
+    /// Only the batched-write rows, over this many batches of 100.
+    #[arg(long)]
+    batch_only: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +62,7 @@ struct Sizes {
     list_large: usize,
     stream: usize,
     per_writer: usize,
+    batches: usize,
 }
 
 const QUICK: Sizes = Sizes {
@@ -67,6 +72,7 @@ const QUICK: Sizes = Sizes {
     list_large: 1_000,
     stream: 1_000,
     per_writer: 10,
+    batches: 2,
 };
 const FULL: Sizes = Sizes {
     ops: 2_000,
@@ -75,6 +81,7 @@ const FULL: Sizes = Sizes {
     list_large: 100_000,
     stream: 100_000,
     per_writer: 100,
+    batches: 20,
 };
 
 fn doc(i: usize) -> Value {
@@ -726,6 +733,8 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     rows.extend(messaging::rows(s.docs.clone(), n).await);
     // The worker's analytics: aggregates in the store.
     rows.extend(aggregates::rows(&s.engine).await);
+    // Batched writes.
+    rows.extend(batch::rows(s, z.batches).await);
     // Retention and erase.
     rows.extend(retention::rows(s).await);
     // verify over every version (100,000 in a full run).
@@ -842,9 +851,10 @@ fn main() {
         match rt.block_on(async { setup(b, mongo.as_deref(), &args.mongo_transactions).await }) {
             Ok(s) => {
                 let t = Instant::now();
-                let rows = match args.verify_only {
-                    Some(n) => rt.block_on(verify::rows(&s, n)),
-                    None => rt.block_on(bench(&s, z)),
+                let rows = match (args.verify_only, args.batch_only) {
+                    (Some(n), _) => rt.block_on(verify::rows(&s, n)),
+                    (None, Some(n)) => rt.block_on(batch::rows(&s, n)),
+                    (None, None) => rt.block_on(bench(&s, z)),
                 };
                 stats::print(&s.name, &rows);
                 println!("({})", s.detail);

@@ -1,5 +1,8 @@
 //! What the child writes, and the child itself.
 //!
+//! The child mixes creates, updates, enrichments and deletes, and now and then a batch of
+//! creates through `create_many` (each item its own operation).
+//!
 //! Every operation has a number (`op`), unique across the whole run, and its content is a
 //! pure function of that number, so the checker can tell which operation wrote any version it
 //! finds and what that version must contain. The child prints one line before each call and
@@ -125,6 +128,33 @@ pub(crate) async fn child(
         );
         tasks.push(tokio::spawn(async move {
             loop {
+                // One turn in ten is a batch: several creates through one `create_many`,
+                // each with its own operation number and lines.
+                if rng.below(10) == 0 {
+                    let n = 2 + rng.below(19);
+                    let first = next.fetch_add(n, Ordering::Relaxed);
+                    let items: Vec<(u64, ItemId)> = (first..first + n)
+                        .map(|op| (op, ItemId::generate()))
+                        .collect();
+                    for (op, id) in &items {
+                        println!("BEGIN {op} create {id}");
+                    }
+                    let results = c
+                        .create_many(items.iter().map(|(op, id)| {
+                            (replacement(Kind::Create, *op), CreateOptions::new().id(*id))
+                        }))
+                        .await;
+                    for ((op, id), r) in items.iter().zip(results) {
+                        match r {
+                            Ok(w) => {
+                                pool.lock().expect("pool lock").push(*id);
+                                println!("ACK {op} {} {}", w.ov, w.cv);
+                            }
+                            Err(e) => println!("ERR {op} {} {e}", e.kind().code()),
+                        }
+                    }
+                    continue;
+                }
                 let op = next.fetch_add(1, Ordering::Relaxed);
                 let target = {
                     let ids = pool.lock().expect("pool lock");

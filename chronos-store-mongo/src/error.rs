@@ -3,7 +3,7 @@
 use chronos_core::{Error, ErrorKind};
 use mongodb::error::{ErrorKind as MKind, WriteFailure};
 
-const DUPLICATE_KEY: i32 = 11000;
+pub(crate) const DUPLICATE_KEY: i32 = 11000;
 
 pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     match e.kind.as_ref() {

@@ -28,6 +28,8 @@ use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 
+mod batch;
+
 use crate::conv::{self, date, get, oid, opt_str, u64_of};
 use crate::error::{is_duplicate_key, is_transient, is_unknown_commit, map_err};
 use crate::feed;
@@ -849,6 +851,10 @@ impl IndexStore for MongoIndexStore {
 
     async fn commit(&self, c: &str, commit: Commit) -> Result<u64> {
         self.commit_prepared(c, commit, Precommit::none()).await
+    }
+
+    async fn commit_many(&self, c: &str, commits: Vec<Commit>) -> Vec<Result<u64>> {
+        self.commit_batch(c, commits).await
     }
 
     async fn precommit(&self, c: &str, commit: &Commit) -> Result<Precommit> {

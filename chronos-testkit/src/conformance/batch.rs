@@ -76,6 +76,47 @@ pub async fn index_commit_many_contract(h: Harness) {
     let feed = idx.feed(&coll, before, 100).await.unwrap();
     assert_eq!(feed.versions.len(), 3, "{feed:?}");
     assert!(idx.commit_many(&coll, Vec::new()).await.is_empty());
+
+    // Records far apart in history in one batch (stores may check them differently): a
+    // record at ov 20 gets ov 21, a stale ov 5 of it in another batch conflicts, a new one
+    // gets ov 0.
+    let long = ItemId::generate();
+    for ov in 0..=20 {
+        let op = if ov == 0 { Op::Create } else { Op::Update };
+        idx.commit(
+            &coll,
+            commit(
+                version(long, ov, op, t0 + 10 + ov as i64),
+                HeadAction::Upsert,
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let fresh = ItemId::generate();
+    let results = idx
+        .commit_many(
+            &coll,
+            vec![
+                commit(version(long, 21, Op::Update, t0 + 40), HeadAction::Upsert),
+                commit(version(fresh, 0, Op::Create, t0 + 40), HeadAction::Upsert),
+            ],
+        )
+        .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let results = idx
+        .commit_many(
+            &coll,
+            vec![
+                commit(version(long, 5, Op::Update, t0 + 50), HeadAction::Upsert),
+                commit(version(fresh, 1, Op::Update, t0 + 50), HeadAction::Upsert),
+            ],
+        )
+        .await;
+    assert_eq!(results[0].as_ref().unwrap_err().kind(), ErrorKind::Conflict);
+    assert!(results[1].is_ok(), "{results:?}");
+    assert_eq!(idx.head(&coll, long).await.unwrap().unwrap().ov, 21);
+    assert_eq!(idx.head(&coll, fresh).await.unwrap().unwrap().ov, 1);
 }
 
 /// `create_many`: one result per item, in order; a bad item, a taken id and an id given twice
