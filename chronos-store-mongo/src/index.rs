@@ -679,19 +679,25 @@ impl MongoIndexStore {
         Ok(())
     }
 
+    /// A new session with a transaction started on it.
+    async fn start_transaction(&self) -> Result<ClientSession> {
+        let mut s = self
+            .client
+            .start_session()
+            .await
+            .map_err(|e| map_err(e, "start session"))?;
+        s.start_transaction()
+            .await
+            .map_err(|e| map_err(e, "start transaction"))?;
+        Ok(s)
+    }
+
     async fn commit_txn(&self, cs: &Colls, c: &Commit, r: &mut Reservation) -> Result<()> {
         let mut pause = Duration::from_millis(2);
         for _ in 0..60 {
             self.refresh_if_old(cs, r).await.map_err(Stop::into_error)?;
             let cv = r.cv;
-            let mut s = self
-                .client
-                .start_session()
-                .await
-                .map_err(|e| map_err(e, "start session"))?;
-            s.start_transaction()
-                .await
-                .map_err(|e| map_err(e, "start transaction"))?;
+            let mut s = self.start_transaction().await?;
             // No ov check in here: the caller checked before the transaction began, the
             // latest ov of a record never goes down, and the unique `(itemId, ov)` insert
             // refuses a version someone committed since.

@@ -162,16 +162,12 @@ impl MongoIndexStore {
         sent: &[usize],
         cvs: &HashMap<usize, u64>,
     ) -> Vec<std::result::Result<(), Stop>> {
-        let docs: Vec<Document> = sent
-            .iter()
-            .map(|&i| {
-                version_doc(
-                    &commits[i].version.clone().into_entry(cvs[&i]),
-                    commits[i].head,
-                )
-            })
-            .collect();
-        match cs.ver.insert_many(docs).ordered(false).await {
+        match cs
+            .ver
+            .insert_many(version_docs(commits, sent, cvs))
+            .ordered(false)
+            .await
+        {
             Ok(_) => sent.iter().map(|_| Ok(())).collect(),
             Err(e) => {
                 let failed: HashMap<usize, i32> = match e.kind.as_ref() {
@@ -275,25 +271,13 @@ impl MongoIndexStore {
         sent: &[usize],
         cvs: &HashMap<usize, u64>,
     ) -> Result<()> {
-        let mut s = self
-            .client
-            .start_session()
-            .await
-            .map_err(|e| map_err(e, "start session"))?;
-        s.start_transaction()
-            .await
-            .map_err(|e| map_err(e, "start transaction"))?;
+        let mut s = self.start_transaction().await?;
         let steps = async {
-            let docs: Vec<Document> = sent
-                .iter()
-                .map(|&i| {
-                    version_doc(
-                        &commits[i].version.clone().into_entry(cvs[&i]),
-                        commits[i].head,
-                    )
-                })
-                .collect();
-            cs.ver.insert_many(docs).session(&mut s).await.map(drop)?;
+            cs.ver
+                .insert_many(version_docs(commits, sent, cvs))
+                .session(&mut s)
+                .await
+                .map(drop)?;
             let firsts: Vec<Document> = sent
                 .iter()
                 .filter(|&&i| commits[i].version.ov == 0 && commits[i].head == HeadAction::Upsert)
@@ -344,6 +328,18 @@ impl MongoIndexStore {
             }
         }
     }
+}
+
+/// The version entries of the commits `sent`, with their cvs.
+fn version_docs(commits: &[Commit], sent: &[usize], cvs: &HashMap<usize, u64>) -> Vec<Document> {
+    sent.iter()
+        .map(|&i| {
+            version_doc(
+                &commits[i].version.clone().into_entry(cvs[&i]),
+                commits[i].head,
+            )
+        })
+        .collect()
 }
 
 /// The head document of a committed version.
