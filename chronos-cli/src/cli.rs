@@ -393,6 +393,7 @@ fn write_opts(expected_ov: Option<u64>, a: &Audit) -> WriteOptions {
         expected_ov,
         actor: a.actor.clone(),
         reason: a.reason.clone(),
+        idempotency_key: None,
     }
 }
 
@@ -466,6 +467,7 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
                 function_id: function_id.clone(),
                 actor: audit.actor.clone(),
                 reason: audit.reason.clone(),
+                idempotency_key: None,
             };
             out.write(
                 "enriched",

@@ -59,12 +59,12 @@ pub use docs::{
 pub use engine::{
     new_database_id, Base64Prop, ChangeCursor, ChangePage, Collection, CollectionConfig,
     CollectionRestoreOptions, CollectionTarget, CommitEvent, CommitObserver, CreateOptions, Engine,
-    EnrichOptions, EraseReceipt, Externals, HistoryOptions, HistoryPage, ListOptions, Page,
-    PlannedChange, Problem, ProblemKind, PruneReport, ReadOptions, RestoreAction, RestoreReport,
-    RestoreTarget, ShadowPolicy, Stores, SweepReport, Unreadable, VerifyReport, VersionRetention,
-    WeakCollection, WriteOptions, COMPRESS_MIN_BYTES, DEFAULT_BATCH_SIZE, DEFAULT_CLOCK_SKEW,
-    DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_WRITE_RETRIES,
-    DEFAULT_WRITE_DEADLINE, MAX_FEED_PAGE, RESTORE_LEASE,
+    EnrichOptions, EraseReceipt, Externals, HistoryOptions, HistoryPage, IdempotencyKey,
+    ListOptions, Page, PlannedChange, Problem, ProblemKind, PruneReport, ReadOptions,
+    RestoreAction, RestoreReport, RestoreTarget, ShadowPolicy, Stores, SweepReport, Unreadable,
+    VerifyReport, VersionRetention, WeakCollection, WriteOptions, COMPRESS_MIN_BYTES,
+    DEFAULT_BATCH_SIZE, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_META_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_MAX_WRITE_RETRIES, DEFAULT_WRITE_DEADLINE, MAX_FEED_PAGE, RESTORE_LEASE,
 };
 pub use error::{ConflictCause, Error, ErrorKind, Result};
 pub use filter::Filter;

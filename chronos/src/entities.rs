@@ -208,6 +208,7 @@ async fn upsert(
                 expected_ov: Some(existing.system.ov),
                 actor: opts.actor.clone(),
                 reason: opts.reason.clone(),
+                idempotency_key: None,
             };
             match c.update(existing.id, &merged, w).await {
                 Ok(r) => {

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use super::idempotency::IdempotencyKey;
 use crate::time::{now_ms, Timestamp};
 
 /// One write attempt's identity.
@@ -28,15 +29,21 @@ pub(crate) struct Attempt {
 pub(crate) struct Written {
     pub(crate) owner: String,
     pub(crate) started_ms: i64,
+    pub(crate) tag: String,
 }
 
 impl Attempt {
-    /// A new attempt of the database `owner`, starting now.
-    pub(crate) fn start(owner: &str) -> Self {
+    /// A new attempt of the database `owner`, starting now. A write with an idempotency key
+    /// names it in its tag (the key, then 8 random hex characters), so every attempt's blobs
+    /// stay unique and [`carries_key`] recognises the write's versions from their keys.
+    pub(crate) fn start(owner: &str, key: Option<&IdempotencyKey>) -> Self {
         Self {
             owner: owner.to_string(),
             started: now_ms(),
-            tag: random_hex(8),
+            tag: match key {
+                Some(k) => format!("{k}{}", random_hex(4)),
+                None => random_hex(8),
+            },
         }
     }
 
@@ -85,7 +92,15 @@ pub(crate) fn parse_file(key: &str, stem: &str) -> Option<Written> {
     Some(Written {
         owner: owner.to_string(),
         started_ms: started.parse().ok()?,
+        tag: tag.to_string(),
     })
+}
+
+/// Whether the payload blob `key` was written by an attempt of the write with idempotency
+/// key `k`.
+pub(crate) fn carries_key(key: &str, k: &IdempotencyKey) -> bool {
+    parse_file(key, super::payload::PAYLOAD_STEM)
+        .is_some_and(|w| w.tag.len() == k.as_str().len() + 8 && w.tag.starts_with(k.as_str()))
 }
 
 /// Whether `s` can be a database id: 1–64 characters of `0-9a-z`. Ids become part of blob
@@ -116,7 +131,7 @@ mod tests {
 
     #[test]
     fn file_names_parse_back() {
-        let a = Attempt::start("0123abcd");
+        let a = Attempt::start("0123abcd", None);
         let f = a.file("item", ".json.gz");
         assert!(f.starts_with("item-0123abcd-"), "{f}");
         let w = parse_file(&format!("db/users/x/v0/{f}"), "item").unwrap();
@@ -132,8 +147,28 @@ mod tests {
     }
 
     #[test]
+    fn keyed_attempts_name_their_key() {
+        let k = IdempotencyKey::generate();
+        let a = Attempt::start("0123abcd", Some(&k));
+        let b = Attempt::start("0123abcd", Some(&k));
+        let (fa, fb) = (a.file("item", ".json"), b.file("item", ".json"));
+        assert_ne!(fa, fb, "two attempts of one write never share a key");
+        assert!(carries_key(&format!("c/x/v0/{fa}"), &k));
+        assert!(!carries_key(
+            &format!("c/x/v0/{fa}"),
+            &IdempotencyKey::generate()
+        ));
+        let plain = Attempt::start("0123abcd", None).file("item", ".json");
+        assert!(!carries_key(&plain, &k));
+        assert!(
+            !carries_key(&a.file("blob", ".json"), &k),
+            "payload blobs only"
+        );
+    }
+
+    #[test]
     fn deadlines_expire() {
-        let a = Attempt::start("a");
+        let a = Attempt::start("a", None);
         assert!(!a.expired(Duration::from_secs(60)));
         let old = Attempt {
             started: Timestamp::from_millisecond(0).unwrap(),

@@ -113,6 +113,7 @@ impl Collection {
             lineage,
             actor: opts.actor,
             reason: opts.reason,
+            key: opts.idempotency_key,
         })
     }
 
@@ -209,6 +210,7 @@ impl Collection {
             lineage,
             actor: opts.actor.clone(),
             reason: opts.reason.clone(),
+            key: opts.idempotency_key.clone(),
         };
         Ok((cur, draft))
     }

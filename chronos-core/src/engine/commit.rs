@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 use super::attempt::Attempt;
 use super::conflict;
+use super::idempotency::IdempotencyKey;
 use super::observer::CommitEvent;
 use super::payload::{self, StoredSystem};
 use super::state::Current;
@@ -57,6 +58,8 @@ pub(super) struct Draft {
     pub(super) lineage: Lineage,
     pub(super) actor: Option<String>,
     pub(super) reason: Option<String>,
+    /// The write's idempotency key, named by its blobs.
+    pub(super) key: Option<IdempotencyKey>,
 }
 
 /// A version ready to be stored: the output of [`Collection::stage`] besides its
@@ -229,7 +232,7 @@ impl Collection {
         let ov = cur.map_or(0, |c| c.ov + 1);
         // Every blob of this attempt carries its database and start in its key (see
         // `attempt`): the sweep's proof of what it may delete.
-        let attempt = Attempt::start(&self.inner.owner);
+        let attempt = Attempt::start(&self.inner.owner, d.key.as_ref());
         // What is stored must read back: merges and restores are checked like new data.
         crate::model::check_map_depth(&d.data)?;
         // Externalised properties become refs before anything is derived from the document.

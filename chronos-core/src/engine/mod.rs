@@ -21,6 +21,7 @@ mod diff;
 mod erase;
 mod externals;
 mod feed;
+mod idempotency;
 mod observer;
 mod options;
 mod payload;
@@ -41,6 +42,7 @@ pub(crate) use attempt::random_hex;
 pub use erase::EraseReceipt;
 pub use externals::{validate_base64_prop_name, Base64Prop};
 pub use feed::{ChangeCursor, ChangePage, MAX_FEED_PAGE};
+pub use idempotency::IdempotencyKey;
 pub use observer::{CommitEvent, CommitObserver};
 pub use options::{
     CollectionConfig, CollectionRestoreOptions, CollectionTarget, CreateOptions, EnrichOptions,

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use super::IdempotencyKey;
 use crate::id::ItemId;
 use crate::index::{Point, Sort, SortField};
 use crate::model::{Origin, RecordRef};
@@ -197,6 +198,16 @@ impl CollectionConfig {
     }
 }
 
+macro_rules! key_builder {
+    () => {
+        /// Sets the idempotency key.
+        pub fn idempotency_key(mut self, key: IdempotencyKey) -> Self {
+            self.idempotency_key = Some(key);
+            self
+        }
+    };
+}
+
 macro_rules! audit_builders {
     () => {
         /// Sets who makes the change.
@@ -250,6 +261,10 @@ pub struct CreateOptions {
     pub parent: Option<RecordRef>,
     /// Explicit origin; `system` prefixes the stored collection (`stripe:customers`).
     pub origin: Option<Origin>,
+    /// The write's idempotency key: its blobs name it, so
+    /// [`Collection::find_committed`](crate::Collection::find_committed) can tell whether it
+    /// committed (the fallback queue gives every queued write one).
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl CreateOptions {
@@ -258,6 +273,7 @@ impl CreateOptions {
         Self::default()
     }
     audit_builders!();
+    key_builder!();
     /// Sets the id.
     pub fn id(mut self, id: ItemId) -> Self {
         self.id = Some(id);
@@ -297,6 +313,10 @@ pub struct WriteOptions {
     pub actor: Option<String>,
     /// Why.
     pub reason: Option<String>,
+    /// The write's idempotency key: its blobs name it, so
+    /// [`Collection::find_committed`](crate::Collection::find_committed) can tell whether it
+    /// committed (the fallback queue gives every queued write one).
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl WriteOptions {
@@ -305,6 +325,7 @@ impl WriteOptions {
         Self::default()
     }
     audit_builders!();
+    key_builder!();
     expected_ov_builder!();
 }
 
@@ -319,6 +340,10 @@ pub struct EnrichOptions {
     pub actor: Option<String>,
     /// Why.
     pub reason: Option<String>,
+    /// The write's idempotency key: its blobs name it, so
+    /// [`Collection::find_committed`](crate::Collection::find_committed) can tell whether it
+    /// committed (the fallback queue gives every queued write one).
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl EnrichOptions {
@@ -327,6 +352,7 @@ impl EnrichOptions {
         Self::default()
     }
     audit_builders!();
+    key_builder!();
     expected_ov_builder!();
     /// Sets the enrichment function id.
     pub fn function_id(mut self, id: impl Into<String>) -> Self {

@@ -211,11 +211,11 @@ mod tests {
     #[test]
     fn keys_are_unique_and_parse_back() {
         let id = ItemId::generate();
-        let at = Attempt::start("ab12");
+        let at = Attempt::start("ab12", None);
         let a = blob_key("", "users", id, 3, &at, false);
         assert_ne!(
             a,
-            blob_key("", "users", id, 3, &Attempt::start("ab12"), false)
+            blob_key("", "users", id, 3, &Attempt::start("ab12", None), false)
         );
         assert_eq!(parse_blob_key("", "users", &a), Some((id, 3)));
         assert_eq!(parse_blob_key("", "user", &a), None);

@@ -180,6 +180,7 @@ impl Collection {
                 expected_ov: Some(change.from_ov),
                 actor: opts.actor.clone(),
                 reason: opts.reason.clone(),
+                idempotency_key: None,
             };
             let r = match change.action {
                 RestoreAction::Delete => self.delete(change.id, w).await,

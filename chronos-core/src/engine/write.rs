@@ -36,6 +36,7 @@ impl Collection {
             lineage,
             actor: opts.actor,
             reason: opts.reason,
+            key: opts.idempotency_key,
         };
         self.append(None, draft).await.map_err(|e| {
             if super::conflict::is_lost_race(&e) {
@@ -75,6 +76,7 @@ impl Collection {
                 lineage,
                 actor: opts.actor.clone(),
                 reason: opts.reason.clone(),
+                key: opts.idempotency_key.clone(),
             };
             self.append(Some(&cur), draft).await
         })
@@ -111,6 +113,7 @@ impl Collection {
                 lineage: prev.system.lineage,
                 actor: opts.actor.clone(),
                 reason: opts.reason.clone(),
+                key: opts.idempotency_key.clone(),
             };
             self.append(Some(&cur), draft).await
         })
@@ -149,6 +152,7 @@ impl Collection {
                 lineage,
                 actor: opts.actor.clone(),
                 reason: opts.reason.clone(),
+                key: opts.idempotency_key.clone(),
             };
             self.append(Some(&cur), draft).await
         })
@@ -211,6 +215,7 @@ impl Collection {
                 lineage: target.system.lineage.clone(),
                 actor: opts.actor.clone(),
                 reason: opts.reason.clone(),
+                key: opts.idempotency_key.clone(),
             };
             self.append(Some(&cur), draft).await
         })
