@@ -315,6 +315,12 @@ enum Command {
         #[command(subcommand)]
         cmd: crate::messaging::MessagingCommand,
     },
+    /// The fallback spool (`fallback.spoolDir`): counts, pending operations, dead letters;
+    /// retry, cancel, replay now.
+    Fallback {
+        #[command(subcommand)]
+        cmd: crate::fallback::FallbackCommand,
+    },
     /// Run the scheduled jobs (time-based and cross-tenant analytics rules, results clean-up)
     /// until SIGINT / SIGTERM; several workers may share one configuration.
     Worker {
@@ -751,6 +757,7 @@ async fn dispatch(chronos: &Chronos, cmd: &Command, out: &Out) -> Result<()> {
             }
         }
         Command::Messaging { cmd } => crate::messaging::run(chronos, cmd, out).await?,
+        Command::Fallback { cmd } => crate::fallback::run(chronos, cmd, out).await?,
         Command::Worker { args } => crate::worker::run(chronos, args, out).await?,
         Command::Health { open } => {
             let health = chronos.health(*open).await;

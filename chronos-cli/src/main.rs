@@ -13,6 +13,7 @@ macro_rules! out {
 
 mod cli;
 mod demo;
+mod fallback;
 mod messaging;
 mod output;
 mod worker;

@@ -106,7 +106,7 @@ fn json_arg(what: &str, s: &str) -> Result<Value> {
         .map_err(|e| chronos::Error::validation(format!("--{what} is not valid JSON: {e}")))
 }
 
-fn line<T: Serialize>(out: &Out, v: &T, human: impl FnOnce() -> String) {
+pub(crate) fn line<T: Serialize>(out: &Out, v: &T, human: impl FnOnce() -> String) {
     if out.is_json() {
         out!("{}", serde_json::to_value(v).unwrap_or(Value::Null));
     } else {

@@ -110,6 +110,34 @@ fn quarantine(dir: &Path, bytes: &[u8], damaged: &[(usize, usize)]) -> Result<()
     sync_dir(&qdir).map_err(|e| io_err("cannot sync", &qdir, e))
 }
 
+/// The spool's id from `spool.id`, created (durably) on first use.
+pub(crate) fn spool_id(dir: &Path) -> Result<String> {
+    let path = dir.join("spool.id");
+    match fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() == 16 && s.trim().bytes().all(|b| b.is_ascii_hexdigit()) => {
+            return Ok(s.trim().to_string())
+        }
+        Ok(_) => {
+            tracing::warn!(file = %path.display(), "fallback spool: spool.id is damaged; a new id is written")
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("cannot read", &path, e)),
+    }
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).map_err(|e| Error::internal(format!("no random source: {e}")))?;
+    let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let tmp = dir.join("spool.id.tmp");
+    let write = || -> io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(id.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        sync_dir(dir)
+    };
+    write().map_err(|e| io_err("cannot write", &path, e))?;
+    Ok(id)
+}
+
 /// Replaces the log with `bytes`, atomically.
 fn rewrite(dir: &Path, bytes: &[u8]) -> io::Result<File> {
     let tmp = dir.join(format!("{LOG_FILE}.tmp"));

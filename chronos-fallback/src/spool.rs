@@ -199,6 +199,8 @@ impl State {
 
 pub(crate) struct Inner {
     pub(crate) settings: Settings,
+    /// The spool's own id (`spool.id` in its directory).
+    pub(crate) id: String,
     pub(crate) log: Log,
     pub(crate) state: Mutex<State>,
     pub(crate) resolver: Arc<dyn Resolve>,
@@ -232,6 +234,7 @@ impl Spool {
     /// its collection when the operation is replayed.
     pub fn open(settings: Settings, resolver: Arc<dyn Resolve>) -> Result<Self> {
         let rec = log::recover(&settings.dir)?;
+        let id = log::spool_id(&settings.dir)?;
         let mut state = State::default();
         for e in rec.entries {
             state.apply(e);
@@ -244,12 +247,20 @@ impl Spool {
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
+                id,
                 log,
                 state: Mutex::new(state),
                 resolver,
                 wake: Notify::new(),
             }),
         })
+    }
+
+    /// The spool's id: 16 hex characters kept in `spool.id` in its directory, the same
+    /// after every restart (it names the spool's worker job: each spool is replayed by its
+    /// own process).
+    pub fn id(&self) -> &str {
+        &self.inner.id
     }
 
     /// The spool's settings.

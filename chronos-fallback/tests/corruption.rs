@@ -17,7 +17,10 @@ use serde_json::json;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % n.max(1)
     }
 }
@@ -50,7 +53,14 @@ async fn one_hundred_damaged_logs_open_cleanly() {
         let w = spool.collection("main", "users");
         plan.fail_every("put_if_absent", FaultMode::Before);
         for i in 0..12 {
-            match w.create(&json!({"i": i, "pad": "p".repeat(i * 7)}), CreateOptions::new()).await.unwrap() {
+            match w
+                .create(
+                    &json!({"i": i, "pad": "p".repeat(i * 7)}),
+                    CreateOptions::new(),
+                )
+                .await
+                .unwrap()
+            {
                 Outcome::Queued(q) => ids.push(q.id),
                 other => panic!("{other:?}"),
             }
@@ -96,16 +106,29 @@ async fn one_hundred_damaged_logs_open_cleanly() {
         let stats = spool.stats();
         if bytes != pristine && stats.quarantined > 0 {
             quarantined_cases += 1;
-            let q: Vec<_> = fs::read_dir(dir.path().join("quarantine")).unwrap().collect();
-            assert_eq!(q.len(), stats.quarantined, "case {case}: every damaged range kept aside");
+            let q: Vec<_> = fs::read_dir(dir.path().join("quarantine"))
+                .unwrap()
+                .collect();
+            assert_eq!(
+                q.len(),
+                stats.quarantined,
+                "case {case}: every damaged range kept aside"
+            );
         }
         assert!(stats.pending <= ids.len(), "case {case}");
         let pending: HashSet<ItemId> = spool.pending(None, 100).iter().map(|p| p.op.id).collect();
-        assert!(pending.iter().all(|id| ids.contains(id)), "case {case}: only real operations");
+        assert!(
+            pending.iter().all(|id| ids.contains(id)),
+            "case {case}: only real operations"
+        );
         // A torn tail keeps every operation whose frame ends before the cut; garbage after
         // the end costs nothing.
         if what == 0 {
-            assert_eq!(stats.pending, adds_before(&pristine, bytes.len()), "case {case}");
+            assert_eq!(
+                stats.pending,
+                adds_before(&pristine, bytes.len()),
+                "case {case}"
+            );
         }
         if what == 2 {
             assert_eq!(stats.pending, ids.len(), "case {case}");
@@ -125,5 +148,8 @@ async fn one_hundred_damaged_logs_open_cleanly() {
         assert_eq!(again.stats().quarantined, 0, "case {case}");
         assert_eq!(again.stats().pending, 0, "case {case}");
     }
-    assert!(quarantined_cases >= 75, "most cases damage a frame: {quarantined_cases}");
+    assert!(
+        quarantined_cases >= 75,
+        "most cases damage a frame: {quarantined_cases}"
+    );
 }

@@ -8,7 +8,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use chronos_core::{CreateOptions, EnrichOptions, HistoryOptions, IdempotencyKey, ItemId, WriteOptions};
+use chronos_core::{
+    CreateOptions, EnrichOptions, HistoryOptions, IdempotencyKey, ItemId, WriteOptions,
+};
 use chronos_fallback::Outcome;
 use chronos_testkit::fault::{FaultMode, FaultPlan};
 use common::*;

@@ -7,7 +7,7 @@
 //! Secrets never appear in errors or `Debug` output.
 //!
 //! Sections whose features are not built yet (routing, retention, counter rules, analytics,
-//! devShadow, writeOptimization, fallback, transactions, base64Props) are accepted as JSON and
+//! devShadow, writeOptimization, transactions, base64Props) are accepted as JSON and
 //! reported by [`ChronosConfig::unsupported_options`], never silently ignored.
 
 use std::collections::BTreeMap;
@@ -66,7 +66,8 @@ pub struct ChronosConfig {
     /// of `create_many` / `update_many`, `debounceMs` batches counter updates.
     #[serde(default)]
     pub write_optimization: Option<WriteOptimizationConfig>,
-    /// Fallback queue: validated, not implemented yet (reported by `unsupported_options`).
+    /// The fallback queue (`chronos-fallback`): a local spool for writes a store could not
+    /// take; see [`Chronos::spooled`](crate::Chronos::spooled).
     #[serde(default)]
     pub fallback: Option<FallbackConfig>,
     /// Transaction use on MongoDB.
@@ -639,7 +640,14 @@ impl ChronosConfig {
             // The router exists (`crate::router`), but no database maps a key onto several
             // connections yet, so `routing` cannot change anything.
             ("routing", self.routing.is_some()),
-            ("fallback", self.fallback.is_some()),
+            // Dead letters stay in the spool: the store they would go to is the one that
+            // failed.
+            (
+                "fallback.deadLetterCollection",
+                self.fallback
+                    .as_ref()
+                    .is_some_and(|f| f.dead_letter_collection.is_some()),
+            ),
         ];
         out.extend(
             top.iter()

@@ -49,6 +49,7 @@ mod cells;
 pub mod config;
 mod counters;
 mod entities;
+mod fallback_db;
 mod health;
 mod identities_db;
 mod maintenance_jobs;
@@ -81,6 +82,7 @@ pub use chronos_core::{
     VerifyReport, VersionRetention, WriteOptions, WriteResult,
 };
 /// The identities database's types ([`Chronos::identities`]).
+pub use chronos_fallback as fallback;
 pub use chronos_identities as identities;
 /// The messaging database's types ([`Chronos::messaging`]).
 pub use chronos_messaging as messaging;
@@ -121,6 +123,12 @@ struct Inner {
     messaging: tokio::sync::OnceCell<chronos_messaging::Messaging>,
     /// The identities database, opened on first use.
     identities: tokio::sync::OnceCell<chronos_identities::Identities>,
+    /// The fallback spool, with `fallback.enabled`.
+    fallback: Option<chronos_fallback::Spool>,
+    /// Set once the spool's background replayer is started.
+    replayer: std::sync::OnceLock<()>,
+    /// Tells background tasks to stop (set by `shutdown`).
+    stop: tokio::sync::watch::Sender<bool>,
     closed: AtomicBool,
 }
 
@@ -140,23 +148,44 @@ impl Chronos {
             tracing::warn!(options = ?unsupported, "configuration options not implemented yet are ignored");
         }
         let rules = counters::rules(&config)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                registry: Default::default(),
-                collections: Cells::default(),
-                rules,
-                messaging: tokio::sync::OnceCell::new(),
-                identities: tokio::sync::OnceCell::new(),
-                closed: AtomicBool::new(false),
-            }),
-        })
+        // The spool resolves its operations' routes through this facade, which does not
+        // exist yet: it gets a weak reference once it does.
+        let owner = Arc::new(std::sync::OnceLock::new());
+        let fallback = match config.fallback.as_ref().map(|f| f.settings()).transpose()? {
+            Some(Some(settings)) => Some(chronos_fallback::Spool::open(
+                settings,
+                Arc::new(fallback_db::Routes(owner.clone())),
+            )?),
+            _ => None,
+        };
+        let inner = Arc::new(Inner {
+            config,
+            registry: Default::default(),
+            collections: Cells::default(),
+            rules,
+            messaging: tokio::sync::OnceCell::new(),
+            identities: tokio::sync::OnceCell::new(),
+            fallback,
+            replayer: std::sync::OnceLock::new(),
+            stop: tokio::sync::watch::channel(false).0,
+            closed: AtomicBool::new(false),
+        });
+        let _ = owner.set(Arc::downgrade(&inner));
+        Ok(Self { inner })
     }
 
     /// The embedded default: SQLite files and blobs under `dir`, one tenant named `default`
     /// for runtime data (with counters in its `analytics` database) plus generic metadata,
     /// knowledge and logs databases, a messaging and an identities database; counter buckets
     /// kept for 30 days, 12 weeks and 6 months (the spec's `retention.counters` example).
+    pub fn embedded(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::from_config(ChronosConfig::embedded(dir)?)
+    }
+}
+
+impl ChronosConfig {
+    /// The configuration of [`Chronos::embedded`], to adjust before
+    /// [`Chronos::from_config`].
     pub fn embedded(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let target = |db: &str| serde_json::json!({ "dbConnRef": "local", "dbName": db });
@@ -181,7 +210,9 @@ impl Chronos {
             .to_string(),
         )
     }
+}
 
+impl Chronos {
     /// The document store of database `db_name` on connection `db_conn_ref` (the
     /// non-versioned databases: analytics, messaging, identities), opened once.
     pub(crate) async fn document_store(
@@ -295,6 +326,7 @@ impl Chronos {
     /// Closes every connection. Later calls to `with` fail with `Unavailable`.
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::Release);
+        self.inner.stop.send_replace(true);
         self.inner.collections.drain().await;
         self.inner.registry.close().await;
     }

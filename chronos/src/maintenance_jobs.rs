@@ -8,7 +8,9 @@
 //! - `messaging-retention` (hourly, with `databases.messaging`): applies the configured
 //!   messaging retention to every tenant that has messaging documents;
 //! - `sessions-purge` (hourly, with `databases.identities`): removes expired sessions of
-//!   every tenant that has sessions.
+//!   every tenant that has sessions;
+//! - `fallback-replay:<spool id>` (every minute, with `fallback.enabled`): a replay pass
+//!   over this process's spool (see `fallback_db`).
 //!
 //! Each job finds its tenants in the database itself (one indexed query per tenant), so a
 //! tenant that only ever used messaging is cleaned up as well as a configured one. All of
@@ -129,6 +131,9 @@ impl Chronos {
         }
         if cfg.databases.identities.is_some() {
             add("sessions-purge", hourly(), purge_sessions as Work);
+        }
+        if let Some(spool) = &self.inner.fallback {
+            jobs.push(crate::fallback_db::ReplayJob::job(spool));
         }
         jobs
     }

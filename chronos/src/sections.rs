@@ -116,25 +116,8 @@ pub struct WriteOptimizationConfig {
     pub compression_enabled: Option<bool>,
 }
 
-/// `fallback`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FallbackConfig {
-    /// On or off.
-    pub enabled: bool,
-    /// Attempts before dead-lettering.
-    #[serde(default)]
-    pub max_retries: Option<u32>,
-    /// Base backoff.
-    #[serde(default)]
-    pub retry_delay_ms: Option<u64>,
-    /// Backoff cap.
-    #[serde(default)]
-    pub max_delay_ms: Option<u64>,
-    /// Dead-letter collection.
-    #[serde(default)]
-    pub dead_letter_collection: Option<String>,
-}
+/// `fallback`: owned by `chronos-fallback`.
+pub use chronos_fallback::FallbackConfig;
 
 /// `databases.messaging`: owned by `chronos-messaging`.
 pub use chronos_messaging::MessagingDatabase;

@@ -18,6 +18,9 @@ use crate::sections::{AnalyticsConfig, DevShadowConfig, RoutingConfig};
 impl ChronosConfig {
     /// Checks references, duplicates and required combinations.
     pub fn validate(&self) -> Result<()> {
+        if let Some(f) = &self.fallback {
+            f.settings()?;
+        }
         let local = self.local_storage.as_ref().is_some_and(|l| l.enabled);
         if let Some(l) = &self.local_storage {
             if l.enabled && l.base_path.trim().is_empty() {
