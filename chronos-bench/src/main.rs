@@ -11,6 +11,7 @@ mod identities;
 mod messaging;
 mod raw;
 mod retention;
+mod spool;
 mod stats;
 mod verify;
 
@@ -52,6 +53,9 @@ struct Args {
     /// Only the batched-write rows, over this many batches of 100.
     #[arg(long)]
     batch_only: Option<usize>,
+    /// Only the fallback spool's rows, with this many spooled writes.
+    #[arg(long, value_name = "N")]
+    spool_only: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -735,6 +739,8 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     rows.extend(aggregates::rows(&s.engine).await);
     // Batched writes.
     rows.extend(batch::rows(s, z.batches).await);
+    // The fallback spool.
+    rows.extend(spool::rows(s, n).await);
     // Retention and erase.
     rows.extend(retention::rows(s).await);
     // verify over every version (100,000 in a full run).
@@ -851,10 +857,11 @@ fn main() {
         match rt.block_on(async { setup(b, mongo.as_deref(), &args.mongo_transactions).await }) {
             Ok(s) => {
                 let t = Instant::now();
-                let rows = match (args.verify_only, args.batch_only) {
-                    (Some(n), _) => rt.block_on(verify::rows(&s, n)),
-                    (None, Some(n)) => rt.block_on(batch::rows(&s, n)),
-                    (None, None) => rt.block_on(bench(&s, z)),
+                let rows = match (args.verify_only, args.batch_only, args.spool_only) {
+                    (Some(n), _, _) => rt.block_on(verify::rows(&s, n)),
+                    (None, Some(n), _) => rt.block_on(batch::rows(&s, n)),
+                    (None, None, Some(n)) => rt.block_on(spool::rows(&s, n)),
+                    (None, None, None) => rt.block_on(bench(&s, z)),
                 };
                 stats::print(&s.name, &rows);
                 println!("({})", s.detail);

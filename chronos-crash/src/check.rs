@@ -2,7 +2,8 @@
 //! and every acknowledged operation to its version.
 //!
 //! - **lost**: an acknowledged operation whose version is missing, or differs (ov, cv,
-//!   kind, content);
+//!   kind, content); an operation queued in the fallback spool counts as acknowledged (any
+//!   ov: it was not known yet);
 //! - **duplicate**: one operation found in two versions;
 //! - **phantom**: a version no operation can have written — its operation failed
 //!   definitely, was never begun, or is of a kind the workload never makes;
@@ -77,7 +78,7 @@ pub(crate) async fn check(c: &Collection, ledger: &Ledger) -> Result<Findings, S
                         Outcome::Acked { ov, cv } if (ov, cv) != (v.ov, v.cv) => f.lost.push(
                             format!("{at}: operation {op} was acknowledged as v{ov} cv {cv}"),
                         ),
-                        Outcome::Acked { .. } => {}
+                        Outcome::Acked { .. } | Outcome::Queued(_) => {}
                         _ => f.unacknowledged_commits += 1,
                     }
                     let expected = match o.kind {
@@ -100,7 +101,7 @@ pub(crate) async fn check(c: &Collection, ledger: &Ledger) -> Result<Findings, S
         }
     }
     for (n, o) in &ledger.ops {
-        if matches!(o.outcome, Outcome::Acked { .. }) && !used.contains(n) {
+        if o.outcome.must_be_there() && !used.contains(n) {
             f.lost.push(format!(
                 "operation {n} ({:?} of {}) was acknowledged and is not in the store",
                 o.kind, o.id
@@ -127,7 +128,7 @@ fn attribute(
             return Err(format!("operation {n} was a {:?} of {}", o.kind, o.id));
         }
         match &o.outcome {
-            Outcome::Acked { .. } => Ok(n),
+            Outcome::Acked { .. } | Outcome::Queued(_) => Ok(n),
             out if out.may_have_committed() => Ok(n),
             out => Err(format!("operation {n} failed ({out:?})")),
         }
@@ -152,18 +153,25 @@ fn attribute(
                 .ops
                 .iter()
                 .filter(|(n, o)| o.id == id && o.kind == Kind::Delete && !used.contains(n));
-            let mut unacked = None;
+            let (mut queued, mut unacked) = (None, None);
             for (n, o) in candidates {
                 match o.outcome {
                     Outcome::Acked { ov, .. } if ov == v.ov => return Ok(*n),
                     Outcome::Acked { .. } => {}
+                    // Queued: its ov was not known when it was acknowledged; it must be
+                    // somewhere, so it is preferred over one that only may have committed.
+                    Outcome::Queued(_) => {
+                        queued.get_or_insert(*n);
+                    }
                     ref out if out.may_have_committed() => {
                         unacked.get_or_insert(*n);
                     }
                     _ => {}
                 }
             }
-            unacked.ok_or_else(|| "no delete of this record may have written it".to_string())
+            queued
+                .or(unacked)
+                .ok_or_else(|| "no delete of this record may have written it".to_string())
         }
         other => Err(format!("the workload never writes {other:?} versions")),
     }

@@ -14,17 +14,25 @@ pub(crate) enum Outcome {
     InFlight,
     /// Acknowledged with this version: it must be there.
     Acked { ov: u64, cv: u64 },
+    /// Queued in the fallback spool with this operation id: once the spool is drained it must
+    /// be there exactly once (unless it became a dead letter).
+    Queued(String),
     /// Failed with an error code. A definite failure (not found, conflict, validation …)
     /// must have left no version; `UNAVAILABLE` and `INTERNAL` may hide a commit.
     Failed(String),
 }
 
 impl Outcome {
+    /// Whether the operation must be in the store (acknowledged, or queued in the spool).
+    pub(crate) fn must_be_there(&self) -> bool {
+        matches!(self, Outcome::Acked { .. } | Outcome::Queued(_))
+    }
+
     /// Whether the operation may have committed without saying so.
     pub(crate) fn may_have_committed(&self) -> bool {
         match self {
             Outcome::InFlight => true,
-            Outcome::Acked { .. } => false,
+            Outcome::Acked { .. } | Outcome::Queued(_) => false,
             Outcome::Failed(code) => matches!(code.as_str(), "UNAVAILABLE" | "INTERNAL"),
         }
     }
@@ -80,6 +88,7 @@ impl Ledger {
                     cv: op(cv)?,
                 },
             ),
+            ["QUEUED", n, op_id] => self.end(op(n)?, Outcome::Queued((*op_id).to_string())),
             ["ERR", n, code, message] => {
                 let n = op(n)?;
                 if matches!(*code, "UNAVAILABLE" | "INTERNAL") {
@@ -108,9 +117,9 @@ impl Ledger {
 
     /// Ids of records that were acknowledged as created (the pool of the next child).
     pub(crate) fn created(&self) -> impl Iterator<Item = ItemId> + '_ {
-        self.ops.values().filter_map(|o| {
-            (o.kind == Kind::Create && matches!(o.outcome, Outcome::Acked { .. })).then_some(o.id)
-        })
+        self.ops
+            .values()
+            .filter_map(|o| (o.kind == Kind::Create && o.outcome.must_be_there()).then_some(o.id))
     }
 
     /// Failed operations by error code.
@@ -124,17 +133,39 @@ impl Ledger {
         m
     }
 
-    /// Counts by outcome: (acknowledged, in flight at a kill, failed).
+    /// Counts by outcome: (acknowledged, in flight at a kill, failed); queued operations
+    /// count as acknowledged (see [`Ledger::queued`]).
     pub(crate) fn counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
         for o in self.ops.values() {
             match o.outcome {
-                Outcome::Acked { .. } => c.0 += 1,
+                Outcome::Acked { .. } | Outcome::Queued(_) => c.0 += 1,
                 Outcome::InFlight => c.1 += 1,
                 Outcome::Failed(_) => c.2 += 1,
             }
         }
         c
+    }
+
+    /// Operations acknowledged as queued in the spool.
+    pub(crate) fn queued(&self) -> usize {
+        self.ops
+            .values()
+            .filter(|o| matches!(o.outcome, Outcome::Queued(_)))
+            .count()
+    }
+
+    /// Marks the operations whose spool entries became dead letters as of unknown outcome: a
+    /// dead letter is never applied by the spool, but an attempt made before may have been.
+    pub(crate) fn dead_lettered(&mut self, op_ids: &std::collections::HashSet<String>) -> usize {
+        let mut n = 0;
+        for o in self.ops.values_mut() {
+            if matches!(&o.outcome, Outcome::Queued(k) if op_ids.contains(k)) {
+                o.outcome = Outcome::InFlight;
+                n += 1;
+            }
+        }
+        n
     }
 }
 
@@ -158,9 +189,21 @@ mod tests {
         assert!(l.record("AC", false).is_err());
         l.record("AC", true).unwrap();
         l.record("ERR 8 NOT_FOUND record gone", false).unwrap();
+        let other = ItemId::generate();
+        l.record(&format!("BEGIN 9 create {other}"), false).unwrap();
+        l.record("QUEUED 9 0123456789abcdef", false).unwrap();
+        assert_eq!(
+            l.ops[&9].outcome,
+            Outcome::Queued("0123456789abcdef".into())
+        );
+        assert_eq!(l.queued(), 1);
+        assert_eq!(l.created().count(), 2, "queued creates join the pool");
+        let dead = ["0123456789abcdef".to_string()].into_iter().collect();
+        assert_eq!(l.dead_lettered(&dead), 1);
+        assert!(l.ops[&9].outcome.may_have_committed());
         assert!(!l.ops[&8].outcome.may_have_committed());
-        assert_eq!(l.created().collect::<Vec<_>>(), vec![id]);
-        assert_eq!(l.counts(), (1, 0, 1));
+        assert_eq!(l.created().collect::<Vec<_>>()[0], id);
+        assert_eq!(l.counts(), (1, 1, 1));
         assert_eq!(
             l.failures().into_iter().collect::<Vec<_>>(),
             [("NOT_FOUND", 1)]

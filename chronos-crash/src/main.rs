@@ -49,6 +49,10 @@ enum Cmd {
         /// Seed of the kill moments and the workload (random when absent; printed).
         #[arg(long)]
         seed: Option<u64>,
+        /// Writes go through the fallback spool, and the blob store goes down during each
+        /// round (SQLite + files only): queued writes must all be replayed exactly once.
+        #[arg(long)]
+        spool: bool,
     },
     /// The child writer (started by `run`).
     #[command(hide = true)]
@@ -86,7 +90,8 @@ fn main() -> ExitCode {
             rounds,
             writers,
             seed,
-        } => run(&rt, backend, rounds, writers, seed),
+            spool,
+        } => run(&rt, backend, rounds, writers, seed, spool),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,19 +111,31 @@ fn run(
     rounds: u64,
     writers: usize,
     seed: Option<u64>,
+    spool: bool,
 ) -> Result<(), String> {
+    if spool && backend != Backend::SqliteFs {
+        return Err("--spool takes the blob directory down during rounds: sqlite+fs only".into());
+    }
     let seed = seed.unwrap_or_else(|| Rng::from_os().next());
     let mut rng = Rng::new(seed);
     let dir = tempfile::Builder::new()
         .prefix("chronos-crash-")
         .tempdir()
         .map_err(|e| e.to_string())?;
-    let config = rounds::config(backend, dir.path())?;
+    let config = rounds::config(backend, dir.path(), spool)?;
+    if spool {
+        rounds::Outage::prepare(dir.path())?;
+    }
     let config_file = dir.path().join("config.json");
     std::fs::write(&config_file, config.to_string()).map_err(|e| e.to_string())?;
     println!(
-        "chronos-crash: {} rounds on {backend:?}, {writers} writers per child, seed {seed}",
-        rounds
+        "chronos-crash: {} rounds on {backend:?}{}, {writers} writers per child, seed {seed}",
+        rounds,
+        if spool {
+            " through the fallback spool, with blob outages"
+        } else {
+            ""
+        }
     );
     let started = Instant::now();
     let mut ledger = Ledger::default();
@@ -132,6 +149,7 @@ fn run(
             r * OPS_PER_ROUND + 1,
             writers,
             &mut rng,
+            spool,
         )
         .map_err(|e| format!("round {r}: {e}"))?;
         acks += round.acks;
@@ -155,13 +173,14 @@ fn run(
     for m in ledger.unknown.iter().take(5) {
         println!("    outcome unknown: {m}");
     }
-    let result = rt.block_on(check_store(&config.to_string(), &ledger));
     let (acked, in_flight, failed) = ledger.counts();
     println!(
-        "  operations: {acked} acknowledged, {in_flight} in flight at a kill, {failed} failed \
-         {:?}; {early} kills before the store was open",
+        "  operations: {acked} acknowledged ({} of them queued in the spool), {in_flight} in \
+         flight at a kill, {failed} failed {:?}; {early} kills before the store was open",
+        ledger.queued(),
         ledger.failures()
     );
+    let result = rt.block_on(check_store(&config, &mut ledger));
     match result {
         Ok(summary) => {
             println!("{summary}");
@@ -175,12 +194,16 @@ fn run(
 }
 
 /// The checks after the rounds, in a fresh process-equivalent (a new `Chronos`).
-async fn check_store(config: &str, ledger: &Ledger) -> Result<String, String> {
-    let chronos = Chronos::from_json(config).map_err(|e| e.to_string())?;
+async fn check_store(config: &serde_json::Value, ledger: &mut Ledger) -> Result<String, String> {
+    let chronos = Chronos::from_json(&config.to_string()).map_err(|e| e.to_string())?;
     let c = chronos
         .with(&workload::route())
         .await
         .map_err(|e| e.to_string())?;
+    let spooled = match chronos.fallback() {
+        Ok(spool) => Some(drain(spool, ledger).await?),
+        Err(_) => None,
+    };
     let f = check::check(&c, ledger).await?;
     let mut problems = Vec::new();
     for (what, list) in [
@@ -192,9 +215,9 @@ async fn check_store(config: &str, ledger: &Ledger) -> Result<String, String> {
         problems.extend(list.iter().take(10).map(|p| format!("{what}: {p}")));
     }
     // Everything a killed attempt left is past its deadline once the grace has passed.
-    tokio::time::sleep(rounds::sweep_grace()).await;
+    tokio::time::sleep(rounds::sweep_grace(&config)).await;
     let swept = c
-        .sweep(rounds::sweep_grace())
+        .sweep(rounds::sweep_grace(&config))
         .await
         .map_err(|e| format!("sweep: {e}"))?;
     let report = c.verify(|_| {}).await.map_err(|e| format!("verify: {e}"))?;
@@ -237,9 +260,53 @@ async fn check_store(config: &str, ledger: &Ledger) -> Result<String, String> {
         report.orphans.len(),
         report.not_owned
     );
+    let summary = match spooled {
+        Some(s) => format!("{s}\n{summary}"),
+        None => summary,
+    };
     if problems.is_empty() && f.is_clean() {
         Ok(summary)
     } else {
         Err(format!("{summary}\n{}", problems.join("\n")))
     }
+}
+
+/// Replays what the killed children left in the spool until nothing is pending; dead
+/// letters become operations of unknown outcome in the ledger.
+async fn drain(spool: &chronos::fallback::Spool, ledger: &mut Ledger) -> Result<String, String> {
+    let found = spool.stats();
+    let until = Instant::now() + std::time::Duration::from_secs(120);
+    while spool.stats().pending > 0 {
+        if Instant::now() > until {
+            return Err(format!(
+                "the spool did not drain in 120 s: {:?}",
+                spool.pending(None, 5)
+            ));
+        }
+        spool
+            .replay_due()
+            .await
+            .map_err(|e| format!("replay: {e}"))?;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let letters = spool.dead_letters(None, usize::MAX);
+    let mut why: std::collections::BTreeMap<&str, usize> = Default::default();
+    for d in &letters {
+        let code = d.error.split(':').next().unwrap_or("");
+        *why.entry(code).or_default() += 1;
+    }
+    let dead: std::collections::HashSet<String> =
+        letters.iter().map(|d| d.op.op_id.to_string()).collect();
+    let marked = ledger.dead_lettered(&dead);
+    let s = spool.stats();
+    // Every open (each child's) that found a torn tail left its bytes here.
+    let quarantined = std::fs::read_dir(spool.settings().dir.join("quarantine"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    Ok(format!(
+        "  spool: {} operations pending after the last kill, replayed {}, found already \
+         committed {}, dead letters {marked} {why:?}; {quarantined} damaged log ranges (torn appends) \
+         quarantined over the run",
+        found.pending, s.replayed, s.found_committed
+    ))
 }

@@ -29,8 +29,23 @@ pub(crate) enum Backend {
 const WRITE_DEADLINE_MS: u64 = 3000;
 const CLOCK_SKEW_MS: u64 = 1000;
 
-/// The configuration every child and the checker open.
-pub(crate) fn config(backend: Backend, dir: &Path) -> Result<Value, String> {
+/// The configuration every child and the checker open; with `spool`, the fallback queue in
+/// `<dir>/spool` (short backoff, attempts enough to outlast any outage of a run).
+pub(crate) fn config(backend: Backend, dir: &Path, spool: bool) -> Result<Value, String> {
+    let mut c = base_config(backend, dir)?;
+    if spool {
+        // Replays wait for a failed attempt's deadline plus the skew before re-applying it:
+        // short ones, so the children replay during the rounds (and get killed doing it).
+        c["sweepSafety"] = json!({"writeDeadlineMs": 250, "clockSkewMs": 50});
+        c["fallback"] = json!({
+            "enabled": true, "spoolDir": dir.join("spool"),
+            "retryDelayMs": 20, "maxDelayMs": 200, "maxRetries": 1000
+        });
+    }
+    Ok(c)
+}
+
+fn base_config(backend: Backend, dir: &Path) -> Result<Value, String> {
     let safety = json!({"writeDeadlineMs": WRITE_DEADLINE_MS, "clockSkewMs": CLOCK_SKEW_MS});
     Ok(match backend {
         Backend::SqliteFs => json!({
@@ -68,8 +83,9 @@ pub(crate) fn config(backend: Backend, dir: &Path) -> Result<Value, String> {
 }
 
 /// The shortest sweep grace the configuration allows.
-pub(crate) fn sweep_grace() -> Duration {
-    Duration::from_millis(WRITE_DEADLINE_MS + CLOCK_SKEW_MS)
+pub(crate) fn sweep_grace(config: &Value) -> Duration {
+    let ms = |k: &str| config["sweepSafety"][k].as_u64().unwrap_or(0);
+    Duration::from_millis(ms("writeDeadlineMs") + ms("clockSkewMs"))
 }
 
 /// What one round saw.
@@ -82,7 +98,61 @@ pub(crate) struct Round {
     pub(crate) ready_after: Option<Duration>,
 }
 
-/// One round: a child writes into the store of `config_file` until it is killed.
+/// A blob-store outage on SQLite + files. The collection's blob directory
+/// (`blobs/crash/crash`, below the store's canonical root) is a symbolic link to
+/// `crash.real`; an outage atomically points it at itself instead (a rename over the link),
+/// so every blob read and write fails with "too many levels of symbolic links" — a failure,
+/// not an absence, as a server outage would be — and no child can recreate the directory
+/// meanwhile, until the link is pointed back.
+pub(crate) struct Outage {
+    root: std::path::PathBuf,
+    on: bool,
+}
+
+impl Outage {
+    /// Sets up the link (once per run, before the first child).
+    pub(crate) fn prepare(dir: &Path) -> Result<(), String> {
+        let root = dir.join("blobs").join("crash");
+        std::fs::create_dir_all(root.join("crash.real")).map_err(|e| e.to_string())?;
+        std::fs::write(root.join("outage"), b"the blob store is down")
+            .map_err(|e| e.to_string())?;
+        Self { root, on: true }.end()
+    }
+
+    fn new(dir: &Path) -> Self {
+        Self {
+            root: dir.join("blobs").join("crash"),
+            on: false,
+        }
+    }
+
+    /// Points the collection's directory link at `target`, atomically.
+    fn point(&self, target: &str) -> Result<(), String> {
+        let tmp = self.root.join("crash.link");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp).map_err(|e| format!("outage: {e}"))?;
+        std::fs::rename(&tmp, self.root.join("crash")).map_err(|e| format!("outage: {e}"))
+    }
+
+    fn start(&mut self) -> Result<(), String> {
+        self.point("crash")?;
+        self.on = true;
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        if self.on {
+            self.point("crash.real")?;
+            self.on = false;
+        }
+        Ok(())
+    }
+}
+
+/// One round: a child writes into the store of `config_file` until it is killed. With
+/// `outages`, the blob store goes down for a while during the round (the child's writes then
+/// queue in the spool), and may still be down when the kill lands; it is back before the
+/// round ends.
 pub(crate) fn round(
     dir: &Path,
     config_file: &Path,
@@ -90,7 +160,12 @@ pub(crate) fn round(
     first_op: u64,
     writers: usize,
     rng: &mut Rng,
+    outages: bool,
 ) -> Result<Round, String> {
+    let mut outage = Outage::new(dir);
+    // When (after the start) the outage begins and how long it lasts.
+    let outage_at = Duration::from_millis(rng.below(300));
+    let outage_for = Duration::from_millis(20 + rng.below(300));
     let pool = dir.join("pool.txt");
     let ids: String = ledger.created().map(|id| format!("{id}\n")).collect();
     std::fs::write(&pool, ids).map_err(|e| format!("{}: {e}", pool.display()))?;
@@ -136,6 +211,14 @@ pub(crate) fn round(
     let mut ready = false;
     let mut ready_after = None;
     loop {
+        if outages && ready {
+            let t = start.elapsed();
+            if !outage.on && t >= outage_at && t < outage_at + outage_for {
+                outage.start()?;
+            } else if outage.on && t >= outage_at + outage_for {
+                outage.end()?;
+            }
+        }
         if by_time && start.elapsed() >= Duration::from_millis(wait_ms) {
             break;
         }
@@ -144,6 +227,7 @@ pub(crate) fn round(
         }
         if start.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
+            let _ = outage.end();
             return Err(format!(
                 "the child stalled ({acks} acknowledgements in 60 s); its stderr: {}",
                 tail(&stderr_path)
@@ -155,7 +239,7 @@ pub(crate) fn round(
                     ready = true;
                     ready_after = Some(start.elapsed());
                 }
-                acks += usize::from(line.starts_with("ACK "));
+                acks += usize::from(line.starts_with("ACK ") || line.starts_with("QUEUED "));
                 lines.push(line);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -172,6 +256,7 @@ pub(crate) fn round(
         .kill()
         .map_err(|e| format!("cannot kill the child: {e}"))?;
     child.wait().map_err(|e| e.to_string())?;
+    outage.end()?;
     reader.join().map_err(|_| "the reader thread panicked")?;
     lines.extend(rx.try_iter());
     let n = lines.len();
@@ -179,7 +264,10 @@ pub(crate) fn round(
         ledger.record(line, i + 1 == n)?;
     }
     Ok(Round {
-        acks: lines.iter().filter(|l| l.starts_with("ACK ")).count(),
+        acks: lines
+            .iter()
+            .filter(|l| l.starts_with("ACK ") || l.starts_with("QUEUED "))
+            .count(),
         before_ready: !lines.iter().any(|l| l == "READY"),
         ready_after,
     })

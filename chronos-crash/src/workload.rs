@@ -10,6 +10,8 @@
 //!
 //! - `BEGIN <op> <kind> <id>` — the call is about to be made (from here on it may commit);
 //! - `ACK <op> <ov> <cv>` — the call returned this version: it must survive any crash;
+//! - `QUEUED <op> <operation id>` — the call was queued in the fallback spool (spool mode:
+//!   single writes go through `Chronos::spooled`): it must be there once the spool drains;
 //! - `ERR <op> <CODE> <message>` — the call failed with this error.
 //!
 //! Standard output is line-buffered, so a line is out before the next call starts.
@@ -18,6 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use chronos::fallback::Outcome;
 use chronos::{Chronos, Route};
 use chronos_core::{CreateOptions, EnrichOptions, ItemId, WriteOptions};
 use serde_json::{json, Map, Value};
@@ -111,6 +114,11 @@ pub(crate) async fn child(
     let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
     let chronos = Chronos::from_json(&text).map_err(|e| e.to_string())?;
     let c = chronos.with(&route()).await.map_err(|e| e.to_string())?;
+    // With the fallback queue configured, single writes go through the spool.
+    let spooled = match chronos.fallback() {
+        Ok(_) => Some(chronos.spooled(&route()).map_err(|e| e.to_string())?),
+        Err(_) => None,
+    };
     let ids: Vec<ItemId> = std::fs::read_to_string(pool)
         .unwrap_or_default()
         .lines()
@@ -121,7 +129,7 @@ pub(crate) async fn child(
     println!("READY");
     let mut tasks = Vec::new();
     for w in 0..writers {
-        let (c, pool, next) = (c.clone(), pool.clone(), next.clone());
+        let (c, pool, next, spooled) = (c.clone(), pool.clone(), next.clone(), spooled.clone());
         let mut rng = Rng::new(
             seed.wrapping_add(w as u64)
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -171,6 +179,29 @@ pub(crate) async fn child(
                     _ => target.expect("a target for a change"),
                 };
                 println!("BEGIN {op} {} {id}", kind.name());
+                if let Some(w) = &spooled {
+                    let result = match kind {
+                        Kind::Create => {
+                            w.create(&replacement(kind, op), CreateOptions::new().id(id))
+                                .await
+                        }
+                        Kind::Update => {
+                            w.update(id, &replacement(kind, op), WriteOptions::new())
+                                .await
+                        }
+                        Kind::Enrich => w.enrich(id, &patch(op), EnrichOptions::new()).await,
+                        Kind::Delete => w.delete(id, WriteOptions::new()).await,
+                    };
+                    if kind == Kind::Create && result.is_ok() {
+                        pool.lock().expect("pool lock").push(id);
+                    }
+                    match result {
+                        Ok(Outcome::Committed(w)) => println!("ACK {op} {} {}", w.ov, w.cv),
+                        Ok(Outcome::Queued(q)) => println!("QUEUED {op} {}", q.op_id),
+                        Err(e) => println!("ERR {op} {} {e}", e.kind().code()),
+                    }
+                    continue;
+                }
                 let result = match kind {
                     Kind::Create => {
                         let r = c

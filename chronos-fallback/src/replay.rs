@@ -44,6 +44,15 @@ pub struct ReplayReport {
     pub waiting: usize,
 }
 
+/// What a pass counts for one operation.
+enum Tally {
+    Applied,
+    Found,
+    Retrying,
+    Waiting,
+    Dead,
+}
+
 enum Fate {
     Applied(WriteResult),
     Found(WriteResult),
@@ -81,60 +90,25 @@ impl Spool {
             waiting,
             ..ReplayReport::default()
         };
-        let fates: Vec<(QueuedOp, Fate)> = futures::stream::iter(due)
+        // Each outcome is logged as soon as its operation settles, so a process killed in the
+        // middle of a pass loses at most the operations still running (found again later).
+        let settled: Vec<(Tally, Result<()>)> = futures::stream::iter(due)
             .map(|p| async move {
                 let fate = self.replay_one(&p.op, &p.progress).await;
-                (p.op, fate)
+                self.settle(&p.op, fate).await
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         let mut first_err = None;
-        for (op, fate) in fates {
-            let entry = match fate {
-                Fate::Applied(r) => {
-                    report.applied += 1;
-                    self.lock().stats.replayed += 1;
-                    Entry::Done {
-                        id: op.op_id.clone(),
-                        c: Committed::of(&r),
-                    }
-                }
-                Fate::Found(r) => {
-                    report.found_committed += 1;
-                    self.lock().stats.found_committed += 1;
-                    tracing::info!(operation = %op.op_id, collection = op.collection, id = %op.id, ov = r.ov,
-                        "fallback replay: the operation had committed already (an earlier attempt's acknowledgement was lost)");
-                    Entry::Done {
-                        id: op.op_id.clone(),
-                        c: Committed::of(&r),
-                    }
-                }
-                Fate::Retry(p) => {
-                    report.retrying += 1;
-                    Entry::Progress {
-                        id: op.op_id.clone(),
-                        p,
-                    }
-                }
-                Fate::Wait => {
-                    report.waiting += 1;
-                    self.lock().busy.remove(&op.op_id);
-                    continue;
-                }
-                Fate::Dead(error) => {
-                    report.dead_lettered += 1;
-                    self.lock().stats.dead_lettered += 1;
-                    tracing::warn!(operation = %op.op_id, collection = op.collection, id = %op.id,
-                        kind = op.kind.name(), error, "fallback replay: operation moved to the dead letters");
-                    Entry::Dead {
-                        id: op.op_id.clone(),
-                        error,
-                    }
-                }
-            };
-            let res = self.commit(vec![entry]).await;
-            self.lock().busy.remove(&op.op_id);
+        for (tally, res) in settled {
+            match tally {
+                Tally::Applied => report.applied += 1,
+                Tally::Found => report.found_committed += 1,
+                Tally::Retrying => report.retrying += 1,
+                Tally::Waiting => report.waiting += 1,
+                Tally::Dead => report.dead_lettered += 1,
+            }
             if let Err(e) = res {
                 first_err.get_or_insert(e);
             }
@@ -143,6 +117,62 @@ impl Spool {
             Some(e) => Err(e),
             None => Ok(report),
         }
+    }
+
+    /// Logs what happened to one operation and releases it.
+    async fn settle(&self, op: &QueuedOp, fate: Fate) -> (Tally, Result<()>) {
+        let (tally, entry) = match fate {
+            Fate::Applied(r) => {
+                self.lock().stats.replayed += 1;
+                let c = Committed::of(&r);
+                (
+                    Tally::Applied,
+                    Some(Entry::Done {
+                        id: op.op_id.clone(),
+                        c,
+                    }),
+                )
+            }
+            Fate::Found(r) => {
+                self.lock().stats.found_committed += 1;
+                tracing::info!(operation = %op.op_id, collection = op.collection, id = %op.id, ov = r.ov,
+                    "fallback replay: the operation had committed already (an earlier attempt's acknowledgement was lost)");
+                let c = Committed::of(&r);
+                (
+                    Tally::Found,
+                    Some(Entry::Done {
+                        id: op.op_id.clone(),
+                        c,
+                    }),
+                )
+            }
+            Fate::Retry(p) => (
+                Tally::Retrying,
+                Some(Entry::Progress {
+                    id: op.op_id.clone(),
+                    p,
+                }),
+            ),
+            Fate::Wait => (Tally::Waiting, None),
+            Fate::Dead(error) => {
+                self.lock().stats.dead_lettered += 1;
+                tracing::warn!(operation = %op.op_id, collection = op.collection, id = %op.id,
+                    kind = op.kind.name(), error, "fallback replay: operation moved to the dead letters");
+                (
+                    Tally::Dead,
+                    Some(Entry::Dead {
+                        id: op.op_id.clone(),
+                        error,
+                    }),
+                )
+            }
+        };
+        let res = match entry {
+            Some(e) => self.commit(vec![e]).await,
+            None => Ok(()),
+        };
+        self.lock().busy.remove(&op.op_id);
+        (tally, res)
     }
 
     async fn replay_one(&self, op: &QueuedOp, p: &Progress) -> Fate {

@@ -8,8 +8,9 @@
 //! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE]
 //!   [--mongo-replica-set]` — benchmarks beside raw baselines (servers started as for tests,
 //!   SecantusDB standalone unless `--mongo-replica-set`; `--quick` only checks the harness);
-//! - `cargo xtask crash [--backend sqlite+fs|mongo+s3|all] [--rounds N] [--mongo-rounds M]
-//!   [--quick]` — the kill -9 test (`chronos-crash`): 200 rounds on SQLite + files and 50 on
+//! - `cargo xtask crash [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M]
+//!   [--spool-rounds K] [--quick]` — the kill -9 test (`chronos-crash`): 200 rounds on SQLite +
+//!   files, 100 on SQLite + files through the fallback spool with blob outages, and 50 on
 //!   MongoDB + S3 by default; `--quick` uses the debug build the tests made.
 //!
 //! Dependencies: std only, so the xtask builds in seconds.
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
                   test      tidy, start the services, then every test\n  \
                   services  start the test services and print their URIs\n  \
                   bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--mongo-replica-set]\n  \
-                  crash     [--backend sqlite+fs|mongo+s3|all] [--rounds N] [--mongo-rounds M] [--quick]"
+                  crash     [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M] [--spool-rounds K] [--quick]"
             .to_string()),
     };
     match result {
@@ -130,29 +131,39 @@ fn crash(root: &Path, args: &[String]) -> Result<(), String> {
     let backend = value("--backend").unwrap_or("all");
     let rounds = value("--rounds").unwrap_or("200");
     let mongo_rounds = value("--mongo-rounds").unwrap_or("50");
+    let spool_rounds = value("--spool-rounds").unwrap_or("100");
     let quick = args.iter().any(|a| a == "--quick");
-    let runs: Vec<(&str, &str)> = match backend {
-        "sqlite+fs" => vec![("sqlite+fs", rounds)],
-        "mongo+s3" => vec![("mongo+s3", mongo_rounds)],
-        "all" => vec![("sqlite+fs", rounds), ("mongo+s3", mongo_rounds)],
+    // (backend, rounds, through the fallback spool with blob outages)
+    let runs: Vec<(&str, &str, bool)> = match backend {
+        "sqlite+fs" => vec![("sqlite+fs", rounds, false)],
+        "mongo+s3" => vec![("mongo+s3", mongo_rounds, false)],
+        "spool" => vec![("sqlite+fs", spool_rounds, true)],
+        "all" => vec![
+            ("sqlite+fs", rounds, false),
+            ("sqlite+fs", spool_rounds, true),
+            ("mongo+s3", mongo_rounds, false),
+        ],
         other => {
             return Err(format!(
-                "unknown crash backend {other:?} (sqlite+fs, mongo+s3, all)"
+                "unknown crash backend {other:?} (sqlite+fs, mongo+s3, spool, all)"
             ))
         }
     };
     let mut env: Vec<(&str, String)> = Vec::new();
-    let _services = if runs.iter().any(|(b, _)| *b == "mongo+s3") {
+    let _services = if runs.iter().any(|(b, _, _)| *b == "mongo+s3") {
         services::start_all(root, &mut env, services::MongoTopology::ReplicaSet)?
     } else {
         Vec::new()
     };
-    for (backend, rounds) in runs {
+    for (backend, rounds, spool) in runs {
         let mut cargo = vec!["run", "-q", "-p", "chronos-crash"];
         if !quick {
             cargo.push("--release");
         }
         cargo.extend(["--", "run", "--backend", backend, "--rounds", rounds]);
+        if spool {
+            cargo.push("--spool");
+        }
         run_with_env(root, "cargo", &cargo, &env)?;
     }
     Ok(())

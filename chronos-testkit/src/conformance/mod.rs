@@ -26,6 +26,7 @@ mod erase;
 mod faults;
 mod feed;
 mod history;
+mod idempotency;
 mod pipeline;
 mod query;
 mod records;
@@ -52,6 +53,7 @@ pub use erase::*;
 pub use faults::*;
 pub use feed::*;
 pub use history::*;
+pub use idempotency::*;
 pub use pipeline::*;
 pub use query::*;
 pub use records::*;
@@ -217,6 +219,7 @@ macro_rules! conformance_suite {
             index_commit_many_contract,
             create_many_reports_each_item,
             update_many_reports_each_item,
+            find_committed_recognises_keyed_writes,
             update_many_beside_writers_loses_nothing,
         );
         $crate::conformance_suite!(@pairs $factory;
