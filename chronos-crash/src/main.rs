@@ -215,9 +215,9 @@ async fn check_store(config: &serde_json::Value, ledger: &mut Ledger) -> Result<
         problems.extend(list.iter().take(10).map(|p| format!("{what}: {p}")));
     }
     // Everything a killed attempt left is past its deadline once the grace has passed.
-    tokio::time::sleep(rounds::sweep_grace(&config)).await;
+    tokio::time::sleep(rounds::sweep_grace(config)).await;
     let swept = c
-        .sweep(rounds::sweep_grace(&config))
+        .sweep(rounds::sweep_grace(config))
         .await
         .map_err(|e| format!("sweep: {e}"))?;
     let report = c.verify(|_| {}).await.map_err(|e| format!("verify: {e}"))?;
