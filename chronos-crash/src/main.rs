@@ -49,8 +49,10 @@ enum Cmd {
         /// Seed of the kill moments and the workload (random when absent; printed).
         #[arg(long)]
         seed: Option<u64>,
-        /// Writes go through the fallback spool, and the blob store goes down during each
-        /// round (SQLite + files only): queued writes must all be replayed exactly once.
+        /// Writes go through the fallback spool, and the store goes down during each round —
+        /// the blob directory on SQLite + files, a private MongoDB server (stopped with
+        /// SIGTERM and restarted) on MongoDB + S3: queued writes must all be replayed exactly
+        /// once.
         #[arg(long)]
         spool: bool,
     },
@@ -113,28 +115,33 @@ fn run(
     seed: Option<u64>,
     spool: bool,
 ) -> Result<(), String> {
-    if spool && backend != Backend::SqliteFs {
-        return Err("--spool takes the blob directory down during rounds: sqlite+fs only".into());
-    }
     let seed = seed.unwrap_or_else(|| Rng::from_os().next());
     let mut rng = Rng::new(seed);
     let dir = tempfile::Builder::new()
         .prefix("chronos-crash-")
         .tempdir()
         .map_err(|e| e.to_string())?;
-    let config = rounds::config(backend, dir.path(), spool)?;
+    // Spool mode takes the store down during rounds: the blob directory on SQLite + files,
+    // a private MongoDB server (stopped and restarted) on MongoDB + S3.
+    let mut server = None;
     if spool {
-        rounds::Outage::prepare(dir.path())?;
+        match backend {
+            Backend::SqliteFs => rounds::Outage::prepare(dir.path())?,
+            Backend::MongoS3 => server = Some(rounds::MongoServer::start(dir.path())?),
+        }
     }
+    let config = rounds::config(backend, dir.path(), spool, server.as_ref())?;
     let config_file = dir.path().join("config.json");
     std::fs::write(&config_file, config.to_string()).map_err(|e| e.to_string())?;
     println!(
         "chronos-crash: {} rounds on {backend:?}{}, {writers} writers per child, seed {seed}",
         rounds,
-        if spool {
-            " through the fallback spool, with blob outages"
-        } else {
-            ""
+        match (spool, backend) {
+            (false, _) => "",
+            (true, Backend::SqliteFs) => " through the fallback spool, with blob outages",
+            (true, Backend::MongoS3) => {
+                " through the fallback spool, the MongoDB server stopped and restarted"
+            }
         }
     );
     let started = Instant::now();
@@ -149,7 +156,11 @@ fn run(
             r * OPS_PER_ROUND + 1,
             writers,
             &mut rng,
-            spool,
+            match (&mut server, spool) {
+                (Some(s), _) => Some(rounds::Disruption::Server(s)),
+                (None, true) => Some(rounds::Disruption::Blobs),
+                (None, false) => None,
+            },
         )
         .map_err(|e| format!("round {r}: {e}"))?;
         acks += round.acks;

@@ -31,8 +31,21 @@ const CLOCK_SKEW_MS: u64 = 1000;
 
 /// The configuration every child and the checker open; with `spool`, the fallback queue in
 /// `<dir>/spool` (short backoff, attempts enough to outlast any outage of a run).
-pub(crate) fn config(backend: Backend, dir: &Path, spool: bool) -> Result<Value, String> {
+pub(crate) fn config(
+    backend: Backend,
+    dir: &Path,
+    spool: bool,
+    server: Option<&MongoServer>,
+) -> Result<Value, String> {
     let mut c = base_config(backend, dir)?;
+    if let Some(s) = server {
+        // Short timeouts: while the server is down a write fails (and is queued) within a
+        // second instead of the driver's default 30 s.
+        c["dbConnections"]["m"]["mongoUri"] = json!(format!(
+            "mongodb://127.0.0.1:{}/?directConnection=true&serverSelectionTimeoutMS=1000&connectTimeoutMS=1000",
+            s.port
+        ));
+    }
     if spool {
         // Replays wait for a failed attempt's deadline plus the skew before re-applying it:
         // short ones, so the children replay during the rounds (and get killed doing it).
@@ -149,6 +162,117 @@ impl Outage {
     }
 }
 
+/// A private SecantusDB (`CHRONOS_TEST_SECANTUSD`, which `cargo xtask` sets) on its own
+/// port and data directory, for the spool mode on MongoDB: stopped (SIGTERM) and restarted
+/// on the same port and data during the rounds.
+pub(crate) struct MongoServer {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    log: std::path::PathBuf,
+    pub(crate) port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl MongoServer {
+    pub(crate) fn start(dir: &Path) -> Result<Self, String> {
+        let bin = std::env::var("CHRONOS_TEST_SECANTUSD").map_err(|_| {
+            "CHRONOS_TEST_SECANTUSD is not set: run `cargo xtask crash`, which installs SecantusDB"
+                .to_string()
+        })?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let mut s = Self {
+            bin: bin.into(),
+            data: dir.join("mongo-data"),
+            log: dir.join("mongo.log"),
+            port,
+            child: None,
+        };
+        std::fs::create_dir_all(&s.data).map_err(|e| e.to_string())?;
+        s.up()?;
+        Ok(s)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub(crate) fn up(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| e.to_string())?;
+        let child = Command::new(&self.bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--standalone",
+            ])
+            .arg("--storage-path")
+            .arg(&self.data)
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start SecantusDB: {e}"))?;
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > until {
+                return Err(format!(
+                    "SecantusDB did not come up in 60 s: {}",
+                    tail(&self.log)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits for it to exit.
+    pub(crate) fn down(&mut self) -> Result<(), String> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                return Ok(());
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("SecantusDB did not stop within 30 s of SIGTERM".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for MongoServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// What goes down during a round of the spool mode.
+pub(crate) enum Disruption<'a> {
+    /// The blob directory (SQLite + files).
+    Blobs,
+    /// The MongoDB server.
+    Server(&'a mut MongoServer),
+}
+
 /// One round: a child writes into the store of `config_file` until it is killed. With
 /// `outages`, the blob store goes down for a while during the round (the child's writes then
 /// queue in the spool), and may still be down when the kill lands; it is back before the
@@ -160,9 +284,11 @@ pub(crate) fn round(
     first_op: u64,
     writers: usize,
     rng: &mut Rng,
-    outages: bool,
+    mut disruption: Option<Disruption<'_>>,
 ) -> Result<Round, String> {
+    let outages = disruption.is_some();
     let mut outage = Outage::new(dir);
+    let mut server_down = false;
     // When (after the start) the outage begins and how long it lasts.
     let outage_at = Duration::from_millis(rng.below(300));
     let outage_for = Duration::from_millis(20 + rng.below(300));
@@ -213,10 +339,19 @@ pub(crate) fn round(
     loop {
         if outages && ready {
             let t = start.elapsed();
-            if !outage.on && t >= outage_at && t < outage_at + outage_for {
-                outage.start()?;
-            } else if outage.on && t >= outage_at + outage_for {
-                outage.end()?;
+            let inside = t >= outage_at && t < outage_at + outage_for;
+            match &mut disruption {
+                Some(Disruption::Blobs) if !outage.on && inside => outage.start()?,
+                Some(Disruption::Blobs) if outage.on && !inside => outage.end()?,
+                Some(Disruption::Server(s)) if !server_down && inside => {
+                    s.down()?;
+                    server_down = true;
+                }
+                Some(Disruption::Server(s)) if server_down && !inside => {
+                    s.up()?;
+                    server_down = false;
+                }
+                _ => {}
             }
         }
         if by_time && start.elapsed() >= Duration::from_millis(wait_ms) {
@@ -257,6 +392,9 @@ pub(crate) fn round(
         .map_err(|e| format!("cannot kill the child: {e}"))?;
     child.wait().map_err(|e| e.to_string())?;
     outage.end()?;
+    if let Some(Disruption::Server(s)) = &mut disruption {
+        s.up()?;
+    }
     reader.join().map_err(|_| "the reader thread panicked")?;
     lines.extend(rx.try_iter());
     let n = lines.len();

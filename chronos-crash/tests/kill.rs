@@ -51,3 +51,11 @@ fn spooled_writes_survive_kills_and_outages() {
 fn mongodb_and_s3_survive_kills() {
     crash("mongo+s3", 10, false);
 }
+
+/// The MongoDB server stopped and restarted during each round with writes going through the
+/// spool: writes queue while it is down and are all replayed exactly once.
+#[cfg(chronos_services)]
+#[test]
+fn mongodb_restarts_lose_no_spooled_write() {
+    crash("mongo+s3", 6, true);
+}

@@ -33,10 +33,12 @@ async fn ops(c: &chronos_core::Collection, id: ItemId) -> Vec<Op> {
 
 #[tokio::test]
 async fn writes_queue_while_the_store_is_down_and_replay_once_in_order() {
-    let plan = FaultPlan::new();
-    let c = collection(&plan).await;
-    let dir = tempfile::tempdir().unwrap();
-    let spool = spool(dir.path(), &c);
+    let Fixture {
+        plan,
+        c,
+        spool,
+        dir: _dir,
+    } = fixture().await;
     let w = spool.collection("main", "users");
 
     let up = w
@@ -112,10 +114,12 @@ async fn writes_queue_while_the_store_is_down_and_replay_once_in_order() {
 /// A commit whose acknowledgement is lost, and whose read-back fails too: the write is
 /// queued with an unknown outcome; the replay finds its version instead of writing another.
 async fn lost_ack_case(expected_ov: Option<u64>) {
-    let plan = FaultPlan::new();
-    let c = collection(&plan).await;
-    let dir = tempfile::tempdir().unwrap();
-    let spool = spool(dir.path(), &c);
+    let Fixture {
+        plan,
+        c,
+        spool,
+        dir: _dir,
+    } = fixture().await;
     let w = spool.collection("main", "users");
     let id = w
         .create(&json!({"n": 0}), CreateOptions::new())
@@ -180,10 +184,12 @@ async fn a_replayed_update_with_expected_ov_recognises_its_own_commit() {
 
 #[tokio::test]
 async fn errors_retrying_cannot_fix_are_returned_not_queued() {
-    let plan = FaultPlan::new();
-    let c = collection(&plan).await;
-    let dir = tempfile::tempdir().unwrap();
-    let spool = spool(dir.path(), &c);
+    let Fixture {
+        plan,
+        spool,
+        dir: _dir,
+        ..
+    } = fixture().await;
     let w = spool.collection("main", "users");
     let e = w
         .create(&json!({"_system": 1}), CreateOptions::new())
@@ -289,10 +295,12 @@ async fn attempts_run_out_into_dead_letters_which_can_be_retried_or_cancelled() 
 
 #[tokio::test]
 async fn a_conflict_at_replay_is_a_dead_letter_at_once() {
-    let plan = FaultPlan::new();
-    let c = collection(&plan).await;
-    let dir = tempfile::tempdir().unwrap();
-    let spool = spool(dir.path(), &c);
+    let Fixture {
+        plan,
+        c,
+        spool,
+        dir: _dir,
+    } = fixture().await;
     let w = spool.collection("main", "users");
     let id = w
         .create(&json!({"n": 0}), CreateOptions::new())
@@ -422,10 +430,12 @@ async fn a_full_spool_refuses_the_write_and_drops_nothing() {
 
 #[tokio::test]
 async fn the_background_replayer_drains_the_spool() {
-    let plan = FaultPlan::new();
-    let c = collection(&plan).await;
-    let dir = tempfile::tempdir().unwrap();
-    let spool = spool(dir.path(), &c);
+    let Fixture {
+        plan,
+        c,
+        spool,
+        dir: _dir,
+    } = fixture().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let bg = {
         let s = spool.clone();

@@ -9,9 +9,11 @@
 //!   [--mongo-replica-set]` — benchmarks beside raw baselines (servers started as for tests,
 //!   SecantusDB standalone unless `--mongo-replica-set`; `--quick` only checks the harness);
 //! - `cargo xtask crash [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M]
-//!   [--spool-rounds K] [--quick]` — the kill -9 test (`chronos-crash`): 200 rounds on SQLite +
-//!   files, 100 on SQLite + files through the fallback spool with blob outages, and 50 on
-//!   MongoDB + S3 by default; `--quick` uses the debug build the tests made.
+//!   [--spool-rounds K] [--mongo-spool-rounds J] [--quick]` — the kill -9 test
+//!   (`chronos-crash`): 200 rounds on SQLite + files, 100 on SQLite + files through the
+//!   fallback spool with blob outages, 50 on MongoDB + S3, and 20 on MongoDB + S3 through the
+//!   spool with the MongoDB server stopped and restarted, by default; `--quick` uses the debug
+//!   build the tests made.
 //!
 //! Dependencies: std only, so the xtask builds in seconds.
 
@@ -41,7 +43,7 @@ fn main() -> ExitCode {
                   test      tidy, start the services, then every test\n  \
                   services  start the test services and print their URIs\n  \
                   bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--mongo-replica-set]\n  \
-                  crash     [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M] [--spool-rounds K] [--quick]"
+                  crash     [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M] [--spool-rounds K] [--mongo-spool-rounds J] [--quick]"
             .to_string()),
     };
     match result {
@@ -132,16 +134,22 @@ fn crash(root: &Path, args: &[String]) -> Result<(), String> {
     let rounds = value("--rounds").unwrap_or("200");
     let mongo_rounds = value("--mongo-rounds").unwrap_or("50");
     let spool_rounds = value("--spool-rounds").unwrap_or("100");
+    // Each of these rounds stops and restarts a MongoDB server (seconds each).
+    let mongo_spool_rounds = value("--mongo-spool-rounds").unwrap_or("20");
     let quick = args.iter().any(|a| a == "--quick");
     // (backend, rounds, through the fallback spool with blob outages)
     let runs: Vec<(&str, &str, bool)> = match backend {
         "sqlite+fs" => vec![("sqlite+fs", rounds, false)],
         "mongo+s3" => vec![("mongo+s3", mongo_rounds, false)],
-        "spool" => vec![("sqlite+fs", spool_rounds, true)],
+        "spool" => vec![
+            ("sqlite+fs", spool_rounds, true),
+            ("mongo+s3", mongo_spool_rounds, true),
+        ],
         "all" => vec![
             ("sqlite+fs", rounds, false),
             ("sqlite+fs", spool_rounds, true),
             ("mongo+s3", mongo_rounds, false),
+            ("mongo+s3", mongo_spool_rounds, true),
         ],
         other => {
             return Err(format!(

@@ -275,7 +275,12 @@ pub(crate) fn start_mongo(root: &Path, topology: MongoTopology) -> Result<Servic
         child,
         interrupt: false,
         scratch: None,
-        env: vec![("CHRONOS_TEST_MONGODB_URI", uri)],
+        // The server's own program too: the crash test's spool mode starts a private one
+        // that it stops and restarts mid-run.
+        env: vec![
+            ("CHRONOS_TEST_MONGODB_URI", uri),
+            ("CHRONOS_TEST_SECANTUSD", bin.display().to_string()),
+        ],
     })
 }
 

@@ -61,3 +61,24 @@ pub async fn drain(spool: &Spool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A spool over a fresh faulty memory collection.
+pub struct Fixture {
+    pub plan: FaultPlan,
+    pub c: Collection,
+    pub dir: tempfile::TempDir,
+    pub spool: Spool,
+}
+
+pub async fn fixture() -> Fixture {
+    let plan = FaultPlan::new();
+    let c = collection(&plan).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = spool(dir.path(), &c);
+    Fixture {
+        plan,
+        c,
+        dir,
+        spool,
+    }
+}
