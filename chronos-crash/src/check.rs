@@ -29,6 +29,8 @@ pub(crate) struct Findings {
     pub(crate) versions: usize,
     /// Operations that committed without their acknowledgement reaching the parent.
     pub(crate) unacknowledged_commits: usize,
+    /// Versions read back by kind: (creates, updates, deletes) — what exact counters say.
+    pub(crate) by_op: (u64, u64, u64),
     pub(crate) lost: Vec<String>,
     pub(crate) duplicates: Vec<String>,
     pub(crate) phantoms: Vec<String>,
@@ -58,6 +60,11 @@ pub(crate) async fn check(c: &Collection, ledger: &Ledger) -> Result<Findings, S
         let mut prev: Option<Map<String, Value>> = None;
         for v in versions {
             f.versions += 1;
+            match v.op {
+                Op::Create => f.by_op.0 += 1,
+                Op::Delete => f.by_op.2 += 1,
+                _ => f.by_op.1 += 1,
+            }
             let data = c
                 .get_version(id, v.ov, ReadOptions::new().include_deleted(true))
                 .await

@@ -74,6 +74,12 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Run { spool: true, .. } = &cli.command {
+        // A killed writer's cv reservation holds MongoDB's change feed (so the counters) up
+        // until it expires: one second here, for the children (inherited) and the checker.
+        // Set before any other thread exists.
+        std::env::set_var(COUNTER_TTL_VAR, "1000");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -103,6 +109,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `chronos_store_mongo::RESERVATION_TTL_VAR`.
+const COUNTER_TTL_VAR: &str = "CHRONOS_MONGO_RESERVATION_TTL_MS";
 
 /// Operation numbers of one round start at `round * OPS_PER_ROUND + 1`.
 const OPS_PER_ROUND: u64 = 1_000_000_000;
@@ -217,6 +226,14 @@ async fn check_store(config: &serde_json::Value, ledger: &mut Ledger) -> Result<
     };
     let f = check::check(&c, ledger).await?;
     let mut problems = Vec::new();
+    let counted = match spooled {
+        Some(_) => {
+            let (line, problem) = counters_match(&chronos, &c, f.by_op).await?;
+            problems.extend(problem);
+            Some(line)
+        }
+        None => None,
+    };
     for (what, list) in [
         ("lost", &f.lost),
         ("duplicate", &f.duplicates),
@@ -271,9 +288,9 @@ async fn check_store(config: &serde_json::Value, ledger: &mut Ledger) -> Result<
         report.orphans.len(),
         report.not_owned
     );
-    let summary = match spooled {
-        Some(s) => format!("{s}\n{summary}"),
-        None => summary,
+    let summary = match (spooled, counted) {
+        (Some(s), Some(c)) => format!("{s}\n{summary}\n{c}"),
+        _ => summary,
     };
     if problems.is_empty() && f.is_clean() {
         Ok(summary)
@@ -320,4 +337,61 @@ async fn drain(spool: &chronos::fallback::Spool, ledger: &mut Ledger) -> Result<
          quarantined over the run",
         found.pending, s.replayed, s.found_committed
     ))
+}
+
+/// The counters, once the change feed has settled and they caught up, against the versions
+/// read back: every replayed write counted once.
+async fn counters_match(
+    chronos: &Chronos,
+    c: &chronos_core::Collection,
+    (created, updated, deleted): (u64, u64, u64),
+) -> Result<(String, Option<String>), String> {
+    let last = c
+        .stores()
+        .index
+        .current_cv(c.name())
+        .await
+        .map_err(|e| e.to_string())?;
+    let until = Instant::now() + std::time::Duration::from_secs(120);
+    let mut cursor = chronos_core::ChangeCursor::start();
+    while cursor.cv() < last {
+        if Instant::now() > until {
+            return Err(format!("the change feed did not reach cv {last} in 120 s"));
+        }
+        cursor = c
+            .changes(&cursor, 1000)
+            .await
+            .map_err(|e| format!("change feed: {e}"))?
+            .cursor;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let counters = chronos.counters();
+    let route = workload::route();
+    let tenant = route.tenant_id.as_deref().unwrap_or_default();
+    counters
+        .catch_up(tenant, &route.collection)
+        .await
+        .map_err(|e| format!("counters: {e}"))?;
+    let q = chronos::TotalsQuery::new()
+        .tenant(tenant)
+        .collection(&route.collection);
+    let t = counters
+        .get_totals(&q)
+        .await
+        .map_err(|e| format!("counters: {e}"))?
+        .pop()
+        .ok_or("no counters")?;
+    let got = (t.counts.created, t.counts.updated, t.counts.deleted);
+    let line = format!(
+        "  counters: created {}, updated {}, deleted {} (the versions read back: {created}, \
+         {updated}, {deleted})",
+        got.0, got.1, got.2
+    );
+    let problem = (got != (created, updated, deleted)).then(|| {
+        format!(
+            "counters differ from the version log: {got:?} vs {:?}",
+            (created, updated, deleted)
+        )
+    });
+    Ok((line, problem))
 }

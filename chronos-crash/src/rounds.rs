@@ -50,6 +50,9 @@ pub(crate) fn config(
         // Replays wait for a failed attempt's deadline plus the skew before re-applying it:
         // short ones, so the children replay during the rounds (and get killed doing it).
         c["sweepSafety"] = json!({"writeDeadlineMs": 250, "clockSkewMs": 50});
+        // Counters too: replayed writes must be counted exactly once.
+        c["databases"]["runtime"]["tenantDatabases"][0]["analyticsDbName"] =
+            json!("crash_analytics");
         c["fallback"] = json!({
             "enabled": true, "spoolDir": dir.join("spool"),
             "retryDelayMs": 20, "maxDelayMs": 200, "maxRetries": 1000
