@@ -82,8 +82,44 @@ fn at(path: &str, msg: impl std::fmt::Display) -> Error {
 }
 
 impl FallbackConfig {
-    /// The settings, or `InvalidConfig` naming the bad field. `None` when disabled.
+    /// Whether the queue can run: enabled, with a spool directory. Upstream's configurations
+    /// enable it without one (its queue was never built); they load, and
+    /// `Chronos::unsupported_options` reports `fallback` until `spoolDir` is set.
+    pub fn usable(&self) -> bool {
+        self.enabled
+            && self
+                .spool_dir
+                .as_ref()
+                .is_some_and(|d| !d.as_os_str().is_empty())
+    }
+
+    /// Checks every value except the spool directory's presence: `InvalidConfig` naming the
+    /// bad field.
+    pub fn validate(&self) -> Result<()> {
+        self.checked().map(drop)
+    }
+
+    /// The settings, or `InvalidConfig` naming the bad field (`fallback.spoolDir` when
+    /// enabled without one). `None` when disabled.
     pub fn settings(&self) -> Result<Option<Settings>> {
+        let s = self.checked()?;
+        if !self.enabled {
+            return Ok(None);
+        }
+        let dir = match &self.spool_dir {
+            Some(d) if !d.as_os_str().is_empty() => d.clone(),
+            _ => {
+                return Err(at(
+                    "spoolDir",
+                    "is required when the fallback queue is enabled (a local directory)",
+                ))
+            }
+        };
+        Ok(Some(Settings { dir, ..s }))
+    }
+
+    /// The values checked, with an empty directory.
+    fn checked(&self) -> Result<Settings> {
         let delay = self
             .retry_delay_ms
             .unwrap_or(DEFAULT_RETRY_DELAY.as_millis() as u64);
@@ -121,25 +157,13 @@ impl FallbackConfig {
                 return Err(at("deadLetterCollection", "must not be empty"));
             }
         }
-        if !self.enabled {
-            return Ok(None);
-        }
-        let dir = match &self.spool_dir {
-            Some(d) if !d.as_os_str().is_empty() => d.clone(),
-            _ => {
-                return Err(at(
-                    "spoolDir",
-                    "is required when the fallback queue is enabled (a local directory)",
-                ))
-            }
-        };
-        Ok(Some(Settings {
-            dir,
+        Ok(Settings {
+            dir: PathBuf::new(),
             max_retries,
             retry_delay: Duration::from_millis(delay),
             max_delay: Duration::from_millis(max_delay),
             max_bytes,
-        }))
+        })
     }
 }
 
@@ -190,6 +214,22 @@ mod tests {
             let e = parse(v.clone()).unwrap_err();
             assert!(e.to_string().contains(field), "{v}: {e}");
         }
+    }
+
+    #[test]
+    fn upstream_configs_validate_without_a_spool_dir() {
+        let c: FallbackConfig = serde_json::from_value(serde_json::json!({
+            "enabled": true, "maxRetries": 3, "retryDelayMs": 1000, "maxDelayMs": 60000,
+            "deadLetterCollection": "chronos_fallback_dead"
+        }))
+        .unwrap();
+        c.validate().unwrap();
+        assert!(!c.usable());
+        assert!(c
+            .settings()
+            .unwrap_err()
+            .to_string()
+            .contains("fallback.spoolDir"));
     }
 
     #[test]

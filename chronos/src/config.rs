@@ -640,6 +640,13 @@ impl ChronosConfig {
             // The router exists (`crate::router`), but no database maps a key onto several
             // connections yet, so `routing` cannot change anything.
             ("routing", self.routing.is_some()),
+            // Enabled without a spool directory: nothing can be queued.
+            (
+                "fallback",
+                self.fallback
+                    .as_ref()
+                    .is_some_and(|f| f.enabled && !f.usable()),
+            ),
             // Dead letters stay in the spool: the store they would go to is the one that
             // failed.
             (

@@ -61,14 +61,23 @@ fn parse_target(target: &str) -> Result<Route> {
 
 impl Chronos {
     /// The fallback spool (stats, pending operations, dead letters, retry, cancel, replay).
-    /// `InvalidConfig` unless `fallback.enabled`.
+    /// `InvalidConfig` unless `fallback.enabled` with a `fallback.spoolDir`.
     pub fn fallback(&self) -> Result<&Spool> {
-        let spool = self.inner.fallback.as_ref().ok_or_else(|| {
-            Error::invalid_config(
-                "the fallback queue is not enabled (fallback.enabled, fallback.spoolDir)",
-            )
-            .with("field", "fallback.enabled")
-        })?;
+        let spool =
+            self.inner
+                .fallback
+                .as_ref()
+                .ok_or_else(|| match &self.inner.config.fallback {
+                    Some(f) if f.enabled => Error::invalid_config(
+                        "the fallback queue is enabled but has no fallback.spoolDir (a local \
+                     directory): nothing can be queued",
+                    )
+                    .with("field", "fallback.spoolDir"),
+                    _ => Error::invalid_config(
+                        "the fallback queue is not enabled (fallback.enabled, fallback.spoolDir)",
+                    )
+                    .with("field", "fallback.enabled"),
+                })?;
         Ok(spool)
     }
 

@@ -151,12 +151,17 @@ impl Chronos {
         // The spool resolves its operations' routes through this facade, which does not
         // exist yet: it gets a weak reference once it does.
         let owner = Arc::new(std::sync::OnceLock::new());
-        let fallback = match config.fallback.as_ref().map(|f| f.settings()).transpose()? {
-            Some(Some(settings)) => Some(chronos_fallback::Spool::open(
-                settings,
-                Arc::new(fallback_db::Routes(owner.clone())),
-            )?),
-            _ => None,
+        // Enabled without a spool directory (upstream's configurations) opens nothing: it is
+        // reported by `unsupported_options`, and `spooled()` names the missing field.
+        let fallback = match config.fallback.as_ref().filter(|f| f.usable()) {
+            Some(f) => match f.settings()? {
+                Some(settings) => Some(chronos_fallback::Spool::open(
+                    settings,
+                    Arc::new(fallback_db::Routes(owner.clone())),
+                )?),
+                None => None,
+            },
+            None => None,
         };
         let inner = Arc::new(Inner {
             config,

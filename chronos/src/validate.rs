@@ -19,7 +19,7 @@ impl ChronosConfig {
     /// Checks references, duplicates and required combinations.
     pub fn validate(&self) -> Result<()> {
         if let Some(f) = &self.fallback {
-            f.settings()?;
+            f.validate()?;
         }
         let local = self.local_storage.as_ref().is_some_and(|l| l.enabled);
         if let Some(l) = &self.local_storage {

@@ -55,11 +55,21 @@ async fn wait_drained(chronos: &Chronos) {
 #[tokio::test]
 async fn bad_fallback_config_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
+    // Upstream's configurations enable the queue without a spool directory: they load, the
+    // queue is reported as unusable, and writing through it names the missing field.
     let mut c = ChronosConfig::embedded(dir.path()).unwrap();
-    c.fallback = Some(serde_json::from_value(json!({"enabled": true})).unwrap());
-    let e = Chronos::from_config(c).unwrap_err();
+    c.fallback = Some(serde_json::from_value(json!({"enabled": true, "maxRetries": 3})).unwrap());
+    assert_eq!(c.unsupported_options(), ["fallback"]);
+    let chronos = Chronos::from_config(c).unwrap();
+    let e = chronos
+        .spooled(&Route::runtime("default", "users"))
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
     assert!(e.to_string().contains("fallback.spoolDir"), "{e}");
+    let mut c = ChronosConfig::embedded(dir.path()).unwrap();
+    c.fallback = Some(serde_json::from_value(json!({"enabled": true, "maxDelayMs": 0})).unwrap());
+    let e = Chronos::from_config(c).unwrap_err();
+    assert!(e.to_string().contains("fallback.retryDelayMs"), "{e}");
 
     let chronos = Chronos::embedded(dir.path()).unwrap();
     let e = chronos
