@@ -244,15 +244,19 @@ impl MongoServer {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let until = Instant::now() + Duration::from_secs(30);
+        // SecantusDB now and then ignores SIGTERM (seen in CI): after 10 s it is killed, and
+        // the run says so (a write the server acknowledged but had not made durable would
+        // then show as lost: the server's durability, reported, not hidden).
+        let until = Instant::now() + Duration::from_secs(10);
         loop {
             if child.try_wait().map_err(|e| e.to_string())?.is_some() {
                 return Ok(());
             }
             if Instant::now() > until {
+                eprintln!("chronos-crash: SecantusDB ignored SIGTERM for 10 s; killed (SIGKILL)");
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err("SecantusDB did not stop within 30 s of SIGTERM".into());
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
