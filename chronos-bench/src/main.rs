@@ -294,28 +294,6 @@ async fn concurrent(c: &Collection, writers: usize, per_writer: usize, same_reco
                 .id
         });
     }
-    let start = Instant::now();
-    let tasks: Vec<_> = ids
-        .into_iter()
-        .map(|id| {
-            let c = c.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(per_writer);
-                for i in 0..per_writer {
-                    let t = Instant::now();
-                    c.update(id, &doc(i), WriteOptions::new())
-                        .await
-                        .expect("update");
-                    lat.push(t.elapsed());
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("writer task"));
-    }
     let label = format!(
         "{writers} writer(s), {}",
         if same_record {
@@ -324,7 +302,16 @@ async fn concurrent(c: &Collection, writers: usize, per_writer: usize, same_reco
             "distinct records"
         }
     );
-    Stat::from_samples(&label, all, start.elapsed())
+    let (c, ids) = (c.clone(), Arc::new(ids));
+    stats::concurrently(&label, writers, per_writer, move |w, i| {
+        let (c, id) = (c.clone(), ids[w]);
+        async move {
+            c.update(id, &doc(i), WriteOptions::new())
+                .await
+                .expect("update");
+        }
+    })
+    .await
 }
 
 /// `writers` concurrent streams of `per_writer` raw index inserts + blob puts; ops per second.

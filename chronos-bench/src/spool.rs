@@ -5,13 +5,13 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chronos_core::{Collection, CreateOptions, Error, Result};
 use chronos_fallback::{Outcome, Resolve, Settings, Spool};
 
-use crate::stats::{Row, Stat};
-use crate::{coll, doc, Setup};
+use crate::stats::{concurrently, Row};
+use crate::{coll, doc, payload_bytes, Setup};
 
 /// Concurrent writers.
 const WRITERS: usize = 16;
@@ -36,49 +36,21 @@ impl Resolve for Up {
     }
 }
 
-/// Runs `per` calls of `f` on each of `WRITERS` tasks; one sample per call, the wall time of
-/// the whole.
-async fn concurrently<F, Fut>(name: &str, per: usize, f: F) -> Stat
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..WRITERS)
-        .map(|w| {
-            let f = f.clone();
-            tokio::spawn(async move {
-                let mut samples = Vec::with_capacity(per);
-                for i in 0..per {
-                    let t = Instant::now();
-                    f(w * per + i).await;
-                    samples.push(t.elapsed());
-                }
-                samples
-            })
-        })
-        .collect();
-    let mut all: Vec<Duration> = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("writer task"));
-    }
-    Stat::from_samples(name, all, start.elapsed())
-}
-
 pub(crate) async fn rows(s: &Setup, n: usize) -> Vec<Row> {
     let per = (n / WRITERS).max(8);
     let dir = tempfile::tempdir().expect("spool dir");
     let spool =
         Spool::open(Settings::new(dir.path().join("spool")), Arc::new(Down)).expect("open spool");
-    let w = spool.collection("bench", "spooled");
+    let spooled = spool.collection("bench", "spooled");
     let queued = concurrently(
         &format!("spooled create ({WRITERS} writers, store down)"),
+        WRITERS,
         per,
-        move |i| {
-            let w = w.clone();
+        move |w, i| {
+            let spooled = spooled.clone();
             async move {
-                match w
-                    .create(&doc(i), CreateOptions::new())
+                match spooled
+                    .create(&doc(w * per + i), CreateOptions::new())
                     .await
                     .expect("spooled create")
                 {
@@ -95,11 +67,12 @@ pub(crate) async fn rows(s: &Setup, n: usize) -> Vec<Row> {
     ));
     let raw = concurrently(
         &format!("raw append + fdatasync ({WRITERS} writers)"),
+        WRITERS,
         per,
-        move |i| {
+        move |w, i| {
             let file = file.clone();
             async move {
-                let bytes = serde_json::to_vec(&doc(i)).expect("json");
+                let bytes = payload_bytes(w * per + i);
                 tokio::task::spawn_blocking(move || {
                     let mut f = file.lock().expect("raw log");
                     f.write_all(&bytes)
@@ -133,11 +106,12 @@ pub(crate) async fn rows(s: &Setup, n: usize) -> Vec<Row> {
     assert_eq!(applied, pending, "every queued create replayed once");
     let direct = concurrently(
         &format!("direct create ({WRITERS} writers)"),
+        WRITERS,
         per,
-        move |i| {
+        move |w, i| {
             let c = c.clone();
             async move {
-                c.create(&doc(i), CreateOptions::new())
+                c.create(&doc(w * per + i), CreateOptions::new())
                     .await
                     .expect("create");
             }

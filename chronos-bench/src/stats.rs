@@ -52,6 +52,35 @@ where
     Stat::from_samples(name, samples, start.elapsed())
 }
 
+/// Runs `per` calls of `f(writer, i)` on each of `writers` tasks at once; one sample per
+/// call, and the wall time of the whole.
+pub(crate) async fn concurrently<F, Fut>(name: &str, writers: usize, per: usize, f: F) -> Stat
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(per);
+                for i in 0..per {
+                    let t = Instant::now();
+                    f(w, i).await;
+                    samples.push(t.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(writers * per);
+    for t in tasks {
+        all.extend(t.await.expect("writer task"));
+    }
+    Stat::from_samples(name, all, start.elapsed())
+}
+
 /// A row of the report: Chronos beside its raw baseline, or a scaling comparison.
 #[derive(Debug)]
 pub(crate) enum Row {
