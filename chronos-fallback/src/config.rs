@@ -86,11 +86,14 @@ impl FallbackConfig {
     /// enable it without one (its queue was never built); they load, and
     /// `Chronos::unsupported_options` reports `fallback` until `spoolDir` is set.
     pub fn usable(&self) -> bool {
-        self.enabled
-            && self
-                .spool_dir
-                .as_ref()
-                .is_some_and(|d| !d.as_os_str().is_empty())
+        self.enabled && self.spool_dir().is_some()
+    }
+
+    /// The spool directory, if one is set (an empty path is none).
+    fn spool_dir(&self) -> Option<&PathBuf> {
+        self.spool_dir
+            .as_ref()
+            .filter(|d| !d.as_os_str().is_empty())
     }
 
     /// Checks every value except the spool directory's presence: `InvalidConfig` naming the
@@ -106,15 +109,12 @@ impl FallbackConfig {
         if !self.enabled {
             return Ok(None);
         }
-        let dir = match &self.spool_dir {
-            Some(d) if !d.as_os_str().is_empty() => d.clone(),
-            _ => {
-                return Err(at(
-                    "spoolDir",
-                    "is required when the fallback queue is enabled (a local directory)",
-                ))
-            }
-        };
+        let dir = self.spool_dir().cloned().ok_or_else(|| {
+            at(
+                "spoolDir",
+                "is required when the fallback queue is enabled (a local directory)",
+            )
+        })?;
         Ok(Some(Settings { dir, ..s }))
     }
 

@@ -44,13 +44,14 @@ pub struct ReplayReport {
     pub waiting: usize,
 }
 
-/// What a pass counts for one operation.
-enum Tally {
-    Applied,
-    Found,
-    Retrying,
-    Waiting,
-    Dead,
+impl ReplayReport {
+    fn add(&mut self, o: &ReplayReport) {
+        self.applied += o.applied;
+        self.found_committed += o.found_committed;
+        self.retrying += o.retrying;
+        self.dead_lettered += o.dead_lettered;
+        self.waiting += o.waiting;
+    }
 }
 
 enum Fate {
@@ -92,7 +93,7 @@ impl Spool {
         };
         // Each outcome is logged as soon as its operation settles, so a process killed in the
         // middle of a pass loses at most the operations still running (found again later).
-        let settled: Vec<(Tally, Result<()>)> = futures::stream::iter(due)
+        let settled: Vec<(ReplayReport, Result<()>)> = futures::stream::iter(due)
             .map(|p| async move {
                 let fate = self.replay_one(&p.op, &p.progress).await;
                 self.settle(&p.op, fate).await
@@ -101,14 +102,8 @@ impl Spool {
             .collect()
             .await;
         let mut first_err = None;
-        for (tally, res) in settled {
-            match tally {
-                Tally::Applied => report.applied += 1,
-                Tally::Found => report.found_committed += 1,
-                Tally::Retrying => report.retrying += 1,
-                Tally::Waiting => report.waiting += 1,
-                Tally::Dead => report.dead_lettered += 1,
-            }
+        for (one, res) in settled {
+            report.add(&one);
             if let Err(e) = res {
                 first_err.get_or_insert(e);
             }
@@ -119,52 +114,43 @@ impl Spool {
         }
     }
 
-    /// Logs what happened to one operation and releases it.
-    async fn settle(&self, op: &QueuedOp, fate: Fate) -> (Tally, Result<()>) {
-        let (tally, entry) = match fate {
+    /// Logs what happened to one operation and releases it; the report counts it.
+    async fn settle(&self, op: &QueuedOp, fate: Fate) -> (ReplayReport, Result<()>) {
+        let mut one = ReplayReport::default();
+        let id = op.op_id.clone();
+        let entry = match fate {
             Fate::Applied(r) => {
                 self.lock().stats.replayed += 1;
-                let c = Committed::of(&r);
-                (
-                    Tally::Applied,
-                    Some(Entry::Done {
-                        id: op.op_id.clone(),
-                        c,
-                    }),
-                )
+                one.applied = 1;
+                Some(Entry::Done {
+                    id,
+                    c: Committed::of(&r),
+                })
             }
             Fate::Found(r) => {
                 self.lock().stats.found_committed += 1;
+                one.found_committed = 1;
                 tracing::info!(operation = %op.op_id, collection = op.collection, id = %op.id, ov = r.ov,
                     "fallback replay: the operation had committed already (an earlier attempt's acknowledgement was lost)");
-                let c = Committed::of(&r);
-                (
-                    Tally::Found,
-                    Some(Entry::Done {
-                        id: op.op_id.clone(),
-                        c,
-                    }),
-                )
+                Some(Entry::Done {
+                    id,
+                    c: Committed::of(&r),
+                })
             }
-            Fate::Retry(p) => (
-                Tally::Retrying,
-                Some(Entry::Progress {
-                    id: op.op_id.clone(),
-                    p,
-                }),
-            ),
-            Fate::Wait => (Tally::Waiting, None),
+            Fate::Retry(p) => {
+                one.retrying = 1;
+                Some(Entry::Progress { id, p })
+            }
+            Fate::Wait => {
+                one.waiting = 1;
+                None
+            }
             Fate::Dead(error) => {
                 self.lock().stats.dead_lettered += 1;
+                one.dead_lettered = 1;
                 tracing::warn!(operation = %op.op_id, collection = op.collection, id = %op.id,
                     kind = op.kind.name(), error, "fallback replay: operation moved to the dead letters");
-                (
-                    Tally::Dead,
-                    Some(Entry::Dead {
-                        id: op.op_id.clone(),
-                        error,
-                    }),
-                )
+                Some(Entry::Dead { id, error })
             }
         };
         let res = match entry {
@@ -172,7 +158,7 @@ impl Spool {
             None => Ok(()),
         };
         self.lock().busy.remove(&op.op_id);
-        (tally, res)
+        (one, res)
     }
 
     async fn replay_one(&self, op: &QueuedOp, p: &Progress) -> Fate {

@@ -153,14 +153,12 @@ impl Chronos {
         let owner = Arc::new(std::sync::OnceLock::new());
         // Enabled without a spool directory (upstream's configurations) opens nothing: it is
         // reported by `unsupported_options`, and `spooled()` names the missing field.
-        let fallback = match config.fallback.as_ref().filter(|f| f.usable()) {
-            Some(f) => match f.settings()? {
-                Some(settings) => Some(chronos_fallback::Spool::open(
-                    settings,
-                    Arc::new(fallback_db::Routes(owner.clone())),
-                )?),
-                None => None,
-            },
+        let settings = config.fallback.as_ref().filter(|f| f.usable());
+        let fallback = match settings.map(|f| f.settings()).transpose()?.flatten() {
+            Some(settings) => Some(chronos_fallback::Spool::open(
+                settings,
+                Arc::new(fallback_db::Routes(owner.clone())),
+            )?),
             None => None,
         };
         let inner = Arc::new(Inner {
