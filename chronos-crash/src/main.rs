@@ -132,14 +132,17 @@ fn run(
         .map_err(|e| e.to_string())?;
     // Spool mode takes the store down during rounds: the blob directory on SQLite + files,
     // a private MongoDB server (stopped and restarted) on MongoDB + S3.
-    let mut server = None;
-    if spool {
-        match backend {
-            Backend::SqliteFs => rounds::Outage::prepare(dir.path())?,
-            Backend::MongoS3 => server = Some(rounds::MongoServer::start(dir.path())?),
-        }
-    }
-    let config = rounds::config(backend, dir.path(), spool, server.as_ref())?;
+    let mut disruption = match (spool, backend) {
+        (false, _) => None,
+        (true, Backend::SqliteFs) => Some(rounds::Disruption::Blobs(rounds::Outage::prepare(
+            dir.path(),
+        )?)),
+        (true, Backend::MongoS3) => Some(rounds::Disruption::Server(rounds::MongoServer::start(
+            dir.path(),
+        )?)),
+    };
+    let server = disruption.as_ref().and_then(rounds::Disruption::server);
+    let config = rounds::config(backend, dir.path(), spool, server)?;
     let config_file = dir.path().join("config.json");
     std::fs::write(&config_file, config.to_string()).map_err(|e| e.to_string())?;
     println!(
@@ -165,11 +168,7 @@ fn run(
             r * OPS_PER_ROUND + 1,
             writers,
             &mut rng,
-            match (&mut server, spool) {
-                (Some(s), _) => Some(rounds::Disruption::Server(s)),
-                (None, true) => Some(rounds::Disruption::Blobs),
-                (None, false) => None,
-            },
+            disruption.as_mut(),
         )
         .map_err(|e| format!("round {r}: {e}"))?;
         acks += round.acks;

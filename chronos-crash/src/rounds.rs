@@ -127,40 +127,27 @@ pub(crate) struct Outage {
 
 impl Outage {
     /// Sets up the link (once per run, before the first child).
-    pub(crate) fn prepare(dir: &Path) -> Result<(), String> {
+    pub(crate) fn prepare(dir: &Path) -> Result<Self, String> {
         let root = dir.join("blobs").join("crash");
         std::fs::create_dir_all(root.join("crash.real")).map_err(|e| e.to_string())?;
-        std::fs::write(root.join("outage"), b"the blob store is down")
-            .map_err(|e| e.to_string())?;
-        Self { root, on: true }.end()
+        let mut outage = Self { root, on: true };
+        outage.set(false)?;
+        Ok(outage)
     }
 
-    fn new(dir: &Path) -> Self {
-        Self {
-            root: dir.join("blobs").join("crash"),
-            on: false,
+    /// Takes the blob store down or brings it back; idempotent.
+    fn set(&mut self, down: bool) -> Result<(), String> {
+        if self.on == down {
+            return Ok(());
         }
-    }
-
-    /// Points the collection's directory link at `target`, atomically.
-    fn point(&self, target: &str) -> Result<(), String> {
+        // The link is replaced atomically (a rename over it), so no child ever sees the
+        // directory missing, which it would recreate.
         let tmp = self.root.join("crash.link");
         let _ = std::fs::remove_file(&tmp);
+        let target = if down { "crash" } else { "crash.real" };
         std::os::unix::fs::symlink(target, &tmp).map_err(|e| format!("outage: {e}"))?;
-        std::fs::rename(&tmp, self.root.join("crash")).map_err(|e| format!("outage: {e}"))
-    }
-
-    fn start(&mut self) -> Result<(), String> {
-        self.point("crash")?;
-        self.on = true;
-        Ok(())
-    }
-
-    fn end(&mut self) -> Result<(), String> {
-        if self.on {
-            self.point("crash.real")?;
-            self.on = false;
-        }
+        std::fs::rename(&tmp, self.root.join("crash")).map_err(|e| format!("outage: {e}"))?;
+        self.on = down;
         Ok(())
     }
 }
@@ -273,15 +260,39 @@ impl Drop for MongoServer {
 }
 
 /// What goes down during a round of the spool mode.
-pub(crate) enum Disruption<'a> {
+pub(crate) enum Disruption {
     /// The blob directory (SQLite + files).
-    Blobs,
+    Blobs(Outage),
     /// The MongoDB server.
-    Server(&'a mut MongoServer),
+    Server(MongoServer),
 }
 
-/// One round: a child writes into the store of `config_file` until it is killed. With
-/// `outages`, the blob store goes down for a while during the round (the child's writes then
+impl Disruption {
+    /// Takes the store down or brings it back; idempotent.
+    fn set(&mut self, down: bool) -> Result<(), String> {
+        match (self, down) {
+            (Self::Blobs(o), _) => o.set(down),
+            (Self::Server(s), true) => s.down(),
+            (Self::Server(s), false) => s.up(),
+        }
+    }
+
+    /// The private MongoDB server, when that is what goes down.
+    pub(crate) fn server(&self) -> Option<&MongoServer> {
+        match self {
+            Self::Server(s) => Some(s),
+            Self::Blobs(_) => None,
+        }
+    }
+}
+
+/// Whether a child's output line acknowledges a write (committed or queued in the spool).
+fn is_ack(line: &str) -> bool {
+    line.starts_with("ACK ") || line.starts_with("QUEUED ")
+}
+
+/// One round: a child writes into the store of `config_file` until it is killed. With a
+/// `disruption`, the store goes down for a while during the round (the child's writes then
 /// queue in the spool), and may still be down when the kill lands; it is back before the
 /// round ends.
 pub(crate) fn round(
@@ -291,11 +302,8 @@ pub(crate) fn round(
     first_op: u64,
     writers: usize,
     rng: &mut Rng,
-    mut disruption: Option<Disruption<'_>>,
+    mut disruption: Option<&mut Disruption>,
 ) -> Result<Round, String> {
-    let outages = disruption.is_some();
-    let mut outage = Outage::new(dir);
-    let mut server_down = false;
     // When (after the start) the outage begins and how long it lasts.
     let outage_at = Duration::from_millis(rng.below(300));
     let outage_for = Duration::from_millis(20 + rng.below(300));
@@ -344,22 +352,9 @@ pub(crate) fn round(
     let mut ready = false;
     let mut ready_after = None;
     loop {
-        if outages && ready {
+        if let Some(d) = disruption.as_deref_mut().filter(|_| ready) {
             let t = start.elapsed();
-            let inside = t >= outage_at && t < outage_at + outage_for;
-            match &mut disruption {
-                Some(Disruption::Blobs) if !outage.on && inside => outage.start()?,
-                Some(Disruption::Blobs) if outage.on && !inside => outage.end()?,
-                Some(Disruption::Server(s)) if !server_down && inside => {
-                    s.down()?;
-                    server_down = true;
-                }
-                Some(Disruption::Server(s)) if server_down && !inside => {
-                    s.up()?;
-                    server_down = false;
-                }
-                _ => {}
-            }
+            d.set(t >= outage_at && t < outage_at + outage_for)?;
         }
         if by_time && start.elapsed() >= Duration::from_millis(wait_ms) {
             break;
@@ -369,7 +364,9 @@ pub(crate) fn round(
         }
         if start.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
-            let _ = outage.end();
+            if let Some(d) = disruption.as_deref_mut() {
+                let _ = d.set(false);
+            }
             return Err(format!(
                 "the child stalled ({acks} acknowledgements in 60 s); its stderr: {}",
                 tail(&stderr_path)
@@ -381,7 +378,7 @@ pub(crate) fn round(
                     ready = true;
                     ready_after = Some(start.elapsed());
                 }
-                acks += usize::from(line.starts_with("ACK ") || line.starts_with("QUEUED "));
+                acks += usize::from(is_ack(&line));
                 lines.push(line);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -398,9 +395,8 @@ pub(crate) fn round(
         .kill()
         .map_err(|e| format!("cannot kill the child: {e}"))?;
     child.wait().map_err(|e| e.to_string())?;
-    outage.end()?;
-    if let Some(Disruption::Server(s)) = &mut disruption {
-        s.up()?;
+    if let Some(d) = disruption {
+        d.set(false)?;
     }
     reader.join().map_err(|_| "the reader thread panicked")?;
     lines.extend(rx.try_iter());
@@ -409,10 +405,7 @@ pub(crate) fn round(
         ledger.record(line, i + 1 == n)?;
     }
     Ok(Round {
-        acks: lines
-            .iter()
-            .filter(|l| l.starts_with("ACK ") || l.starts_with("QUEUED "))
-            .count(),
+        acks: lines.iter().filter(|l| is_ack(l)).count(),
         before_ready: !lines.iter().any(|l| l == "READY"),
         ready_after,
     })

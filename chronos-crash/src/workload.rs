@@ -153,13 +153,10 @@ pub(crate) async fn child(
                         }))
                         .await;
                     for ((op, id), r) in items.iter().zip(results) {
-                        match r {
-                            Ok(w) => {
-                                pool.lock().expect("pool lock").push(*id);
-                                println!("ACK {op} {} {}", w.ov, w.cv);
-                            }
-                            Err(e) => println!("ERR {op} {} {e}", e.kind().code()),
+                        if r.is_ok() {
+                            pool.lock().expect("pool lock").push(*id);
                         }
+                        report(*op, r.map(Outcome::Committed));
                     }
                     continue;
                 }
@@ -179,50 +176,38 @@ pub(crate) async fn child(
                     _ => target.expect("a target for a change"),
                 };
                 println!("BEGIN {op} {} {id}", kind.name());
-                if let Some(w) = &spooled {
-                    let result = match kind {
-                        Kind::Create => {
-                            w.create(&replacement(kind, op), CreateOptions::new().id(id))
-                                .await
-                        }
-                        Kind::Update => {
-                            w.update(id, &replacement(kind, op), WriteOptions::new())
-                                .await
-                        }
-                        Kind::Enrich => w.enrich(id, &patch(op), EnrichOptions::new()).await,
-                        Kind::Delete => w.delete(id, WriteOptions::new()).await,
-                    };
-                    if kind == Kind::Create && result.is_ok() {
-                        pool.lock().expect("pool lock").push(id);
-                    }
-                    match result {
-                        Ok(Outcome::Committed(w)) => println!("ACK {op} {} {}", w.ov, w.cv),
-                        Ok(Outcome::Queued(q)) => println!("QUEUED {op} {}", q.op_id),
-                        Err(e) => println!("ERR {op} {} {e}", e.kind().code()),
-                    }
-                    continue;
-                }
-                let result = match kind {
-                    Kind::Create => {
-                        let r = c
-                            .create(&replacement(kind, op), CreateOptions::new().id(id))
-                            .await;
-                        if r.is_ok() {
-                            pool.lock().expect("pool lock").push(id);
-                        }
-                        r
-                    }
-                    Kind::Update => {
-                        c.update(id, &replacement(kind, op), WriteOptions::new())
+                let result = match (&spooled, kind) {
+                    (Some(w), Kind::Create) => {
+                        w.create(&replacement(kind, op), CreateOptions::new().id(id))
                             .await
                     }
-                    Kind::Enrich => c.enrich(id, &patch(op), EnrichOptions::new()).await,
-                    Kind::Delete => c.delete(id, WriteOptions::new()).await,
+                    (Some(w), Kind::Update) => {
+                        w.update(id, &replacement(kind, op), WriteOptions::new())
+                            .await
+                    }
+                    (Some(w), Kind::Enrich) => w.enrich(id, &patch(op), EnrichOptions::new()).await,
+                    (Some(w), Kind::Delete) => w.delete(id, WriteOptions::new()).await,
+                    (None, Kind::Create) => c
+                        .create(&replacement(kind, op), CreateOptions::new().id(id))
+                        .await
+                        .map(Outcome::Committed),
+                    (None, Kind::Update) => c
+                        .update(id, &replacement(kind, op), WriteOptions::new())
+                        .await
+                        .map(Outcome::Committed),
+                    (None, Kind::Enrich) => c
+                        .enrich(id, &patch(op), EnrichOptions::new())
+                        .await
+                        .map(Outcome::Committed),
+                    (None, Kind::Delete) => c
+                        .delete(id, WriteOptions::new())
+                        .await
+                        .map(Outcome::Committed),
                 };
-                match result {
-                    Ok(w) => println!("ACK {op} {} {}", w.ov, w.cv),
-                    Err(e) => println!("ERR {op} {} {e}", e.kind().code()),
+                if kind == Kind::Create && result.is_ok() {
+                    pool.lock().expect("pool lock").push(id);
                 }
+                report(op, result);
             }
         }));
     }
@@ -230,4 +215,13 @@ pub(crate) async fn child(
         t.await.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Prints the line that tells the parent how operation `op` ended.
+fn report(op: u64, result: chronos_core::Result<Outcome>) {
+    match result {
+        Ok(Outcome::Committed(w)) => println!("ACK {op} {} {}", w.ov, w.cv),
+        Ok(Outcome::Queued(q)) => println!("QUEUED {op} {}", q.op_id),
+        Err(e) => println!("ERR {op} {} {e}", e.kind().code()),
+    }
 }
