@@ -107,6 +107,9 @@ impl Collection {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<WriteResult>>,
     {
+        // Writers of this record in this process go one at a time, so they do not spend
+        // round trips losing races to each other; the loop handles other processes.
+        let _turn = self.inner.turns.take(id).await;
         let mut tries = 0;
         loop {
             match attempt().await {

@@ -31,6 +31,7 @@ mod restore;
 mod retention;
 mod state;
 mod sweep;
+mod turns;
 mod verify;
 mod write;
 
@@ -151,6 +152,7 @@ impl Engine {
                 config,
                 owner,
                 observers: self.observers.clone(),
+                turns: turns::Turns::default(),
             }),
         })
     }
@@ -240,6 +242,8 @@ struct Inner {
     owner: String,
     /// Called after every commit (`commit.rs`, the after-commit stage).
     observers: Vec<Arc<dyn CommitObserver>>,
+    /// Writers of one record in this process take turns (`turns.rs`).
+    turns: turns::Turns,
 }
 
 impl Collection {

@@ -122,6 +122,77 @@ pub async fn concurrent_enrichments_keep_every_field(h: Harness) {
     assert_eq!(r.system.lineage.function_ids.len(), 8);
 }
 
+/// Writers of one record through one collection handle take turns in the process: with no
+/// retry budget at all (`max_write_retries(0)`), 16 concurrent updates, enrichments and
+/// deletes of one record all commit — none loses a race to another of the same process —
+/// each on its own ov, in a dense history.
+pub async fn writers_of_one_record_take_turns_in_process(h: Harness) {
+    let cfg = CollectionConfig::new(Harness::unique("turns")).max_write_retries(0);
+    let c = h.engine().collection(cfg).await.unwrap();
+    let w = c
+        .create(&json!({"tags": []}), CreateOptions::new())
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..16u64)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                match i % 4 {
+                    0 => {
+                        c.enrich(
+                            w.id,
+                            &json!({"tags": [i], format!("f{i}"): true}),
+                            EnrichOptions::new(),
+                        )
+                        .await
+                    }
+                    1 => {
+                        c.update(
+                            w.id,
+                            &json!({"tags": [i], "replaced": i}),
+                            WriteOptions::new(),
+                        )
+                        .await
+                    }
+                    _ => {
+                        c.enrich(w.id, &json!({"tags": [i]}), EnrichOptions::new())
+                            .await
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut ovs = HashSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let w = t
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("writer {i} of one process lost a race: {e}"));
+        assert!(ovs.insert(w.ov), "two writers got ov {}", w.ov);
+    }
+    assert_eq!(ovs, (1..=16).collect::<HashSet<u64>>());
+    let hist = full_history(&c, w.id).await;
+    assert_eq!(
+        hist.iter().map(|v| v.ov).collect::<Vec<_>>(),
+        (0..=16).collect::<Vec<_>>()
+    );
+    // Deletes queue behind the others too: the last writer of the record deletes it.
+    let del = tokio::spawn({
+        let c = c.clone();
+        async move { c.delete(w.id, WriteOptions::new()).await }
+    });
+    let upd = c
+        .enrich(w.id, &json!({"late": true}), EnrichOptions::new())
+        .await;
+    let del = del.await.unwrap();
+    assert!(del.is_ok(), "delete lost a race in process: {del:?}");
+    // The enrich ran before the delete (then it committed) or after it (then the record was
+    // gone): never a lost race.
+    if let Err(e) = &upd {
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    }
+}
+
 /// Many writers on one collection: every cv is unique and each record's cvs rise with ov.
 pub async fn concurrent_writers_get_unique_cvs(h: Harness) {
     let c = h.default_collection("busy").await;

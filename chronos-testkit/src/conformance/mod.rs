@@ -178,6 +178,7 @@ macro_rules! conformance_suite {
             restore_collection_survives_its_holder_dying,
             concurrent_updates_one_record_lose_nothing,
             concurrent_enrichments_keep_every_field,
+            writers_of_one_record_take_turns_in_process,
             concurrent_writers_get_unique_cvs,
             two_engines_share_one_store,
             lost_races_leave_no_payload,
