@@ -33,6 +33,7 @@ mod prune;
 mod repair;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +66,8 @@ pub struct MongoConnection {
     client: Client,
     redacted: String,
     transactions: bool,
+    /// Commands sent, when counting ([`MongoConnection::connect_counting`]).
+    requests: Option<Arc<AtomicU64>>,
 }
 
 impl fmt::Debug for MongoConnection {
@@ -92,9 +95,38 @@ async fn client_options(uri: &str) -> mongodb::error::Result<ClientOptions> {
 impl MongoConnection {
     /// Connects and asks the server (`hello`) whether it supports transactions.
     pub async fn connect(uri: &str, mode: Transactions) -> Result<Self> {
+        Self::open(uri, mode, None).await
+    }
+
+    /// [`MongoConnection::connect`], also counting every command the client sends
+    /// ([`MongoConnection::requests_sent`]): for benchmarks and diagnostics. Not the default,
+    /// because the driver then builds an event (a copy of the command) per request.
+    pub async fn connect_counting(uri: &str, mode: Transactions) -> Result<Self> {
+        Self::open(uri, mode, Some(Arc::default())).await
+    }
+
+    /// Commands sent to the server since connecting (retries and the `hello` included), when
+    /// connected with [`MongoConnection::connect_counting`].
+    pub fn requests_sent(&self) -> Option<u64> {
+        self.requests.as_ref().map(|n| n.load(Ordering::Relaxed))
+    }
+
+    async fn open(uri: &str, mode: Transactions, requests: Option<Arc<AtomicU64>>) -> Result<Self> {
         let redacted = chronos_core::error::redact_uri(uri);
         let client = client_options(uri)
             .await
+            .map(|mut opts| {
+                if let Some(n) = &requests {
+                    let n = n.clone();
+                    opts.command_event_handler =
+                        Some(mongodb::event::EventHandler::callback(move |e| {
+                            if let mongodb::event::command::CommandEvent::Started(_) = e {
+                                n.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }));
+                }
+                opts
+            })
             .and_then(Client::with_options)
             .map_err(|e| {
                 // The driver's message can quote the URI: report only the kind of problem.
@@ -143,6 +175,7 @@ impl MongoConnection {
             client,
             redacted,
             transactions,
+            requests,
         })
     }
 

@@ -5,7 +5,7 @@
 //! - `cargo xtask test`  — tidy, start the real services (installing them on first use), then
 //!   the whole workspace test suite against them (what CI runs);
 //! - `cargo xtask services` — start the services and print their URIs, until interrupted;
-//! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE]
+//! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE] [--compare OLD.json]
 //!   [--mongo-replica-set]` — benchmarks beside raw baselines (servers started as for tests,
 //!   SecantusDB standalone unless `--mongo-replica-set`; `--quick` only checks the harness);
 //! - `cargo xtask crash [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M]
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
                   lint      rustfmt + clippy (warnings denied)\n  \
                   test      tidy, start the services, then every test\n  \
                   services  start the test services and print their URIs\n  \
-                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--mongo-replica-set]\n  \
+                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--compare OLD.json] [--mongo-replica-set]\n  \
                   crash     [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M] [--spool-rounds K] [--mongo-spool-rounds J] [--quick]"
             .to_string()),
     };
