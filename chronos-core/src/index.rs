@@ -546,6 +546,15 @@ pub trait IndexStore: Send + Sync + Debug {
     /// The head of a record, if any.
     async fn head(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>>;
 
+    /// The head as the starting point of a write that is not pinned by `expected_ov`: it may
+    /// lag the version log (a store whose commit writes the version and the head in separate
+    /// steps, after a crash between them) but never lead it, so a write built on a lagging
+    /// head fails its commit as a lost race and the engine's retry reads [`IndexStore::head`].
+    /// Lets such a store skip the log check `head` makes on every read. Default: `head`.
+    async fn head_for_write(&self, collection: &str, id: ItemId) -> Result<Option<HeadEntry>> {
+        self.head(collection, id).await
+    }
+
     /// Version `ov` of a record.
     async fn version(&self, collection: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>>;
 

@@ -1010,24 +1010,15 @@ impl IndexStore for MongoIndexStore {
     }
 
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
-        self.ensure(c).await?;
-        let cs = self.colls(c);
-        let read_head = async {
-            let d = cs
-                .head
-                .find_one(doc! {"_id": oid(id)})
-                .await
-                .map_err(|e| map_err(e, "read head").with("collection", c))?;
-            d.as_ref().map(head_from).transpose()
-        };
+        let head = self.head_for_write(c, id).await?;
         if self.transactions {
-            return read_head.await;
+            return Ok(head);
         }
+        let cs = self.colls(c);
         // Ordered path: the head may lag the log after a crash, so the log is asked for
         // anything newer. Bounded by the head's ov, that read is an empty index range in
         // the normal case (reading head and log together, unbounded, would visit the whole
         // history on servers that execute sorted, limited queries over every match).
-        let head = read_head.await?;
         let mut newer = doc! {"itemId": oid(id)};
         if let Some(h) = &head {
             newer.insert("ov", doc! {"$gt": h.ov as i64});
@@ -1039,6 +1030,19 @@ impl IndexStore for MongoIndexStore {
             .await
             .map_err(|e| map_err(e, "read latest version").with("collection", c))?;
         self.repair(c, id, head, latest).await
+    }
+
+    /// The head document alone: on the ordered path it may lag the log (what `head` checks),
+    /// which a write finds out at its commit — one request less per write.
+    async fn head_for_write(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
+        self.ensure(c).await?;
+        let d = self
+            .colls(c)
+            .head
+            .find_one(doc! {"_id": oid(id)})
+            .await
+            .map_err(|e| map_err(e, "read head").with("collection", c))?;
+        d.as_ref().map(head_from).transpose()
     }
 
     async fn version(&self, c: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>> {

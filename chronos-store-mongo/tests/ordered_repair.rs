@@ -108,3 +108,77 @@ async fn a_lagging_head_is_repaired_on_read() {
     assert_eq!(idx.head("c", other).await.unwrap().unwrap().ov, 0);
     db.drop().await.unwrap();
 }
+
+/// Writes read the head alone (`head_for_write`, one request less), so after a crash that
+/// left the head behind the log a write starts from the old head: its commit is a lost race,
+/// and the retry starts from the repaired head — an enrichment merges into the version the
+/// log holds, not the one the stale head names. Deletes and updates are tried the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_from_a_lagging_head_retry_from_the_repaired_one() {
+    use chronos_core::{
+        CollectionConfig, CreateOptions, Engine, EnrichOptions, ReadOptions, Stores, WriteOptions,
+    };
+    let Some(uri) = common::uri() else { return };
+    let conn = MongoConnection::connect(&uri, Transactions::Off)
+        .await
+        .unwrap();
+    let db_name = common::db_name();
+    let mdb = conn.database(&db_name).await.unwrap();
+    let c = Engine::new(Stores {
+        index: mdb.index(),
+        blob: std::sync::Arc::new(chronos_testkit::MemoryBlobStore::new()),
+        lock: mdb.lock(),
+    })
+    .collection(CollectionConfig::new("lag"))
+    .await
+    .unwrap();
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let heads = client.database(&db_name).collection::<Document>("lag_head");
+    let mut latest = json!({"n": 0});
+    let id = c.create(&latest, CreateOptions::new()).await.unwrap().id;
+    let oid = ObjectId::from_bytes(id.bytes());
+    for round in 1..=3u64 {
+        // The head of the current version, kept; the next version commits; the head goes
+        // back, as if the process had died between that version's insert and its head write.
+        let stale = heads.find_one(doc! {"_id": oid}).await.unwrap().unwrap();
+        latest = json!({"n": round, "kept": round});
+        let w = c.update(id, &latest, WriteOptions::new()).await.unwrap();
+        heads.replace_one(doc! {"_id": oid}, stale).await.unwrap();
+        let next = match round {
+            1 => c
+                .enrich(id, &json!({"more": round}), EnrichOptions::new())
+                .await
+                .unwrap(),
+            2 => c
+                .update(id, &json!({"n": 20, "kept": 20}), WriteOptions::new())
+                .await
+                .unwrap(),
+            _ => c.delete(id, WriteOptions::new()).await.unwrap(),
+        };
+        assert_eq!(
+            next.ov,
+            w.ov + 1,
+            "round {round}: the write went on from the log"
+        );
+        let history = c.history(id, Default::default()).await.unwrap();
+        assert_eq!(
+            history.versions.iter().map(|v| v.ov).collect::<Vec<_>>(),
+            (0..=next.ov).collect::<Vec<_>>(),
+            "round {round}: a dense history, nothing lost or written twice"
+        );
+        if round == 1 {
+            let r = c.get_latest(id, ReadOptions::new()).await.unwrap().unwrap();
+            assert_eq!(
+                r.data["kept"], 1,
+                "the enrichment kept the update it did not see"
+            );
+            assert_eq!(r.data["more"], 1);
+        }
+    }
+    assert!(c
+        .get_latest(id, ReadOptions::new())
+        .await
+        .unwrap()
+        .is_none());
+    client.database(&db_name).drop().await.unwrap();
+}

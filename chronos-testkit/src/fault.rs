@@ -273,6 +273,10 @@ impl IndexStore for FaultyIndexStore {
     async fn head(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
         guarded(&self.plan, "head", || self.inner.head(c, id)).await
     }
+    // The same step name: a plan that fails head reads fails a write's read too.
+    async fn head_for_write(&self, c: &str, id: ItemId) -> Result<Option<HeadEntry>> {
+        guarded(&self.plan, "head", || self.inner.head_for_write(c, id)).await
+    }
     async fn version(&self, c: &str, id: ItemId, ov: u64) -> Result<Option<VersionEntry>> {
         guarded(&self.plan, "version", || self.inner.version(c, id, ov)).await
     }

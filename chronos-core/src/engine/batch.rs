@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::commit::Draft;
-use super::state::Current;
+use super::state::{Current, HeadRead};
 use super::write::lineage_for_create;
 use super::{conflict, Collection, CreateOptions, WriteOptions};
 use crate::error::{Error, Result};
@@ -197,7 +197,7 @@ impl Collection {
             Ok(x) => x,
             Err(e) => return Err(e.replicate()),
         };
-        let cur = self.current_live(*id).await?;
+        let cur = self.current_live(*id, HeadRead::Checked).await?;
         self.check_expected(*id, opts.expected_ov, &cur)?;
         let lineage = match &cur.lineage {
             Some(l) => l.clone(),

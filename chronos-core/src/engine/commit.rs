@@ -29,7 +29,7 @@ use super::conflict;
 use super::idempotency::IdempotencyKey;
 use super::observer::CommitEvent;
 use super::payload::{self, StoredSystem};
-use super::state::Current;
+use super::state::{Current, HeadRead};
 use super::Collection;
 use crate::chain::ChainLink;
 use crate::error::{Error, ErrorKind, Result};
@@ -104,7 +104,7 @@ impl Collection {
         mut attempt: F,
     ) -> Result<WriteResult>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(HeadRead) -> Fut,
         Fut: std::future::Future<Output = Result<WriteResult>>,
     {
         // Writers of this record in this process go one at a time, so they do not spend
@@ -112,7 +112,14 @@ impl Collection {
         let _turn = self.inner.turns.take(id).await;
         let mut tries = 0;
         loop {
-            match attempt().await {
+            // The first attempt may start from a head that lags the log (one request less on
+            // some stores); a lost race, which that would cause, retries from a checked head.
+            let how = if tries == 0 && expected_ov.is_none() {
+                HeadRead::MayLag
+            } else {
+                HeadRead::Checked
+            };
+            match attempt(how).await {
                 Err(e) if conflict::is_lost_race(&e) && expected_ov.is_none() => {
                     tries += 1;
                     // A single writer among n on one hot record wins each round with odds near

@@ -31,6 +31,7 @@ use std::collections::HashSet;
 use serde_json::Map;
 
 use super::observer::CommitEvent;
+use super::state::HeadRead;
 use super::{Collection, WriteOptions};
 use crate::chain::ChainLink;
 use crate::error::{Error, ErrorKind, Result};
@@ -134,7 +135,7 @@ impl Collection {
             if tries > self.inner.config.max_write_retries {
                 return Err(super::conflict::retries_exhausted(self.name(), id, tries));
             }
-            let cur = self.current_any(id).await?;
+            let cur = self.current_any(id, HeadRead::Checked).await?;
             if cur.checksum == ERASED_CHECKSUM {
                 let v = idx.version(self.name(), id, cur.ov).await?.ok_or_else(|| {
                     ctx(Error::internal(

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::state::HeadRead;
 use super::{Collection, CollectionRestoreOptions, CollectionTarget, WriteOptions};
 use crate::error::{Error, Result};
 use crate::id::ItemId;
@@ -211,7 +212,7 @@ impl Collection {
             let Some(last) = ids.last() else { break };
             after = Some(*last);
             for id in ids {
-                let cur = self.current_any(id).await?;
+                let cur = self.current_any(id, HeadRead::Checked).await?;
                 let then = idx.version_at(self.name(), id, target).await?;
                 let action = match then {
                     Some(v) if !v.is_tombstone() => {

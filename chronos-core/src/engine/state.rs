@@ -45,10 +45,34 @@ impl From<&HeadEntry> for Current {
     }
 }
 
+/// How a write reads the head it builds on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeadRead {
+    /// [`IndexStore::head`](crate::IndexStore::head): never behind the version log.
+    Checked,
+    /// [`IndexStore::head_for_write`](crate::IndexStore::head_for_write) first: cheaper on
+    /// some stores, and possibly behind the log, which the commit then refuses as a lost
+    /// race. Only for the first attempt of a write that retries lost races; a head that does
+    /// not show a live record is read again, checked, before any answer is given from it.
+    MayLag,
+}
+
 impl Collection {
+    /// The head, read as `how` says; a lagging read is trusted only when it shows a record.
+    async fn read_head(&self, id: ItemId, how: HeadRead, live: bool) -> Result<Option<HeadEntry>> {
+        let idx = &self.stores().index;
+        if how == HeadRead::MayLag {
+            match idx.head_for_write(self.name(), id).await? {
+                Some(h) if !live || h.deleted_at.is_none() => return Ok(Some(h)),
+                _ => {}
+            }
+        }
+        idx.head(self.name(), id).await
+    }
+
     /// The head of a live record, or `NotFound`.
-    pub(super) async fn current_live(&self, id: ItemId) -> Result<Current> {
-        let head = self.stores().index.head(self.name(), id).await?;
+    pub(super) async fn current_live(&self, id: ItemId, how: HeadRead) -> Result<Current> {
+        let head = self.read_head(id, how, true).await?;
         match head {
             Some(h) if h.deleted_at.is_none() => Ok(Current::from(&h)),
             Some(h) if h.checksum == ERASED_CHECKSUM => Err(self.erased(id)),
@@ -63,9 +87,9 @@ impl Collection {
 
     /// The record's latest state, deleted or not; for hard-deleted records (no head), the
     /// latest version in the log.
-    pub(super) async fn current_any(&self, id: ItemId) -> Result<Current> {
+    pub(super) async fn current_any(&self, id: ItemId, how: HeadRead) -> Result<Current> {
         let idx = &self.stores().index;
-        if let Some(h) = idx.head(self.name(), id).await? {
+        if let Some(h) = self.read_head(id, how, false).await? {
             return Ok(Current::from(&h));
         }
         let latest = idx.version_at(self.name(), id, Point::Cv(u64::MAX)).await?;

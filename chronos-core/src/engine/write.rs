@@ -60,8 +60,9 @@ impl Collection {
         let data =
             to_payload(data).map_err(|e| e.with("collection", self.name()).with("id", id))?;
         self.check_required(&data, Some(id))?;
-        self.retrying(id, opts.expected_ov, || async {
-            let cur = self.current_live(id).await?;
+        let (data, opts) = (&data, &opts);
+        self.retrying(id, opts.expected_ov, |how| async move {
+            let cur = self.current_live(id, how).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
             // A replacement only needs the lineage: from the head when it has a copy, so the
             // payload is not read at all.
@@ -86,8 +87,9 @@ impl Collection {
     /// Deletes a live record: appends a tombstone version. With logical delete (default) the
     /// head stays as a tombstone; otherwise the head is removed (history is kept either way).
     pub async fn delete(&self, id: ItemId, opts: WriteOptions) -> Result<WriteResult> {
-        self.retrying(id, opts.expected_ov, || async {
-            let cur = self.current_live(id).await?;
+        let opts = &opts;
+        self.retrying(id, opts.expected_ov, |how| async move {
+            let cur = self.current_live(id, how).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
             // The tombstone copies the last content when it can be read; a payload that is
             // missing or damaged must not make the record undeletable, so then it is empty.
@@ -133,11 +135,12 @@ impl Collection {
     ) -> Result<WriteResult> {
         let patches =
             parse_patches(patches).map_err(|e| e.with("collection", self.name()).with("id", id))?;
-        self.retrying(id, opts.expected_ov, || async {
-            let cur = self.current_live(id).await?;
+        let (patches, opts) = (&patches, &opts);
+        self.retrying(id, opts.expected_ov, |how| async move {
+            let cur = self.current_live(id, how).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
             let Decoded { mut data, system } = self.load_current(&cur).await?;
-            for p in &patches {
+            for p in patches {
                 deep_merge(&mut data, p);
             }
             self.check_required(&data, Some(id))?;
@@ -205,8 +208,9 @@ impl Collection {
         opts: WriteOptions,
     ) -> Result<WriteResult> {
         let target = self.load(&version.blob_key, &version.checksum).await?;
-        self.retrying(id, opts.expected_ov, || async {
-            let cur = self.current_any(id).await?;
+        let (target, opts) = (&target, &opts);
+        self.retrying(id, opts.expected_ov, |how| async move {
+            let cur = self.current_any(id, how).await?;
             self.check_expected(id, opts.expected_ov, &cur)?;
             let draft = Draft {
                 id,
