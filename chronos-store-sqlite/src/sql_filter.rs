@@ -144,13 +144,63 @@ fn cmp_sql(src: &str, x: &Value, op: &str, out: &mut Sql) -> String {
     }
 }
 
+/// The most values a [`probe`] lists; a longer `$in` goes without one (correct, unindexed).
+const PROBE_MAX_VALUES: usize = 1000;
+
+/// An index-usable superset of `path` equalling one of `xs`, or `None` where there is none.
+///
+/// The exact predicates above walk the path's leaves with `json_each`, which no index can
+/// answer, so without a probe a filter scans every head. Every indexed property has an
+/// expression index on `json_extract(meta, path)`, and for a one-segment path the rows whose
+/// leaves include a string or number `x` are those where that expression is `x` itself (a
+/// scalar) or an array's JSON text (`'['` up to `'\'`, excluded). So
+/// `probe AND exact` selects the same rows as `exact`, through the index. Values go in as
+/// SQL literals (no binds: a long `$in` must not double its placeholders); strings holding a
+/// NUL, booleans, null and containers get no probe.
+fn probe(col: &str, path: &str, xs: &[Value]) -> Option<String> {
+    if path.contains('.') || xs.is_empty() || xs.len() > PROBE_MAX_VALUES {
+        return None;
+    }
+    let mut lits = Vec::with_capacity(xs.len());
+    for x in xs {
+        lits.push(match x {
+            Value::String(s) if !s.contains('\0') => literal(s),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => i.to_string(),
+                // The same double the exact predicate binds (`num_bind`), shortest round trip.
+                None => format!("{:?}", n.as_f64()?),
+            },
+            _ => return None,
+        });
+    }
+    let e = format!("json_extract({col}, {})", literal(&json_path(path)));
+    Some(format!(
+        "({e} IN ({}) OR ({e} >= '[' AND {e} < '\\'))",
+        lits.join(", ")
+    ))
+}
+
+/// `exact`, behind the index-usable `probe` when there is one.
+fn probed(probe: Option<String>, exact: String) -> String {
+    match probe {
+        Some(p) => format!("({p} AND {exact})"),
+        None => exact,
+    }
+}
+
 fn cond_sql(col: &str, path: &str, cond: &Cond, out: &mut Sql) -> String {
     let src = leaves(col, path);
     match cond {
-        Cond::Eq(x) => eq_sql(&src, x, out),
+        Cond::Eq(x) => probed(
+            probe(col, path, std::slice::from_ref(x)),
+            eq_sql(&src, x, out),
+        ),
         Cond::Ne(x) => format!("NOT {}", eq_sql(&src, x, out)),
         Cond::In(xs) if xs.is_empty() => "0".into(),
-        Cond::In(xs) => join(xs.iter().map(|x| eq_sql(&src, x, out)).collect(), "OR"),
+        Cond::In(xs) => probed(
+            probe(col, path, xs),
+            join(xs.iter().map(|x| eq_sql(&src, x, out)).collect(), "OR"),
+        ),
         Cond::Nin(xs) if xs.is_empty() => "1".into(),
         Cond::Nin(xs) => format!(
             "NOT {}",
@@ -207,5 +257,121 @@ pub(crate) fn sort_binds(v: &Value) -> (Bind, Bind) {
         Value::Object(_) => (Bind::Int(3), Bind::Text(canonical_text(v))),
         Value::Array(_) => (Bind::Int(4), Bind::Text(canonical_text(v))),
         Value::Bool(b) => (Bind::Int(5), Bind::Int(*b as i64)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chronos_core::filter::Filter;
+    use serde_json::json;
+    use sqlx::Row;
+
+    use super::{translate, Sql};
+    use crate::index::bind_all;
+
+    /// A head table in memory with the expression index every indexed property gets, and
+    /// rows that put the probe's superset to the test: arrays, strings that look like
+    /// arrays, numbers beside numeric strings, big numbers, booleans, absent fields.
+    async fn table() -> sqlx::SqlitePool {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE h (id INTEGER PRIMARY KEY, meta TEXT NOT NULL);
+             CREATE INDEX h_s ON h (json_extract(meta, '$.\"s\"'));",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let rows = [
+            json!({"s": "a"}),
+            json!({"s": ["a", "b"]}),
+            json!({"s": "[a"}),
+            json!({"s": 5}),
+            json!({"s": "5"}),
+            json!({"s": [5, [6]]}),
+            json!({"s": 1.8446744073709552e19}),
+            json!({"s": true}),
+            json!({"s": null}),
+            json!({"t": "a"}),
+            json!({"s": {"a": 1}}),
+            json!({"s": "a'b"}),
+        ];
+        for (i, m) in rows.iter().enumerate() {
+            sqlx::query("INSERT INTO h (id, meta) VALUES (?, ?)")
+                .bind(i as i64)
+                .bind(m.to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        for i in 100..400 {
+            sqlx::query("INSERT INTO h (id, meta) VALUES (?, ?)")
+                .bind(i as i64)
+                .bind(json!({"s": format!("filler{i}")}).to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql("ANALYZE").execute(&pool).await.unwrap();
+        pool
+    }
+
+    async fn ids(pool: &sqlx::SqlitePool, filter: &serde_json::Value, plan: bool) -> Vec<String> {
+        let f = Filter::parse(filter).unwrap();
+        let mut sql = Sql::default();
+        let cond = translate(&f, "meta", &mut sql);
+        let text = format!(
+            "{}SELECT id FROM h WHERE {cond} ORDER BY id",
+            if plan { "EXPLAIN QUERY PLAN " } else { "" }
+        );
+        let rows = sqlx::query_with(&text, bind_all(&sql.binds).unwrap())
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                if plan {
+                    r.get::<String, _>(3)
+                } else {
+                    r.get::<i64, _>(0).to_string()
+                }
+            })
+            .collect()
+    }
+
+    fn strs(ids: &[i64]) -> Vec<String> {
+        ids.iter().map(i64::to_string).collect()
+    }
+
+    #[tokio::test]
+    async fn equality_and_in_use_the_expression_index_and_select_the_same_rows() {
+        let pool = table().await;
+        for (filter, want) in [
+            (json!({"s": "a"}), strs(&[0, 1])),
+            (json!({"s": "[a"}), strs(&[2])),
+            (json!({"s": 5}), strs(&[3, 5])),
+            (json!({"s": "5"}), strs(&[4])),
+            (json!({"s": 1.8446744073709552e19}), strs(&[6])),
+            (json!({"s": "a'b"}), strs(&[11])),
+            (json!({"s": {"$in": ["b", 5, "nothing"]}}), strs(&[1, 3, 5])),
+            (json!({"s": "filler250"}), strs(&[250])),
+        ] {
+            assert_eq!(ids(&pool, &filter, false).await, want, "{filter}");
+            let plan = ids(&pool, &filter, true).await.join(" | ");
+            assert!(plan.contains("USING INDEX h_s"), "{filter}: {plan}");
+        }
+        // No probe where the index cannot answer (booleans, containers, negations): the
+        // exact predicate alone, still correct.
+        let not_a: Vec<i64> = (2..12).chain(100..400).collect();
+        for (filter, want) in [
+            (json!({"s": true}), strs(&[7])),
+            (json!({"s": {"a": 1}}), strs(&[10])),
+            (json!({"s": {"$ne": "a"}}), strs(&not_a)),
+        ] {
+            assert_eq!(ids(&pool, &filter, false).await, want, "{filter}");
+        }
     }
 }
