@@ -849,18 +849,20 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
 fn main() {
     let args = Args::parse();
     // Read first: a bad file fails before a long run, and `--json` may name the same file.
-    let earlier = match args.compare.as_ref().map(|path| {
-        std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-            .map_err(|e| format!("--compare {}: {e}", path.display()))
-    }) {
-        Some(Err(e)) => {
+    let earlier = args
+        .compare
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+                .map_err(|e| format!("--compare {}: {e}", path.display()))
+        })
+        .transpose()
+        .unwrap_or_else(|e| {
             eprintln!("bench: {e}");
             std::process::exit(2);
-        }
-        other => other.map(|r| r.expect("checked")),
-    };
+        });
     let z = if args.quick { QUICK } else { FULL };
     let mongo = args
         .mongo_uri

@@ -17,10 +17,11 @@ pub(crate) fn statement(head: &str, q: &AggregateQuery) -> (String, Vec<Bind>) {
         sql.binds.push(Bind::Int(w.from.as_millisecond()));
         sql.binds.push(Bind::Int(w.to.as_millisecond()));
     }
-    let path = crate::conn::literal(&json_path(q.field.as_deref().unwrap_or("_")));
+    let field = q.field.as_deref().unwrap_or("_");
+    let path = crate::conn::literal(&json_path(field));
     let (ty, val) = (
         format!("json_type(h.meta, {path})"),
-        format!("json_extract(h.meta, {path})"),
+        sql_filter::indexed_expr("h.meta", field),
     );
     let numeric = format!("{ty} IN ('integer', 'real')");
     let text = match q.op {

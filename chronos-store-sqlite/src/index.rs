@@ -14,7 +14,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, Row, SqlitePool};
 
 use crate::conn::{begin_immediate, ident, literal, map_err, table_stem};
-use crate::sql_filter::{self, json_path, Bind, Sql};
+use crate::sql_filter::{self, Bind, Sql};
 
 const VER_COLS: &str =
     "item_id, ov, cv, op, at, actor, reason, blob_key, meta, size, checksum, prev_ov, seal";
@@ -322,13 +322,13 @@ impl IndexStore for SqliteIndexStore {
         for (i, prop) in indexed_props.iter().enumerate() {
             chronos_core::filter::check_path(prop)?;
             let ddl = format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {head} (json_extract(meta, {}))",
+                "CREATE INDEX IF NOT EXISTS {} ON {head} ({})",
                 ident(&format!(
                     "{}_head_meta_{i}_{}",
                     table_stem(coll),
                     prop.replace('.', "_")
                 )),
-                literal(&json_path(prop))
+                sql_filter::indexed_expr("meta", prop)
             );
             sqlx::raw_sql(&ddl)
                 .execute(&self.pool)

@@ -40,6 +40,12 @@ pub(crate) fn json_path(path: &str) -> String {
     p
 }
 
+/// The value of `path` in the JSON column `col`, as the expression index of an indexed
+/// property spells it: a query that spells it the same way can use that index.
+pub(crate) fn indexed_expr(col: &str, path: &str) -> String {
+    format!("json_extract({col}, {})", literal(&json_path(path)))
+}
+
 /// Translates `f` into a boolean SQL expression over the JSON column `col`.
 pub(crate) fn translate(f: &Filter, col: &str, out: &mut Sql) -> String {
     match f {
@@ -165,15 +171,16 @@ fn probe(col: &str, path: &str, xs: &[Value]) -> Option<String> {
     for x in xs {
         lits.push(match x {
             Value::String(s) if !s.contains('\0') => literal(s),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => i.to_string(),
-                // The same double the exact predicate binds (`num_bind`), shortest round trip.
-                None => format!("{:?}", n.as_f64()?),
+            // The same value the exact predicate binds; a double in its shortest round trip.
+            Value::Number(n) => match num_bind(n) {
+                Bind::Int(i) => i.to_string(),
+                Bind::Real(f) => format!("{f:?}"),
+                Bind::Text(_) => return None,
             },
             _ => return None,
         });
     }
-    let e = format!("json_extract({col}, {})", literal(&json_path(path)));
+    let e = indexed_expr(col, path);
     Some(format!(
         "({e} IN ({}) OR ({e} >= '[' AND {e} < '\\'))",
         lits.join(", ")
@@ -266,7 +273,7 @@ mod tests {
     use serde_json::json;
     use sqlx::Row;
 
-    use super::{translate, Sql};
+    use super::{indexed_expr, translate, Sql};
     use crate::index::bind_all;
 
     /// A head table in memory with the expression index every indexed property gets, and
@@ -278,10 +285,11 @@ mod tests {
             .connect("sqlite::memory:")
             .await
             .unwrap();
-        sqlx::raw_sql(
+        sqlx::raw_sql(&format!(
             "CREATE TABLE h (id INTEGER PRIMARY KEY, meta TEXT NOT NULL);
-             CREATE INDEX h_s ON h (json_extract(meta, '$.\"s\"'));",
-        )
+             CREATE INDEX h_s ON h ({});",
+            indexed_expr("meta", "s")
+        ))
         .execute(&pool)
         .await
         .unwrap();
