@@ -6,10 +6,11 @@ use chronos_core::docs::{DocQuery, DocUpdate, Document, DocumentStore};
 use chronos_core::filter::canonical;
 use chronos_core::{Error, Filter, Result, SortField};
 use serde_json::{Map, Value};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
 use crate::conn::{begin_immediate, map_err};
 use crate::index::bind_all;
+use crate::rows;
 use crate::sql_filter::{self, Bind, Sql};
 
 /// The SQLite document store.
@@ -184,35 +185,49 @@ impl DocumentStore for SqliteDocumentStore {
         let mut sql = Sql::default();
         sql.binds.push(Bind::Text(coll.to_string()));
         let cond = Self::where_clause(&q.filter, &mut sql);
-        let mut text = format!("SELECT id, body FROM chronos_docs d WHERE d.coll = ? AND {cond}");
-        match &q.sort {
+        // Each sort key travels as `_k<i>`, in its direction: the page's aggregate orders by
+        // them (see `rows::one_row`).
+        let keys: Vec<(String, &str)> = match &q.sort {
             Some((SortField::Meta(p), desc)) => {
                 let (rank, val) = sql_filter::sort_exprs("d.idx", p);
                 let dir = if *desc { "DESC" } else { "ASC" };
-                text.push_str(&format!(" ORDER BY {rank} {dir}, {val} {dir}, d.id {dir}"));
+                vec![(rank, dir), (val, dir), ("d.id".into(), dir)]
             }
-            Some((_, desc)) => text.push_str(if *desc {
-                " ORDER BY d.id DESC"
-            } else {
-                " ORDER BY d.id"
-            }),
-            None => text.push_str(" ORDER BY d.id"),
-        }
-        text.push_str(" LIMIT ? OFFSET ?");
+            Some((_, true)) => vec![("d.id".into(), "DESC")],
+            Some((_, false)) | None => vec![("d.id".into(), "ASC")],
+        };
+        let selected: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| format!("{k} AS _k{i}"))
+            .collect();
+        let order: Vec<String> = keys.iter().map(|(k, dir)| format!("{k} {dir}")).collect();
+        let named: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (_, dir))| format!("_k{i} {dir}"))
+            .collect();
+        let text = format!(
+            "SELECT id, body, {} FROM chronos_docs d WHERE d.coll = ? AND {cond} ORDER BY {} LIMIT ? OFFSET ?",
+            selected.join(", "),
+            order.join(", ")
+        );
         sql.binds
             .push(Bind::Int(q.limit.min(i64::MAX as usize) as i64));
         sql.binds
             .push(Bind::Int(q.skip.min(i64::MAX as usize) as i64));
-        let rows = sqlx::query_with(&text, bind_all(&sql.binds)?)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "find documents").with("collection", coll))?;
-        rows.into_iter()
-            .map(|r| {
-                let id: String = r.try_get("id").map_err(|e| map_err(e, "decode row"))?;
-                let body: String = r.try_get("body").map_err(|e| map_err(e, "decode row"))?;
-                decode(id, &body)
-            })
+        let page: String = sqlx::query_scalar_with(
+            &rows::one_row("id, body", &text, &named.join(", ")),
+            bind_all(&sql.binds)?,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "find documents").with("collection", coll))?;
+        let docs: Vec<(String, String)> = serde_json::from_str(&page).map_err(|e| {
+            Error::internal(format!("a page of stored documents is malformed: {e}"))
+        })?;
+        docs.into_iter()
+            .map(|(id, body)| decode(id, &body))
             .collect()
     }
 

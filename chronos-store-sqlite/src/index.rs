@@ -7,19 +7,15 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chronos_core::{
     Commit, Error, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore,
-    ItemId, Op, Point, Result, SortField, Timestamp, VersionEntry,
+    ItemId, Point, Result, SortField, VersionEntry,
 };
-use serde_json::{Map, Value};
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use serde_json::Value;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, Row, SqlitePool};
 
 use crate::conn::{begin_immediate, ident, literal, map_err, table_stem};
+use crate::rows::{self, head_from_row, version_from_row, HEAD_COLS, VER_COLS};
 use crate::sql_filter::{self, Bind, Sql};
-
-const VER_COLS: &str =
-    "item_id, ov, cv, op, at, actor, reason, blob_key, meta, size, checksum, prev_ov, seal";
-pub(crate) const HEAD_COLS: &str =
-    "item_id, ov, cv, blob_key, meta, size, checksum, created_at, updated_at, deleted_at, shadow, shadow_expires, lineage, chain";
 
 /// The SQLite index store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -78,81 +74,6 @@ async fn migrate_case_sensitive_names(pool: &SqlitePool) -> Result<()> {
         tracing::info!(from = %old, to = %new, "renamed a table to its case-preserving name");
     }
     Ok(())
-}
-
-fn ts(ms: i64) -> Result<Timestamp> {
-    Timestamp::from_millisecond(ms)
-        .map_err(|e| Error::internal(format!("stored instant out of range: {e}")))
-}
-
-fn parse_meta(s: &str) -> Result<Map<String, Value>> {
-    serde_json::from_str(s)
-        .map_err(|e| Error::internal(format!("stored metadata is not a JSON object: {e}")))
-}
-
-fn parse_id(s: &str) -> Result<ItemId> {
-    ItemId::parse(s).map_err(|e| Error::internal(format!("stored id is malformed: {e}")))
-}
-
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> Result<T> {
-    row.try_get(col).map_err(|e| map_err(e, "decode row"))
-}
-
-fn version_from_row(row: &SqliteRow) -> Result<VersionEntry> {
-    Ok(VersionEntry {
-        item_id: parse_id(&get::<String>(row, "item_id")?)?,
-        ov: get::<i64>(row, "ov")? as u64,
-        cv: get::<i64>(row, "cv")? as u64,
-        op: Op::parse(&get::<String>(row, "op")?)?,
-        at: ts(get(row, "at")?)?,
-        actor: get(row, "actor")?,
-        reason: get(row, "reason")?,
-        blob_key: get(row, "blob_key")?,
-        meta: parse_meta(&get::<String>(row, "meta")?)?,
-        size: get::<i64>(row, "size")? as u64,
-        checksum: get(row, "checksum")?,
-        prev_ov: get::<Option<i64>>(row, "prev_ov")?.map(|v| v as u64),
-        // A malformed seal is no seal: the record stays readable, and `verify` reports the
-        // broken link (the next version links to a hash this one no longer shows).
-        seal: get::<Option<String>>(row, "seal")?.and_then(|s| match serde_json::from_str(&s) {
-            Ok(seal) => Some(seal),
-            Err(e) => {
-                tracing::warn!(error = %e, "a stored seal is malformed; reading the version as unsealed");
-                None
-            }
-        }),
-    })
-}
-
-fn head_from_row(row: &SqliteRow) -> Result<HeadEntry> {
-    Ok(HeadEntry {
-        item_id: parse_id(&get::<String>(row, "item_id")?)?,
-        ov: get::<i64>(row, "ov")? as u64,
-        cv: get::<i64>(row, "cv")? as u64,
-        blob_key: get(row, "blob_key")?,
-        meta: parse_meta(&get::<String>(row, "meta")?)?,
-        size: get::<i64>(row, "size")? as u64,
-        checksum: get(row, "checksum")?,
-        created_at: ts(get(row, "created_at")?)?,
-        updated_at: ts(get(row, "updated_at")?)?,
-        deleted_at: get::<Option<i64>>(row, "deleted_at")?.map(ts).transpose()?,
-        shadow: match (
-            get::<Option<String>>(row, "shadow")?,
-            get::<Option<i64>>(row, "shadow_expires")?,
-        ) {
-            (Some(json), Some(exp)) => Some(chronos_core::Shadow {
-                json,
-                expires_at: ts(exp)?,
-            }),
-            _ => None,
-        },
-        // A copy only: unreadable means "absent", and readers fall back to the payload.
-        lineage: get::<Option<String>>(row, "lineage")?.and_then(|l| serde_json::from_str(&l).ok()),
-        chain: get(row, "chain")?,
-    })
 }
 
 pub(crate) fn bind_all(binds: &[Bind]) -> Result<SqliteArguments<'static>> {
@@ -469,16 +390,17 @@ impl IndexStore for SqliteIndexStore {
     ) -> Result<Vec<VersionEntry>> {
         self.ensure(coll).await?;
         let (_, ver) = tables(coll);
-        let rows = sqlx::query(&format!(
+        let inner = format!(
             "SELECT {VER_COLS} FROM {ver} WHERE item_id = ? AND ov > ? ORDER BY ov LIMIT ?"
-        ))
-        .bind(id.to_string())
-        .bind(after_ov.map_or(-1, |a| a as i64))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "read history").with("collection", coll))?;
-        rows.iter().map(version_from_row).collect()
+        );
+        let page: String = sqlx::query_scalar(&rows::one_row(VER_COLS, &inner, "ov"))
+            .bind(id.to_string())
+            .bind(after_ov.map_or(-1, |a| a as i64))
+            .bind(limit.min(i64::MAX as usize) as i64)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "read history").with("collection", coll))?;
+        rows::versions_from_page(&page)
     }
 
     async fn scan_versions(
@@ -491,16 +413,17 @@ impl IndexStore for SqliteIndexStore {
         let (_, ver) = tables(coll);
         // A row-value comparison: one range of the (item_id, ov) primary key.
         let (id, ov) = after.map_or((String::new(), -1), |(id, ov)| (id.to_string(), ov as i64));
-        let rows = sqlx::query(&format!(
+        let inner = format!(
             "SELECT {VER_COLS} FROM {ver} WHERE (item_id, ov) > (?, ?) ORDER BY item_id, ov LIMIT ?"
-        ))
-        .bind(id)
-        .bind(ov)
-        .bind(limit.min(i64::MAX as usize) as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "read the version log").with("collection", coll))?;
-        rows.iter().map(version_from_row).collect()
+        );
+        let page: String = sqlx::query_scalar(&rows::one_row(VER_COLS, &inner, "item_id, ov"))
+            .bind(id)
+            .bind(ov)
+            .bind(limit.min(i64::MAX as usize) as i64)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "read the version log").with("collection", coll))?;
+        rows::versions_from_page(&page)
     }
 
     async fn query_heads(&self, coll: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
@@ -508,10 +431,7 @@ impl IndexStore for SqliteIndexStore {
         let (head, _) = tables(coll);
         let mut sql = Sql::default();
         let cond = sql_filter::translate(&q.filter, "h.meta", &mut sql);
-        let mut text = format!("SELECT {HEAD_COLS} FROM {head} h WHERE {cond}");
-        if !q.include_deleted {
-            text.push_str(" AND h.deleted_at IS NULL");
-        }
+        let mut text = String::new();
         let keys: Vec<String> = match &q.sort.field {
             SortField::Id => vec!["h.item_id".into()],
             SortField::CreatedAt => vec!["h.created_at".into(), "h.item_id".into()],
@@ -521,6 +441,20 @@ impl IndexStore for SqliteIndexStore {
                 vec![rank, val, "h.item_id".into()]
             }
         };
+        // The sort keys travel as `_k<i>`: the page's aggregate orders by them.
+        let named: Vec<String> = (0..keys.len()).map(|i| format!("_k{i}")).collect();
+        let selected: Vec<String> = keys
+            .iter()
+            .zip(&named)
+            .map(|(k, n)| format!("{k} AS {n}"))
+            .collect();
+        text.push_str(&format!(
+            "SELECT {HEAD_COLS}, {} FROM {head} h WHERE {cond}",
+            selected.join(", ")
+        ));
+        if !q.include_deleted {
+            text.push_str(" AND h.deleted_at IS NULL");
+        }
         if let Some(after) = &q.after {
             let mut vals = match &q.sort.field {
                 SortField::Id => vec![],
@@ -545,11 +479,15 @@ impl IndexStore for SqliteIndexStore {
         text.push_str(&format!(" ORDER BY {} LIMIT ?", order.join(", ")));
         sql.binds
             .push(Bind::Int(q.limit.min(i64::MAX as usize) as i64));
-        let rows = sqlx::query_with(&text, bind_all(&sql.binds)?)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| map_err(e, "query heads").with("collection", coll))?;
-        rows.iter().map(head_from_row).collect()
+        let order: Vec<String> = named.iter().map(|k| format!("{k}{dir}")).collect();
+        let page: String = sqlx::query_scalar_with(
+            &rows::one_row(HEAD_COLS, &text, &order.join(", ")),
+            bind_all(&sql.binds)?,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_err(e, "query heads").with("collection", coll))?;
+        rows::heads_from_page(&page)
     }
 
     async fn changed_items(
@@ -565,7 +503,7 @@ impl IndexStore for SqliteIndexStore {
             Point::At(t) => ("at", t.as_millisecond()),
             Point::Cv(n) => ("cv", n.min(i64::MAX as u64) as i64),
         };
-        let rows: Vec<String> = sqlx::query_scalar(&format!(
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT DISTINCT item_id FROM {ver} WHERE {col} > ? AND item_id > ? ORDER BY item_id LIMIT ?"
         ))
         .bind(bound)
@@ -574,7 +512,7 @@ impl IndexStore for SqliteIndexStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| map_err(e, "list changed items").with("collection", coll))?;
-        rows.iter().map(|s| parse_id(s)).collect()
+        ids.iter().map(|s| rows::parse_id(s)).collect()
     }
 
     async fn current_cv(&self, coll: &str) -> Result<u64> {
@@ -593,17 +531,16 @@ impl IndexStore for SqliteIndexStore {
         let upto = self.current_cv(coll).await?;
         let (_, ver) = tables(coll);
         let after = after_cv.min(i64::MAX as u64) as i64;
-        let rows = sqlx::query(&format!(
-            "SELECT {VER_COLS} FROM {ver} WHERE cv > ? AND cv <= ? ORDER BY cv LIMIT ?"
-        ))
-        .bind(after)
-        .bind(upto as i64)
-        .bind(limit.min(i64::MAX as usize) as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| map_err(e, "read change feed").with("collection", coll))?;
-        let versions: Vec<VersionEntry> =
-            rows.iter().map(version_from_row).collect::<Result<_>>()?;
+        let inner =
+            format!("SELECT {VER_COLS} FROM {ver} WHERE cv > ? AND cv <= ? ORDER BY cv LIMIT ?");
+        let page: String = sqlx::query_scalar(&rows::one_row(VER_COLS, &inner, "cv"))
+            .bind(after)
+            .bind(upto as i64)
+            .bind(limit.min(i64::MAX as usize) as i64)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map_err(e, "read change feed").with("collection", coll))?;
+        let versions = rows::versions_from_page(&page)?;
         // After the read: a prune that removed part of this range has raised it by now.
         let pruned: Option<i64> =
             sqlx::query_scalar("SELECT cv FROM chronos_feed_pruned WHERE coll = ?")

@@ -31,6 +31,7 @@ mod index;
 mod lock;
 mod prune;
 mod repair;
+mod rows;
 mod sql_filter;
 
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::SqlitePool;
 
 use crate::conn::{begin_immediate, map_err};
-use crate::index::HEAD_COLS;
+use crate::rows::HEAD_COLS;
 
 /// In tables `head_t` / `ver_t` of collection `coll`: replaces (or, with `None`, removes)
 /// the head of `id` if it is still `seen` and the latest version still `latest_ov`.
