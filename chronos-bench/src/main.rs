@@ -105,6 +105,8 @@ struct Setup {
     name: String,
     /// How the index backend runs (printed and recorded beside the numbers).
     detail: &'static str,
+    /// Which MongoDB-wire server answered, as `cargo xtask bench` names it.
+    server: Option<String>,
     engine: Engine,
     /// The same stores without the write cache: reads as another process (or after the
     /// cache evicted the record) makes them.
@@ -257,6 +259,9 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
     Ok(Setup {
         name: format!("{index}+{blob_kind}"),
         detail,
+        server: (index == "mongo")
+            .then(|| std::env::var("CHRONOS_TEST_MONGODB_SERVER").ok())
+            .flatten(),
         engine: Engine::new(stores),
         cold,
         raw,
@@ -892,6 +897,9 @@ fn main() {
                 };
                 stats::print(&s.name, &rows);
                 println!("({})", s.detail);
+                if let Some(server) = &s.server {
+                    println!("(MongoDB server: {server})");
+                }
                 println!(
                     "({} mode, {:.1}s)",
                     if args.quick { "quick" } else { "full" },
@@ -899,7 +907,7 @@ fn main() {
                 );
                 report.insert(
                     s.name.clone(),
-                    json!({"index": s.detail, "rows": stats::to_json(&rows)}),
+                    json!({"index": s.detail, "server": s.server, "rows": stats::to_json(&rows)}),
                 );
             }
             Err(e) => {

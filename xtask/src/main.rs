@@ -6,8 +6,10 @@
 //!   the whole workspace test suite against them (what CI runs);
 //! - `cargo xtask services` — start the services and print their URIs, until interrupted;
 //! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE] [--compare OLD.json]
-//!   [--mongo-replica-set]` — benchmarks beside raw baselines (servers started as for tests,
-//!   SecantusDB standalone unless `--mongo-replica-set`; `--quick` only checks the harness);
+//!   [--mongo-replica-set] [--mongo-server python|rust]` — benchmarks beside raw baselines
+//!   (servers started as for tests, SecantusDB standalone unless `--mongo-replica-set`, its
+//!   Python build unless `--mongo-server rust` asks for the Rust one, built on first use;
+//!   `--quick` only checks the harness);
 //! - `cargo xtask crash [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M]
 //!   [--spool-rounds K] [--mongo-spool-rounds J] [--quick]` — the kill -9 test
 //!   (`chronos-crash`): 200 rounds on SQLite + files, 100 on SQLite + files through the
@@ -17,6 +19,7 @@
 //!
 //! Dependencies: std only, so the xtask builds in seconds.
 
+mod secantus_rs;
 mod services;
 mod tidy;
 
@@ -42,7 +45,7 @@ fn main() -> ExitCode {
                   lint      rustfmt + clippy (warnings denied)\n  \
                   test      tidy, start the services, then every test\n  \
                   services  start the test services and print their URIs\n  \
-                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--compare OLD.json] [--mongo-replica-set]\n  \
+                  bench     [--backend sqlite+fs|sqlite+s3|mongo+s3|mongo+azure|all] [--quick] [--json FILE] [--compare OLD.json] [--mongo-replica-set] [--mongo-server python|rust]\n  \
                   crash     [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M] [--spool-rounds K] [--mongo-spool-rounds J] [--quick]"
             .to_string()),
     };
@@ -67,7 +70,12 @@ fn workspace_root() -> PathBuf {
 fn test(root: &Path) -> Result<(), String> {
     let mut env: Vec<(&str, String)> = Vec::new();
     tidy::check_embedded_tree(root)?;
-    let _services = services::start_all(root, &mut env, services::MongoTopology::ReplicaSet)?;
+    let _services = services::start_all(
+        root,
+        &mut env,
+        services::MongoTopology::ReplicaSet,
+        services::MongoServer::Python,
+    )?;
     run_with_env(root, "cargo", &["test", "--workspace"], &env)?;
     // The workspace build has every feature (chronos-cli asks for them); the embedded-only
     // build must work on its own and reject what it lacks.
@@ -101,14 +109,42 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     } else {
         services::MongoTopology::Standalone
     };
+    // `--mongo-server python|rust` is the xtask's own too: which SecantusDB build serves.
+    let server = match args.iter().position(|a| a == "--mongo-server") {
+        None => services::MongoServer::Python,
+        Some(i) => match args.get(i + 1).map(String::as_str) {
+            Some("python") => services::MongoServer::Python,
+            Some("rust") => services::MongoServer::Rust,
+            other => {
+                return Err(format!(
+                    "--mongo-server {}: use python or rust",
+                    other.unwrap_or("(missing)")
+                ))
+            }
+        },
+    };
+    let mut own = vec![false; args.len()];
+    for (i, a) in args.iter().enumerate() {
+        if a == "--mongo-replica-set" {
+            own[i] = true;
+        }
+        if a == "--mongo-server" {
+            own[i] = true;
+            if let Some(value) = own.get_mut(i + 1) {
+                *value = true;
+            }
+        }
+    }
     let args: Vec<&String> = args
         .iter()
-        .filter(|a| *a != "--mongo-replica-set")
+        .zip(own)
+        .filter(|(_, own)| !own)
+        .map(|(a, _)| a)
         .collect();
     let mut env: Vec<(&str, String)> = Vec::new();
     // Only the embedded default runs without servers.
     let _services = if !matches!(backend, "sqlite" | "sqlite+fs") {
-        services::start_all(root, &mut env, topology)?
+        services::start_all(root, &mut env, topology, server)?
     } else {
         Vec::new()
     };
@@ -159,7 +195,12 @@ fn crash(root: &Path, args: &[String]) -> Result<(), String> {
     };
     let mut env: Vec<(&str, String)> = Vec::new();
     let _services = if runs.iter().any(|(b, _, _)| *b == "mongo+s3") {
-        services::start_all(root, &mut env, services::MongoTopology::ReplicaSet)?
+        services::start_all(
+            root,
+            &mut env,
+            services::MongoTopology::ReplicaSet,
+            services::MongoServer::Python,
+        )?
     } else {
         Vec::new()
     };
@@ -179,7 +220,12 @@ fn crash(root: &Path, args: &[String]) -> Result<(), String> {
 
 fn services(root: &Path) -> Result<(), String> {
     let mut env = Vec::new();
-    let _services = services::start_all(root, &mut env, services::MongoTopology::ReplicaSet)?;
+    let _services = services::start_all(
+        root,
+        &mut env,
+        services::MongoTopology::ReplicaSet,
+        services::MongoServer::Python,
+    )?;
     for (k, v) in &env {
         println!("export {k}='{v}'");
     }

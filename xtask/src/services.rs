@@ -80,6 +80,22 @@ impl Drop for Service {
 }
 
 impl Service {
+    /// A service stopped with SIGKILL, its `scratch` directory removed when it stops.
+    pub(crate) fn new(
+        name: &'static str,
+        child: Child,
+        scratch: Option<PathBuf>,
+        env: Vec<(&'static str, String)>,
+    ) -> Self {
+        Service {
+            name,
+            child,
+            interrupt: false,
+            env,
+            scratch,
+        }
+    }
+
     fn stop(&mut self) {
         if self.interrupt {
             let _ = Command::new("kill")
@@ -100,11 +116,11 @@ impl Service {
     }
 }
 
-fn services_dir(root: &Path) -> PathBuf {
+pub(crate) fn services_dir(root: &Path) -> PathBuf {
     root.join("target").join("services")
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     let status = cmd
         .status()
         .map_err(|e| format!("{what}: cannot start: {e}"))?;
@@ -115,7 +131,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
@@ -147,7 +163,12 @@ fn wait_for_port(name: &str, port: u16, child: &mut Child, log: &Path) -> Result
 }
 
 /// Installs a PyPI package into `target/services/<venv>` unless `bin` is there already.
-fn install_pip(root: &Path, venv: &str, package: &str, bin: &str) -> Result<PathBuf, String> {
+pub(crate) fn install_pip(
+    root: &Path,
+    venv: &str,
+    package: &str,
+    bin: &str,
+) -> Result<PathBuf, String> {
     let venv = services_dir(root).join(venv);
     let bin = venv.join("bin").join(bin);
     if bin.exists() {
@@ -208,7 +229,7 @@ fn install_npm(root: &Path, dir: &str, package: &str, bin: &str) -> Result<PathB
 }
 
 /// Starts `cmd` with its output in `target/services/<name>.log` and waits for `port`.
-fn spawn(
+pub(crate) fn spawn(
     root: &Path,
     name: &'static str,
     log: &str,
@@ -243,6 +264,15 @@ pub(crate) enum MongoTopology {
     /// inserts/s over 12,000 inserts here, against a flat 2,200/s standalone): a long run
     /// would measure that, not Chronos.
     Standalone,
+}
+
+/// Which build of SecantusDB serves the MongoDB wire protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MongoServer {
+    /// The Python build from PyPI, in memory: what the tests use (it starts in a second).
+    Python,
+    /// The Rust build over WiredTiger ([`crate::secantus_rs`]): a bench option.
+    Rust,
 }
 
 /// Installs (if needed) and starts SecantusDB on a free port, in memory.
@@ -280,6 +310,10 @@ pub(crate) fn start_mongo(root: &Path, topology: MongoTopology) -> Result<Servic
         env: vec![
             ("CHRONOS_TEST_MONGODB_URI", uri),
             ("CHRONOS_TEST_SECANTUSD", bin.display().to_string()),
+            (
+                "CHRONOS_TEST_MONGODB_SERVER",
+                format!("SecantusDB {} (Python, in memory)", &SECANTUS[12..]),
+            ),
         ],
     })
 }
@@ -451,9 +485,13 @@ pub(crate) fn start_all(
     root: &Path,
     env: &mut Vec<(&'static str, String)>,
     topology: MongoTopology,
+    server: MongoServer,
 ) -> Result<Vec<Service>, String> {
     let mut running = Vec::new();
-    let start_mongo = |root: &Path| start_mongo(root, topology);
+    let start_mongo = |root: &Path| match server {
+        MongoServer::Python => start_mongo(root, topology),
+        MongoServer::Rust => crate::secantus_rs::start(root, topology),
+    };
     type Start<'a> = &'a dyn Fn(&Path) -> Result<Service, String>;
     let wanted: [(&str, Start); 4] = [
         ("CHRONOS_TEST_MONGODB_URI", &start_mongo),
