@@ -10,6 +10,7 @@ mod compare;
 mod counters;
 mod identities;
 mod messaging;
+mod pages;
 mod raw;
 mod requests;
 mod retention;
@@ -118,7 +119,8 @@ struct Setup {
     /// MongoDB only: an engine on the same database and blobs through a second connection
     /// that counts the commands it sends (kept apart so counting costs the timed rows nothing).
     counted: Option<(Engine, chronos_store_mongo::MongoConnection)>,
-    _dir: tempfile::TempDir,
+    /// Files of this run (SQLite databases, local blobs), removed at the end.
+    dir: tempfile::TempDir,
 }
 
 /// A variable `cargo xtask bench` sets when it starts the services.
@@ -268,7 +270,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
         raw_blob,
         docs,
         counted,
-        _dir: dir,
+        dir,
     })
 }
 
@@ -847,6 +849,7 @@ async fn bench(s: &Setup, z: Sizes) -> Vec<Row> {
     // Identities last: each Argon2 hash takes 19 MiB on a blocking thread, and the allocator
     // keeps those arenas, which would show up in the streaming row's peak RSS.
     rows.extend(requests::rows(s).await);
+    rows.extend(pages::rows(s).await);
     rows.extend(identities::rows(s.docs.clone(), n).await);
     rows
 }
