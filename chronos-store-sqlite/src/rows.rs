@@ -11,7 +11,7 @@
 use chronos_core::{Error, HeadEntry, ItemId, Op, Result, Shadow, Timestamp, VersionEntry};
 use serde_json::{Map, Value};
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::FromRow;
 
 use crate::conn::map_err;
 
@@ -77,13 +77,6 @@ fn parse_meta(s: &str) -> Result<Map<String, Value>> {
 
 pub(crate) fn parse_id(s: &str) -> Result<ItemId> {
     ItemId::parse(s).map_err(|e| Error::internal(format!("stored id is malformed: {e}")))
-}
-
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: usize,
-) -> Result<T> {
-    row.try_get(col).map_err(|e| map_err(e, "decode row"))
 }
 
 fn malformed(e: serde_json::Error) -> Error {
@@ -160,41 +153,12 @@ fn head(c: HeadCols) -> Result<HeadEntry> {
 
 /// A version from a row selecting [`VER_COLS`].
 pub(crate) fn version_from_row(row: &SqliteRow) -> Result<VersionEntry> {
-    version((
-        get(row, 0)?,
-        get(row, 1)?,
-        get(row, 2)?,
-        get(row, 3)?,
-        get(row, 4)?,
-        get(row, 5)?,
-        get(row, 6)?,
-        get(row, 7)?,
-        get(row, 8)?,
-        get(row, 9)?,
-        get(row, 10)?,
-        get(row, 11)?,
-        get(row, 12)?,
-    ))
+    version(VerCols::from_row(row).map_err(|e| map_err(e, "decode row"))?)
 }
 
 /// A head from a row selecting [`HEAD_COLS`].
 pub(crate) fn head_from_row(row: &SqliteRow) -> Result<HeadEntry> {
-    head((
-        get(row, 0)?,
-        get(row, 1)?,
-        get(row, 2)?,
-        get(row, 3)?,
-        get(row, 4)?,
-        get(row, 5)?,
-        get(row, 6)?,
-        get(row, 7)?,
-        get(row, 8)?,
-        get(row, 9)?,
-        get(row, 10)?,
-        get(row, 11)?,
-        get(row, 12)?,
-        get(row, 13)?,
-    ))
+    head(HeadCols::from_row(row).map_err(|e| map_err(e, "decode row"))?)
 }
 
 /// The versions of a [`one_row`] page over [`VER_COLS`].

@@ -70,12 +70,7 @@ fn workspace_root() -> PathBuf {
 fn test(root: &Path) -> Result<(), String> {
     let mut env: Vec<(&str, String)> = Vec::new();
     tidy::check_embedded_tree(root)?;
-    let _services = services::start_all(
-        root,
-        &mut env,
-        services::MongoTopology::ReplicaSet,
-        services::MongoServer::Python,
-    )?;
+    let _services = services::start_for_tests(root, &mut env)?;
     run_with_env(root, "cargo", &["test", "--workspace"], &env)?;
     // The workspace build has every feature (chronos-cli asks for them); the embedded-only
     // build must work on its own and reject what it lacks.
@@ -195,12 +190,7 @@ fn crash(root: &Path, args: &[String]) -> Result<(), String> {
     };
     let mut env: Vec<(&str, String)> = Vec::new();
     let _services = if runs.iter().any(|(b, _, _)| *b == "mongo+s3") {
-        services::start_all(
-            root,
-            &mut env,
-            services::MongoTopology::ReplicaSet,
-            services::MongoServer::Python,
-        )?
+        services::start_for_tests(root, &mut env)?
     } else {
         Vec::new()
     };
@@ -220,12 +210,7 @@ fn crash(root: &Path, args: &[String]) -> Result<(), String> {
 
 fn services(root: &Path) -> Result<(), String> {
     let mut env = Vec::new();
-    let _services = services::start_all(
-        root,
-        &mut env,
-        services::MongoTopology::ReplicaSet,
-        services::MongoServer::Python,
-    )?;
+    let _services = services::start_for_tests(root, &mut env)?;
     for (k, v) in &env {
         println!("export {k}='{v}'");
     }

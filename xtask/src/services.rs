@@ -513,6 +513,14 @@ pub(crate) fn start_all(
     Ok(running)
 }
 
+/// [`start_all`] as the tests want the services: SecantusDB's Python build as a replica set.
+pub(crate) fn start_for_tests(
+    root: &Path,
+    env: &mut Vec<(&'static str, String)>,
+) -> Result<Vec<Service>, String> {
+    start_all(root, env, MongoTopology::ReplicaSet, MongoServer::Python)
+}
+
 /// Set for test builds that have the servers: crates with server suites compile them only
 /// then (or under `CI=true`, where a missing server must fail rather than skip); otherwise
 /// one ignored test per crate says SKIPPED.
