@@ -7,7 +7,7 @@
 //! - `cargo xtask services` — start the services and print their URIs, until interrupted;
 //! - `cargo xtask bench [--backend <index>+<blobs>|all] [--quick] [--json FILE] [--compare OLD.json]
 //!   [--mongo-replica-set] [--mongo-server python|rust]` — benchmarks beside raw baselines
-//!   (servers started as for tests, SecantusDB standalone unless `--mongo-replica-set`, its
+//!   (only the servers the backends use, SecantusDB standalone unless `--mongo-replica-set`, its
 //!   Python build unless `--mongo-server rust` asks for the Rust one, built on first use;
 //!   `--quick` only checks the harness);
 //! - `cargo xtask crash [--backend sqlite+fs|mongo+s3|spool|all] [--rounds N] [--mongo-rounds M]
@@ -137,9 +137,17 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         .map(|(a, _)| a)
         .collect();
     let mut env: Vec<(&str, String)> = Vec::new();
-    // Only the embedded default runs without servers.
+    // Only the servers the backends use (the embedded default needs none); never the
+    // authenticating SecantusDB, which only a test uses.
+    let all = backend == "all";
+    let needed = |var: &str| match var {
+        "CHRONOS_TEST_MONGODB_URI" => all || backend.starts_with("mongo"),
+        "CHRONOS_TEST_S3_ENDPOINT" => all || backend.ends_with("+s3"),
+        "CHRONOS_TEST_AZURE_ENDPOINT" => all || backend.ends_with("+azure"),
+        _ => false,
+    };
     let _services = if !matches!(backend, "sqlite" | "sqlite+fs") {
-        services::start_all(root, &mut env, topology, server)?
+        services::start_all(root, &mut env, topology, server, &needed)?
     } else {
         Vec::new()
     };

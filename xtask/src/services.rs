@@ -479,13 +479,15 @@ pub(crate) fn start_azure(root: &Path) -> Result<Service, String> {
     Ok(service)
 }
 
-/// Starts every service whose variable the caller has not set already; the returned
-/// services must live as long as the tests, and `env` gets their variables.
+/// Starts every service that `needed` asks for (by its `CHRONOS_TEST_*` variable) and
+/// whose variable the caller has not set already; the returned services must live as long
+/// as the tests, and `env` gets their variables.
 pub(crate) fn start_all(
     root: &Path,
     env: &mut Vec<(&'static str, String)>,
     topology: MongoTopology,
     server: MongoServer,
+    needed: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Service>, String> {
     let mut running = Vec::new();
     let start_mongo = |root: &Path| match server {
@@ -500,6 +502,9 @@ pub(crate) fn start_all(
         ("CHRONOS_TEST_AZURE_ENDPOINT", &start_azure),
     ];
     for (var, start) in wanted {
+        if !needed(var) {
+            continue;
+        }
         if std::env::var(var).is_ok_and(|v| !v.is_empty()) {
             eprintln!("xtask: using the server at {var}");
             continue;
@@ -518,7 +523,13 @@ pub(crate) fn start_for_tests(
     root: &Path,
     env: &mut Vec<(&'static str, String)>,
 ) -> Result<Vec<Service>, String> {
-    start_all(root, env, MongoTopology::ReplicaSet, MongoServer::Python)
+    start_all(
+        root,
+        env,
+        MongoTopology::ReplicaSet,
+        MongoServer::Python,
+        &|_| true,
+    )
 }
 
 /// Set for test builds that have the servers: crates with server suites compile them only
