@@ -262,7 +262,7 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
         name: format!("{index}+{blob_kind}"),
         detail,
         server: (index == "mongo")
-            .then(|| std::env::var("CHRONOS_TEST_MONGODB_SERVER").ok())
+            .then(|| server_label(mongo_uri))
             .flatten(),
         engine: Engine::new(stores),
         cold,
@@ -272,6 +272,15 @@ async fn setup(backend: &str, mongo_uri: Option<&str>, txn: &str) -> Result<Setu
         counted,
         dir,
     })
+}
+
+/// What MongoDB server the bench ran against, as the service starter named it — only when
+/// `uri` is the one that starter exported: a `--mongo-uri` elsewhere is some other server.
+fn server_label(uri: Option<&str>) -> Option<String> {
+    let started = std::env::var("CHRONOS_TEST_MONGODB_URI").ok()?;
+    (uri == Some(started.as_str()))
+        .then(|| std::env::var("CHRONOS_TEST_MONGODB_SERVER").ok())
+        .flatten()
 }
 
 async fn coll(s: &Setup, name: &str, indexed: &[&str]) -> Collection {

@@ -22,9 +22,14 @@ const FETCH: usize = 16;
 
 pub(crate) async fn rows(s: &Setup, versions: usize) -> Vec<Row> {
     let records = (versions / VERSIONS).max(1);
+    // Unique per run: `--backend all` runs several backends against one bucket, and runs one
+    // after the other share a server. Chronos' collection gets its own blob prefix too, or
+    // verify would list (as orphans) the payloads of every earlier run in the bucket.
+    let prefix = format!("vfy-{}-", chronos_core::ItemId::generate());
+    let prefix = &prefix;
     let c = s
         .engine
-        .collection(CollectionConfig::new("verify"))
+        .collection(CollectionConfig::new("verify").blob_prefix(format!("{prefix}/")))
         .await
         .expect("open collection");
     futures::stream::iter(0..records)
@@ -50,9 +55,6 @@ pub(crate) async fn rows(s: &Setup, versions: usize) -> Vec<Row> {
         .collect::<Vec<()>>()
         .await;
     let total = records * VERSIONS;
-    // Unique per run: `--backend all` runs several backends against one bucket.
-    let prefix = format!("vfy-{}-", chronos_core::ItemId::generate());
-    let prefix = &prefix;
     // Record `i / VERSIONS`, version `i % VERSIONS`, as `<record>/v<ov>/item.json`.
     let raw_key = |id: &str| {
         let i: usize = id[prefix.len()..]

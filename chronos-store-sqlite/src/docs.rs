@@ -185,47 +185,31 @@ impl DocumentStore for SqliteDocumentStore {
         let mut sql = Sql::default();
         sql.binds.push(Bind::Text(coll.to_string()));
         let cond = Self::where_clause(&q.filter, &mut sql);
-        // Each sort key travels as `_k<i>`, in its direction: the page's aggregate orders by
-        // them (see `rows::one_row`).
-        let keys: Vec<(String, &str)> = match &q.sort {
+        let (keys, descending): (Vec<String>, bool) = match &q.sort {
             Some((SortField::Meta(p), desc)) => {
                 let (rank, val) = sql_filter::sort_exprs("d.idx", p);
-                let dir = if *desc { "DESC" } else { "ASC" };
-                vec![(rank, dir), (val, dir), ("d.id".into(), dir)]
+                (vec![rank, val, "d.id".into()], *desc)
             }
-            Some((_, true)) => vec![("d.id".into(), "DESC")],
-            Some((_, false)) | None => vec![("d.id".into(), "ASC")],
+            Some((_, desc)) => (vec!["d.id".into()], *desc),
+            None => (vec!["d.id".into()], false),
         };
-        let selected: Vec<String> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| format!("{k} AS _k{i}"))
-            .collect();
-        let order: Vec<String> = keys.iter().map(|(k, dir)| format!("{k} {dir}")).collect();
-        let named: Vec<String> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, (_, dir))| format!("_k{i} {dir}"))
-            .collect();
+        let sk = rows::sort_keys(&keys, descending);
         let text = format!(
             "SELECT id, body, {} FROM chronos_docs d WHERE d.coll = ? AND {cond} ORDER BY {} LIMIT ? OFFSET ?",
-            selected.join(", "),
-            order.join(", ")
+            sk.select, sk.inner_order
         );
         sql.binds
             .push(Bind::Int(q.limit.min(i64::MAX as usize) as i64));
         sql.binds
             .push(Bind::Int(q.skip.min(i64::MAX as usize) as i64));
         let page: String = sqlx::query_scalar_with(
-            &rows::one_row("id, body", &text, &named.join(", ")),
+            &rows::one_row("id, body", &text, &sk.outer_order),
             bind_all(&sql.binds)?,
         )
         .fetch_one(&self.pool)
         .await
         .map_err(|e| map_err(e, "find documents").with("collection", coll))?;
-        let docs: Vec<(String, String)> = serde_json::from_str(&page).map_err(|e| {
-            Error::internal(format!("a page of stored documents is malformed: {e}"))
-        })?;
+        let docs: Vec<(String, String)> = serde_json::from_str(&page).map_err(rows::malformed)?;
         docs.into_iter()
             .map(|(id, body)| decode(id, &body))
             .collect()

@@ -431,7 +431,6 @@ impl IndexStore for SqliteIndexStore {
         let (head, _) = tables(coll);
         let mut sql = Sql::default();
         let cond = sql_filter::translate(&q.filter, "h.meta", &mut sql);
-        let mut text = String::new();
         let keys: Vec<String> = match &q.sort.field {
             SortField::Id => vec!["h.item_id".into()],
             SortField::CreatedAt => vec!["h.created_at".into(), "h.item_id".into()],
@@ -441,17 +440,11 @@ impl IndexStore for SqliteIndexStore {
                 vec![rank, val, "h.item_id".into()]
             }
         };
-        // The sort keys travel as `_k<i>`: the page's aggregate orders by them.
-        let named: Vec<String> = (0..keys.len()).map(|i| format!("_k{i}")).collect();
-        let selected: Vec<String> = keys
-            .iter()
-            .zip(&named)
-            .map(|(k, n)| format!("{k} AS {n}"))
-            .collect();
-        text.push_str(&format!(
+        let sk = rows::sort_keys(&keys, q.sort.descending);
+        let mut text = format!(
             "SELECT {HEAD_COLS}, {} FROM {head} h WHERE {cond}",
-            selected.join(", ")
-        ));
+            sk.select
+        );
         if !q.include_deleted {
             text.push_str(" AND h.deleted_at IS NULL");
         }
@@ -474,14 +467,11 @@ impl IndexStore for SqliteIndexStore {
             text.push_str(&format!(" AND ({}) {op} ({placeholders})", keys.join(", ")));
             sql.binds.extend(vals);
         }
-        let dir = if q.sort.descending { " DESC" } else { "" };
-        let order: Vec<String> = keys.iter().map(|k| format!("{k}{dir}")).collect();
-        text.push_str(&format!(" ORDER BY {} LIMIT ?", order.join(", ")));
+        text.push_str(&format!(" ORDER BY {} LIMIT ?", sk.inner_order));
         sql.binds
             .push(Bind::Int(q.limit.min(i64::MAX as usize) as i64));
-        let order: Vec<String> = named.iter().map(|k| format!("{k}{dir}")).collect();
         let page: String = sqlx::query_scalar_with(
-            &rows::one_row(HEAD_COLS, &text, &order.join(", ")),
+            &rows::one_row(HEAD_COLS, &text, &sk.outer_order),
             bind_all(&sql.binds)?,
         )
         .fetch_one(&self.pool)

@@ -30,6 +30,34 @@ pub(crate) fn one_row(cols: &str, inner: &str, order: &str) -> String {
     format!("SELECT json_group_array(json_array({cols}) ORDER BY {order}) FROM ({inner})")
 }
 
+/// A page's sort keys, each carried out of the inner query as `_k<i>` so that
+/// [`one_row`]'s aggregate can order by them.
+pub(crate) struct SortKeys {
+    /// `k0 AS _k0, k1 AS _k1, …`, for the inner query's select list.
+    pub(crate) select: String,
+    /// `k0 DIR, k1 DIR, …`, for the inner query's `ORDER BY`.
+    pub(crate) inner_order: String,
+    /// `_k0 DIR, _k1 DIR, …`, for [`one_row`]'s `order`.
+    pub(crate) outer_order: String,
+}
+
+/// The [`SortKeys`] of `keys`, all in one direction.
+pub(crate) fn sort_keys(keys: &[String], descending: bool) -> SortKeys {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let join = |f: &dyn Fn(usize, &String) -> String| {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| f(i, k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    SortKeys {
+        select: join(&|i, k| format!("{k} AS _k{i}")),
+        inner_order: join(&|_, k| format!("{k} {dir}")),
+        outer_order: join(&|i, _| format!("_k{i} {dir}")),
+    }
+}
+
 /// [`VER_COLS`] as decoded from one element of a [`one_row`] page.
 type VerCols = (
     String,
@@ -79,7 +107,7 @@ pub(crate) fn parse_id(s: &str) -> Result<ItemId> {
     ItemId::parse(s).map_err(|e| Error::internal(format!("stored id is malformed: {e}")))
 }
 
-fn malformed(e: serde_json::Error) -> Error {
+pub(crate) fn malformed(e: serde_json::Error) -> Error {
     Error::internal(format!("a page of stored rows is malformed: {e}"))
 }
 

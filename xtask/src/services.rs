@@ -312,7 +312,10 @@ pub(crate) fn start_mongo(root: &Path, topology: MongoTopology) -> Result<Servic
             ("CHRONOS_TEST_SECANTUSD", bin.display().to_string()),
             (
                 "CHRONOS_TEST_MONGODB_SERVER",
-                format!("SecantusDB {} (Python, in memory)", &SECANTUS[12..]),
+                format!(
+                    "SecantusDB {} (Python, in memory)",
+                    SECANTUS.trim_start_matches("secantusdb==")
+                ),
             ),
         ],
     })
