@@ -155,6 +155,31 @@ impl RawIndex {
         }
     }
 
+    /// One page of the raw query with each row's document as the application gets it: the
+    /// metadata (the whole document, in this table) parsed — what a devShadow page returns
+    /// without reading a payload. MongoDB's driver decodes the documents it returns anyway.
+    /// How many came back.
+    pub(crate) async fn list_parsed(&self, status: &str, limit: usize) -> usize {
+        match self {
+            Self::Sqlite(pool) => {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT id, meta FROM raw WHERE json_extract(meta, '$.status') = ? ORDER BY id LIMIT ?")
+                        .bind(status)
+                        .bind(limit as i64)
+                        .fetch_all(pool)
+                        .await
+                        .expect("raw list");
+                let docs: Vec<(String, serde_json::Value)> = rows
+                    .into_iter()
+                    .map(|(id, meta)| (id, serde_json::from_str(&meta).expect("raw meta is JSON")))
+                    .collect();
+                assert!(!docs.is_empty());
+                docs.len()
+            }
+            Self::Mongo(_) => self.list(status, limit).await.len(),
+        }
+    }
+
     /// The ids of one page of the raw query (head-only: no payload).
     pub(crate) async fn list(&self, status: &str, limit: usize) -> Vec<String> {
         match self {

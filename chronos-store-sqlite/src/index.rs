@@ -1,7 +1,7 @@
 //! [`IndexStore`] on SQLite: one `<coll>_head` and one `<coll>_ver` table per collection and a
 //! shared `chronos_counters` table. A commit is one `BEGIN IMMEDIATE` transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -17,6 +17,9 @@ use crate::conn::{begin_immediate, ident, literal, map_err, table_stem};
 use crate::rows::{self, head_from_row, version_from_row, HEAD_COLS, VER_COLS};
 use crate::sql_filter::{self, Bind, Sql};
 
+/// Fewer placeholders than SQLite's default limit (32,766) in one statement.
+const MAX_BINDS: usize = 30_000;
+
 /// The SQLite index store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct SqliteIndexStore {
@@ -25,6 +28,9 @@ pub struct SqliteIndexStore {
     ready: Mutex<HashSet<String>>,
     /// Tables of older releases renamed ([`migrate_case_sensitive_names`]), once per store.
     migrated: tokio::sync::OnceCell<()>,
+    /// Each prepared collection's indexed properties (which have expression indexes), so a
+    /// list page can walk them ([`sql_filter::branches`]).
+    indexed: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 fn tables(coll: &str) -> (String, String) {
@@ -115,6 +121,7 @@ impl SqliteIndexStore {
             pool,
             ready: Mutex::new(HashSet::new()),
             migrated: tokio::sync::OnceCell::new(),
+            indexed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -256,6 +263,10 @@ impl IndexStore for SqliteIndexStore {
                 .await
                 .map_err(|e| map_err(e, "create index").with("collection", coll))?;
         }
+        self.indexed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(coll.to_string(), indexed_props.iter().cloned().collect());
         Ok(())
     }
 
@@ -441,12 +452,9 @@ impl IndexStore for SqliteIndexStore {
             }
         };
         let sk = rows::sort_keys(&keys, q.sort.descending);
-        let mut text = format!(
-            "SELECT {HEAD_COLS}, {} FROM {head} h WHERE {cond}",
-            sk.select
-        );
+        let mut rest = cond;
         if !q.include_deleted {
-            text.push_str(" AND h.deleted_at IS NULL");
+            rest.push_str(" AND h.deleted_at IS NULL");
         }
         if let Some(after) = &q.after {
             let mut vals = match &q.sort.field {
@@ -464,15 +472,53 @@ impl IndexStore for SqliteIndexStore {
             vals.push(Bind::Text(after.id.to_string()));
             let op = if q.sort.descending { "<" } else { ">" };
             let placeholders = vec!["?"; vals.len()].join(", ");
-            text.push_str(&format!(" AND ({}) {op} ({placeholders})", keys.join(", ")));
+            rest.push_str(&format!(" AND ({}) {op} ({placeholders})", keys.join(", ")));
             sql.binds.extend(vals);
         }
-        text.push_str(&format!(" ORDER BY {} LIMIT ?", sk.inner_order));
-        sql.binds
-            .push(Bind::Int(q.limit.min(i64::MAX as usize) as i64));
+        let limit = Bind::Int(q.limit.min(i64::MAX as usize) as i64);
+        let select = |pred: &str| {
+            format!(
+                "SELECT {HEAD_COLS}, {} FROM {head} h WHERE {pred}",
+                sk.select
+            )
+        };
+        let branches = {
+            let indexed = self.indexed.lock().unwrap_or_else(|p| p.into_inner());
+            let props = indexed.get(coll);
+            sql_filter::branches(&q.filter, "h.meta", &|p| {
+                props.is_some_and(|ps| ps.contains(p))
+            })
+        };
+        let (text, binds) = match branches {
+            // Each branch walks its index in the page's order and the union merges them,
+            // pulling rows only until the page is full (the arrays' branch is sorted, but
+            // holds only the records whose property is an array).
+            Some(bs) if bs.len() * (sql.binds.len() + 1) < MAX_BINDS => {
+                let parts: Vec<String> = bs
+                    .iter()
+                    .map(|b| select(&format!("{b} AND {rest}")))
+                    .collect();
+                let mut binds: Vec<Bind> = std::iter::repeat_n(&sql.binds, bs.len())
+                    .flatten()
+                    .cloned()
+                    .collect();
+                binds.push(limit);
+                let text = format!(
+                    "{} ORDER BY {} LIMIT ?",
+                    parts.join(" UNION ALL "),
+                    sk.outer_order
+                );
+                (text, binds)
+            }
+            _ => {
+                let text = format!("{} ORDER BY {} LIMIT ?", select(&rest), sk.inner_order);
+                sql.binds.push(limit);
+                (text, sql.binds)
+            }
+        };
         let page: String = sqlx::query_scalar_with(
             &rows::one_row(HEAD_COLS, &text, &sk.outer_order),
-            bind_all(&sql.binds)?,
+            bind_all(&binds)?,
         )
         .fetch_one(&self.pool)
         .await

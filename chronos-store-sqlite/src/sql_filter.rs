@@ -167,24 +167,79 @@ fn probe(col: &str, path: &str, xs: &[Value]) -> Option<String> {
     if path.contains('.') || xs.is_empty() || xs.len() > PROBE_MAX_VALUES {
         return None;
     }
-    let mut lits = Vec::with_capacity(xs.len());
-    for x in xs {
-        lits.push(match x {
-            Value::String(s) if !s.contains('\0') => literal(s),
-            // The same value the exact predicate binds; a double in its shortest round trip.
-            Value::Number(n) => match num_bind(n) {
-                Bind::Int(i) => i.to_string(),
-                Bind::Real(f) => format!("{f:?}"),
-                Bind::Text(_) => return None,
-            },
-            _ => return None,
-        });
-    }
+    let lits = probe_literals(xs)?;
     let e = indexed_expr(col, path);
     Some(format!(
         "({e} IN ({}) OR ({e} >= '[' AND {e} < '\\'))",
         lits.join(", ")
     ))
+}
+
+/// `xs` as SQL literals of the values a probe compares the indexed expression with, or
+/// `None` when one of them has no such literal.
+fn probe_literals(xs: &[Value]) -> Option<Vec<String>> {
+    xs.iter()
+        .map(|x| match x {
+            Value::String(s) if !s.contains('\0') => Some(literal(s)),
+            // The same value the exact predicate binds; a double in its shortest round trip.
+            Value::Number(n) => match num_bind(n) {
+                Bind::Int(i) => Some(i.to_string()),
+                Bind::Real(f) => Some(format!("{f:?}")),
+                Bind::Text(_) => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The most values an equality may have to be split into [`branches`].
+const BRANCH_MAX_VALUES: usize = 8;
+
+/// Disjoint, index-walkable predicates whose union holds every row `f` selects, or `None`.
+///
+/// A [`probe`] is an `IN … OR range`, which SQLite answers by collecting every matching row
+/// and sorting them: a page of 100 out of 10,000 matches reads all 10,000. Split into one
+/// `e = x` per value (walked in the index's order: the index holds the primary key after the
+/// expression) plus the arrays (`json_type` = `'array'` keeps them apart from scalar strings
+/// that start with `[`), each branch can stop at the page's end and a merge orders them. The
+/// first conjunct of `f` that is an equality or a short `$in` on a one-segment path that
+/// `indexed` accepts is split; several numeric values are not (`1` and `1.0` are one value
+/// to SQLite, so two branches would return a row twice), duplicate strings count once.
+pub(crate) fn branches(
+    f: &Filter,
+    col: &str,
+    indexed: &dyn Fn(&str) -> bool,
+) -> Option<Vec<String>> {
+    let conjuncts = match f {
+        Filter::And(fs) => fs.as_slice(),
+        other => std::slice::from_ref(other),
+    };
+    conjuncts.iter().find_map(|c| {
+        let Filter::Field { path, cond } = c else {
+            return None;
+        };
+        let xs = match cond {
+            Cond::Eq(x) => std::slice::from_ref(x),
+            Cond::In(xs) => xs.as_slice(),
+            _ => return None,
+        };
+        if path.contains('.') || !indexed(path) || xs.is_empty() || xs.len() > BRANCH_MAX_VALUES {
+            return None;
+        }
+        if xs.len() > 1 && !xs.iter().all(Value::is_string) {
+            return None;
+        }
+        let mut lits = probe_literals(xs)?;
+        lits.sort();
+        lits.dedup();
+        let e = indexed_expr(col, path);
+        let p = literal(&json_path(path));
+        let mut out: Vec<String> = lits.iter().map(|l| format!("{e} = {l}")).collect();
+        out.push(format!(
+            "({e} >= '[' AND {e} < '\\' AND json_type({col}, {p}) = 'array')"
+        ));
+        Some(out)
+    })
 }
 
 /// `exact`, behind the index-usable `probe` when there is one.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use chronos_core::Stores;
 use chronos_store_sqlite::SqliteBackend;
-use chronos_testkit::differential::{check, check_number_edges, doc, filter, PATHS};
+use chronos_testkit::differential::{
+    check, check_equality_edges, check_number_edges, doc, filter, PATHS,
+};
 use proptest::prelude::*;
 
 async fn stores() -> Stores {
@@ -19,6 +21,11 @@ async fn stores() -> Stores {
 #[tokio::test]
 async fn sqlite_numbers_compare_like_the_reference() {
     check_number_edges(stores().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_equalities_on_indexes_match_the_reference() {
+    check_equality_edges(stores().await).await;
 }
 
 proptest! {

@@ -53,10 +53,13 @@ pub(crate) fn encode(data: &Map<String, Value>, system: &StoredSystem) -> Encode
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
+    // Not `format!` per byte: every read of a payload checks its checksum.
     let mut s = String::with_capacity(64);
     for b in digest {
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0xf)] as char);
     }
     s
 }
@@ -207,6 +210,20 @@ fn insert_path(target: &mut Map<String, Value>, path: &str, v: Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn checksums_are_lowercase_hex_sha256() {
+        // FIPS 180-2's test vectors: upstream's checksums are this hex form, so stored
+        // versions of either library verify.
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
 
     #[test]
     fn keys_are_unique_and_parse_back() {
