@@ -162,13 +162,7 @@ impl RawIndex {
     pub(crate) async fn list_parsed(&self, status: &str, limit: usize) -> usize {
         match self {
             Self::Sqlite(pool) => {
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as("SELECT id, meta FROM raw WHERE json_extract(meta, '$.status') = ? ORDER BY id LIMIT ?")
-                        .bind(status)
-                        .bind(limit as i64)
-                        .fetch_all(pool)
-                        .await
-                        .expect("raw list");
+                let rows = sqlite_page(pool, status, limit).await;
                 let docs: Vec<(String, serde_json::Value)> = rows
                     .into_iter()
                     .map(|(id, meta)| (id, serde_json::from_str(&meta).expect("raw meta is JSON")))
@@ -184,13 +178,7 @@ impl RawIndex {
     pub(crate) async fn list(&self, status: &str, limit: usize) -> Vec<String> {
         match self {
             Self::Sqlite(pool) => {
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as("SELECT id, meta FROM raw WHERE json_extract(meta, '$.status') = ? ORDER BY id LIMIT ?")
-                        .bind(status)
-                        .bind(limit as i64)
-                        .fetch_all(pool)
-                        .await
-                        .expect("raw list");
+                let rows = sqlite_page(pool, status, limit).await;
                 assert!(!rows.is_empty());
                 rows.into_iter().map(|(id, _)| id).collect()
             }
@@ -201,6 +189,18 @@ impl RawIndex {
             }
         }
     }
+}
+
+/// `(id, meta)` of one page of the raw SQLite query.
+async fn sqlite_page(pool: &sqlx::SqlitePool, status: &str, limit: usize) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT id, meta FROM raw WHERE json_extract(meta, '$.status') = ? ORDER BY id LIMIT ?",
+    )
+    .bind(status)
+    .bind(limit as i64)
+    .fetch_all(pool)
+    .await
+    .expect("raw list")
 }
 
 /// The `_id`s of up to `limit` documents matching `filter` (in `_id` order when `sorted`).
