@@ -1,18 +1,19 @@
 //! [`IndexStore`] on SQLite: one `<coll>_head` and one `<coll>_ver` table per collection and a
-//! shared `chronos_counters` table. A commit is one `BEGIN IMMEDIATE` transaction.
+//! shared `chronos_counters` table. A commit is one `BEGIN IMMEDIATE` transaction
+//! ([`crate::commit`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chronos_core::{
-    Commit, Error, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore,
-    ItemId, Point, Result, SortField, VersionEntry,
+    Commit, Error, FeedPage, HeadEntry, HeadQuery, IndexCapabilities, IndexStore, ItemId, Point,
+    Result, SortField, VersionEntry,
 };
-use serde_json::Value;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, Row, SqlitePool};
+use sqlx::{Arguments, SqlitePool};
 
+use crate::commit::CvCache;
 use crate::conn::{begin_immediate, ident, literal, map_err, table_stem};
 use crate::rows::{self, head_from_row, version_from_row, HEAD_COLS, VER_COLS};
 use crate::sql_filter::{self, Bind, Sql};
@@ -31,9 +32,11 @@ pub struct SqliteIndexStore {
     /// Each prepared collection's indexed properties (which have expression indexes), so a
     /// list page can walk them ([`sql_filter::branches`]).
     indexed: Mutex<HashMap<String, HashSet<String>>>,
+    /// Each collection's last cv, for one-round-trip commits ([`crate::commit`]).
+    cvs: CvCache,
 }
 
-fn tables(coll: &str) -> (String, String) {
+pub(crate) fn tables(coll: &str) -> (String, String) {
     let stem = table_stem(coll);
     (
         ident(&format!("{stem}_head")),
@@ -96,32 +99,13 @@ pub(crate) fn bind_all(binds: &[Bind]) -> Result<SqliteArguments<'static>> {
 }
 
 impl SqliteIndexStore {
-    /// [`IndexStore::commit_many`]: one write transaction for the whole batch (one WAL
-    /// commit, one fsync with `powerLoss`), a savepoint per commit so a refused one is rolled
-    /// back alone. `Err` when the transaction itself failed: then nothing committed.
-    async fn commit_batch(&self, coll: &str, commits: &[Commit]) -> Result<Vec<Result<u64>>> {
-        self.ensure(coll).await?;
-        let mut tx = begin_immediate(&self.pool).await?;
-        let mut out = Vec::with_capacity(commits.len());
-        for c in commits {
-            savepoint(&mut tx, "SAVEPOINT chronos_batch").await?;
-            let r = commit_in(&mut tx, coll, c).await;
-            if r.is_err() {
-                savepoint(&mut tx, "ROLLBACK TO chronos_batch").await?;
-            }
-            savepoint(&mut tx, "RELEASE chronos_batch").await?;
-            out.push(r);
-        }
-        tx.commit().await.map_err(|e| map_err(e, "commit"))?;
-        Ok(out)
-    }
-
     pub(crate) fn new(pool: SqlitePool) -> Self {
         Self {
             pool,
             ready: Mutex::new(HashSet::new()),
             migrated: tokio::sync::OnceCell::new(),
             indexed: Mutex::new(HashMap::new()),
+            cvs: CvCache::default(),
         }
     }
 
@@ -272,19 +256,20 @@ impl IndexStore for SqliteIndexStore {
 
     async fn commit(&self, coll: &str, c: Commit) -> Result<u64> {
         self.ensure(coll).await?;
-        let ctx = |e: Error| e.with("collection", coll).with("id", c.version.item_id);
-        let mut tx = begin_immediate(&self.pool).await.map_err(ctx)?;
-        // On an error the transaction is dropped: everything the commit ran is rolled back.
-        let cv = commit_in(&mut tx, coll, &c).await?;
-        tx.commit().await.map_err(|e| ctx(map_err(e, "commit")))?;
-        Ok(cv)
+        let (head, ver) = tables(coll);
+        crate::commit::commit(&self.pool, &self.cvs, (&head, &ver), coll, c).await
     }
 
     /// One write transaction for the whole batch (one WAL commit, one fsync with
     /// `powerLoss`), a savepoint per commit so a refused one is rolled back alone.
     async fn commit_many(&self, coll: &str, commits: Vec<Commit>) -> Vec<Result<u64>> {
         let n = commits.len();
-        match self.commit_batch(coll, &commits).await {
+        let batch = async {
+            self.ensure(coll).await?;
+            let (head, ver) = tables(coll);
+            crate::commit::commit_batch(&self.pool, &self.cvs, (&head, &ver), coll, &commits).await
+        };
+        match batch.await {
             Ok(out) => out,
             // Nothing of the batch committed: every commit reports it, the refused ones too.
             Err(e) => {
@@ -493,7 +478,7 @@ impl IndexStore for SqliteIndexStore {
             // Each branch walks its index in the page's order and the union merges them,
             // pulling rows only until the page is full (the arrays' branch is sorted, but
             // holds only the records whose property is an array).
-            Some(bs) if bs.len() * (sql.binds.len() + 1) < MAX_BINDS => {
+            Some(bs) if bs.len() * sql.binds.len() + 1 < MAX_BINDS => {
                 let parts: Vec<String> = bs
                     .iter()
                     .map(|b| select(&format!("{b} AND {rest}")))
@@ -595,108 +580,4 @@ impl IndexStore for SqliteIndexStore {
             .await
             .map_err(|e| e.with("collection", coll))
     }
-}
-
-/// The statements of one commit, run on `db` inside an open write transaction (the caller
-/// commits it, or rolls it back on an error: a refused ov check has already run the counter
-/// and head statements).
-async fn commit_in(db: &mut sqlx::SqliteConnection, coll: &str, c: &Commit) -> Result<u64> {
-    let (head, ver) = tables(coll);
-    let v = &c.version;
-    let id = v.item_id.to_string();
-    let ctx = |e: Error| e.with("collection", coll).with("id", v.item_id);
-    // With the write lock held, so nothing between this check and the COMMIT waits on
-    // other writers.
-    c.check_deadline(coll, chronos_core::time::now_ms())?;
-    // One round trip to the connection's thread for the whole commit (BEGIN IMMEDIATE
-    // already holds the write lock): the version insert, whose WHERE is the ov check and
-    // whose RETURNING tells whether it happened, the counter bump, the head. Parameters
-    // are numbered, so each statement takes the ones it needs.
-    let head_sql = match c.head {
-            HeadAction::Upsert => format!(
-                "INSERT INTO {head} ({HEAD_COLS})
-                 VALUES (?1, ?2, ?18, ?8, ?9, ?10, ?11, ?13, ?5, ?14, ?15, ?16, ?17, ?20)
-                 ON CONFLICT(item_id) DO UPDATE SET ov = excluded.ov, cv = excluded.cv, blob_key = excluded.blob_key,
-                   meta = excluded.meta, size = excluded.size, checksum = excluded.checksum,
-                   created_at = excluded.created_at, updated_at = excluded.updated_at, deleted_at = excluded.deleted_at,
-                   shadow = excluded.shadow, shadow_expires = excluded.shadow_expires, lineage = excluded.lineage,
-                   chain = excluded.chain;"
-            ),
-            HeadAction::Remove => format!("DELETE FROM {head} WHERE item_id = ?1;"),
-        };
-    let sql = format!(
-        "INSERT INTO {ver} ({VER_COLS})
-               SELECT ?1, ?2, ?18, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?19
-               WHERE COALESCE((SELECT MAX(ov) FROM {ver} WHERE item_id = ?1), -1) = ?2 - 1
-               RETURNING cv;
-             INSERT INTO chronos_counters (coll, cv) VALUES (?3, 1)
-               ON CONFLICT(coll) DO UPDATE SET cv = cv + 1;
-             {head_sql}"
-    );
-    // The cv this commit takes, read under the write lock: the seal covers it, so it is
-    // computed here rather than inside the statement.
-    let last_cv: i64 =
-        sqlx::query_scalar("SELECT COALESCE((SELECT cv FROM chronos_counters WHERE coll = ?), 0)")
-            .bind(coll)
-            .fetch_one(&mut *db)
-            .await
-            .map_err(|e| ctx(map_err(e, "read cv")))?;
-    let seal = v.seal(last_cv as u64 + 1);
-    let meta = Value::Object(v.meta.clone()).to_string();
-    let deleted_at = v.is_tombstone().then(|| v.at.as_millisecond());
-    let rows = sqlx::query(&sql)
-        .bind(&id)
-        .bind(v.ov as i64)
-        .bind(coll)
-        .bind(v.op.as_str())
-        .bind(v.at.as_millisecond())
-        .bind(&v.actor)
-        .bind(&v.reason)
-        .bind(&v.blob_key)
-        .bind(&meta)
-        .bind(v.size as i64)
-        .bind(&v.checksum)
-        .bind(v.prev_ov.map(|p| p as i64))
-        .bind(c.created_at.as_millisecond())
-        .bind(deleted_at)
-        .bind(c.shadow.as_ref().map(|s| s.json.clone()))
-        .bind(c.shadow.as_ref().map(|s| s.expires_at.as_millisecond()))
-        .bind(serde_json::to_string(&c.lineage).expect("lineage serializes"))
-        .bind(last_cv + 1)
-        .bind(
-            seal.as_ref()
-                .map(|s| serde_json::to_string(s).expect("seal serializes")),
-        )
-        .bind(seal.map(|s| s.hash))
-        .fetch_all(&mut *db)
-        .await
-        .map_err(|e| ctx(map_err(e, "commit version")))?;
-    let Some(row) = rows.first() else {
-        // The ov check failed. Dropping the transaction rolls back the counter and head
-        // statements that ran after it.
-        let latest: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT MAX(ov) FROM {ver} WHERE item_id = ?"))
-                .bind(&id)
-                .fetch_one(&mut *db)
-                .await
-                .map_err(|e| ctx(map_err(e, "read latest ov")))?;
-        return Err(ctx(Error::conflict(format!(
-            "cannot commit ov {} of {}: latest committed ov is {latest:?}",
-            v.ov, v.item_id
-        ))));
-    };
-    let cv: i64 = row.try_get(0).map_err(|e| ctx(map_err(e, "read cv")))?;
-    if let Some(below) = c.prune_below_ov {
-        crate::prune::prune(db, coll, &ver, &id, below).await?;
-    }
-    Ok(cv as u64)
-}
-
-/// A savepoint statement of a batch.
-async fn savepoint(db: &mut sqlx::SqliteConnection, sql: &'static str) -> Result<()> {
-    sqlx::query(sql)
-        .execute(&mut *db)
-        .await
-        .map(|_| ())
-        .map_err(|e| map_err(e, "savepoint"))
 }

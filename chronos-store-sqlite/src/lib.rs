@@ -25,6 +25,7 @@
 //! ```
 
 mod aggregate;
+mod commit;
 mod conn;
 mod docs;
 mod index;

@@ -170,9 +170,16 @@ fn probe(col: &str, path: &str, xs: &[Value]) -> Option<String> {
     let lits = probe_literals(xs)?;
     let e = indexed_expr(col, path);
     Some(format!(
-        "({e} IN ({}) OR ({e} >= '[' AND {e} < '\\'))",
-        lits.join(", ")
+        "({e} IN ({}) OR ({}))",
+        lits.join(", "),
+        array_text_range(&e)
     ))
+}
+
+/// The range of the indexed expression `e` that holds every array's JSON text (`'['` up to
+/// `'\'`, excluded) — and scalar strings that happen to start with `[`.
+fn array_text_range(e: &str) -> String {
+    format!("{e} >= '[' AND {e} < '\\'")
 }
 
 /// `xs` as SQL literals of the values a probe compares the indexed expression with, or
@@ -236,7 +243,8 @@ pub(crate) fn branches(
         let p = literal(&json_path(path));
         let mut out: Vec<String> = lits.iter().map(|l| format!("{e} = {l}")).collect();
         out.push(format!(
-            "({e} >= '[' AND {e} < '\\' AND json_type({col}, {p}) = 'array')"
+            "({} AND json_type({col}, {p}) = 'array')",
+            array_text_range(&e)
         ));
         Some(out)
     })
