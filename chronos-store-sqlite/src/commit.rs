@@ -77,9 +77,13 @@ pub(crate) async fn commit(
     Ok(cv)
 }
 
-/// One write transaction for the whole batch (one WAL commit, one fsync with `powerLoss`), a
-/// savepoint per commit so a refused one is rolled back alone. `Err` when the transaction
-/// itself failed: then nothing committed.
+/// One write transaction for the whole batch (one WAL commit, one fsync with `powerLoss`).
+/// The collection's cv is read once, under the write lock, and each commit then takes one
+/// round trip — its statements bound with the next cv — because a refused ov check writes
+/// nothing (the statements are chained on `changes()`). A statement that fails outright
+/// (disk full, I/O) may have left part of its commit behind: that transaction is rolled
+/// back and the batch re-run with a savepoint per commit, so a failed commit is rolled back
+/// alone. `Err` when the transaction itself failed: then nothing committed.
 pub(crate) async fn commit_batch(
     pool: &SqlitePool,
     cache: &CvCache,
@@ -89,22 +93,152 @@ pub(crate) async fn commit_batch(
 ) -> Result<Vec<Result<u64>>> {
     let mut cvs = cache.lock().await;
     cvs.remove(coll);
-    let mut tx = begin_immediate(pool).await?;
-    let mut out = Vec::with_capacity(commits.len());
-    for c in commits {
-        savepoint(&mut tx, "SAVEPOINT chronos_batch").await?;
-        let r = commit_in(&mut tx, tables, coll, c).await;
-        if r.is_err() {
-            savepoint(&mut tx, "ROLLBACK TO chronos_batch").await?;
-        }
-        savepoint(&mut tx, "RELEASE chronos_batch").await?;
-        out.push(r);
-    }
-    tx.commit().await.map_err(|e| map_err(e, "commit"))?;
+    let out = match batch_chained(pool, tables, coll, commits).await? {
+        Some(out) => out,
+        None => batch_isolated(pool, tables, coll, commits).await?,
+    };
     if let Some(&cv) = out.iter().filter_map(|r| r.as_ref().ok()).max() {
         cvs.insert(coll.to_string(), cv);
     }
     Ok(out)
+}
+
+/// The batch with one round trip per commit; `None` when a statement failed (its
+/// transaction rolled back: nothing committed).
+async fn batch_chained(
+    pool: &SqlitePool,
+    tables: (&str, &str),
+    coll: &str,
+    commits: &[Commit],
+) -> Result<Option<Vec<Result<u64>>>> {
+    let mut tx = begin_immediate(pool).await?;
+    let mut last = read_cv(&mut tx, coll).await?;
+    // Each commit's statements are the same text: one prepared statement for the batch.
+    let mut out = Vec::with_capacity(commits.len());
+    for c in commits {
+        let r = if c.prune_below_ov.is_some() {
+            // Pruning runs statements the chain does not cover: a savepoint of its own.
+            isolated(&mut tx, tables, coll, c).await?
+        } else {
+            match chained(&mut tx, tables, coll, c, last).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(
+                        collection = coll,
+                        error = %e,
+                        "SQLite batch statement failed: re-running the batch with a savepoint \
+                         per commit"
+                    );
+                    tx.rollback().await.map_err(|e| map_err(e, "rollback"))?;
+                    return Ok(None);
+                }
+            }
+        };
+        if let Ok(cv) = &r {
+            last = *cv;
+        }
+        out.push(r);
+    }
+    tx.commit().await.map_err(|e| map_err(e, "commit"))?;
+    Ok(Some(out))
+}
+
+/// The batch with a savepoint per commit.
+async fn batch_isolated(
+    pool: &SqlitePool,
+    tables: (&str, &str),
+    coll: &str,
+    commits: &[Commit],
+) -> Result<Vec<Result<u64>>> {
+    let mut tx = begin_immediate(pool).await?;
+    let mut out = Vec::with_capacity(commits.len());
+    for c in commits {
+        out.push(isolated(&mut tx, tables, coll, c).await?);
+    }
+    tx.commit().await.map_err(|e| map_err(e, "commit"))?;
+    Ok(out)
+}
+
+/// [`commit_in`] inside a savepoint, rolled back when the commit fails. The outer `Err` is
+/// a savepoint statement's failure (the transaction's).
+async fn isolated(
+    db: &mut sqlx::SqliteConnection,
+    tables: (&str, &str),
+    coll: &str,
+    c: &Commit,
+) -> Result<Result<u64>> {
+    savepoint(db, "SAVEPOINT chronos_batch").await?;
+    let r = commit_in(db, tables, coll, c).await;
+    if r.is_err() {
+        savepoint(db, "ROLLBACK TO chronos_batch").await?;
+    }
+    savepoint(db, "RELEASE chronos_batch").await?;
+    Ok(r)
+}
+
+/// One commit of a batch whose collection cv is `last` (read under the write lock this
+/// transaction holds): the inner `Err` is this commit's refusal (nothing written), the outer
+/// a failed statement (which may have written part of the commit).
+async fn chained(
+    db: &mut sqlx::SqliteConnection,
+    tables: (&str, &str),
+    coll: &str,
+    c: &Commit,
+    last: u64,
+) -> Result<Result<u64>> {
+    if let Err(e) = c.check_deadline(coll, chronos_core::time::now_ms()) {
+        return Ok(Err(e));
+    }
+    let sql = statements(tables, c.head, false);
+    let rows = bind(&sql, coll, c, last)
+        .fetch_all(&mut *db)
+        .await
+        .map_err(|e| map_err(e, "commit version"))?;
+    match rows.first() {
+        Some(row) => {
+            let cv: i64 = row.try_get(0).map_err(|e| map_err(e, "read cv"))?;
+            Ok(Ok(cv as u64))
+        }
+        None => Ok(Err(conflict(db, tables.1, coll, c).await?)),
+    }
+}
+
+/// The collection's last cv, read inside the caller's transaction.
+async fn read_cv(db: &mut sqlx::SqliteConnection, coll: &str) -> Result<u64> {
+    let cv: i64 =
+        sqlx::query_scalar("SELECT COALESCE((SELECT cv FROM chronos_counters WHERE coll = ?), 0)")
+            .bind(coll)
+            .fetch_one(&mut *db)
+            .await
+            .map_err(|e| map_err(e, "read cv"))?;
+    Ok(cv as u64)
+}
+
+/// The conflict error of a commit whose ov check refused it (the cv it was bound with was
+/// read under the write lock, so the ov is what failed), naming the latest committed ov.
+async fn conflict(
+    db: &mut sqlx::SqliteConnection,
+    ver: &str,
+    coll: &str,
+    c: &Commit,
+) -> Result<Error> {
+    let v = &c.version;
+    let latest: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT MAX(ov) FROM {ver} WHERE item_id = ?"))
+            .bind(v.item_id.to_string())
+            .fetch_one(&mut *db)
+            .await
+            .map_err(|e| {
+                map_err(e, "read latest ov")
+                    .with("collection", coll)
+                    .with("id", v.item_id)
+            })?;
+    Ok(Error::conflict(format!(
+        "cannot commit ov {} of {}: latest committed ov is {latest:?}",
+        v.ov, v.item_id
+    ))
+    .with("collection", coll)
+    .with("id", v.item_id))
 }
 
 /// The one-round-trip commit with `last` as the collection's last cv: `Some(cv)` when it
@@ -293,38 +427,23 @@ async fn commit_in(
 ) -> Result<u64> {
     let ver = tables.1;
     let v = &c.version;
-    let id = v.item_id.to_string();
     let ctx = |e: Error| e.with("collection", coll).with("id", v.item_id);
     // With the write lock held, so nothing between this check and the COMMIT waits on
     // other writers.
     c.check_deadline(coll, chronos_core::time::now_ms())?;
-    let last_cv: i64 =
-        sqlx::query_scalar("SELECT COALESCE((SELECT cv FROM chronos_counters WHERE coll = ?), 0)")
-            .bind(coll)
-            .fetch_one(&mut *db)
-            .await
-            .map_err(|e| ctx(map_err(e, "read cv")))?;
+    let last = read_cv(db, coll).await.map_err(ctx)?;
     let sql = statements(tables, c.head, false);
-    let rows = bind(&sql, coll, c, last_cv as u64)
+    let rows = bind(&sql, coll, c, last)
         .fetch_all(&mut *db)
         .await
         .map_err(|e| ctx(map_err(e, "commit version")))?;
     let Some(row) = rows.first() else {
         // The ov check failed (the cv was read under the lock); nothing else ran.
-        let latest: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT MAX(ov) FROM {ver} WHERE item_id = ?"))
-                .bind(&id)
-                .fetch_one(&mut *db)
-                .await
-                .map_err(|e| ctx(map_err(e, "read latest ov")))?;
-        return Err(ctx(Error::conflict(format!(
-            "cannot commit ov {} of {}: latest committed ov is {latest:?}",
-            v.ov, v.item_id
-        ))));
+        return Err(conflict(db, ver, coll, c).await?);
     };
     let cv: i64 = row.try_get(0).map_err(|e| ctx(map_err(e, "read cv")))?;
     if let Some(below) = c.prune_below_ov {
-        crate::prune::prune(db, coll, ver, &id, below).await?;
+        crate::prune::prune(db, coll, ver, &v.item_id.to_string(), below).await?;
     }
     Ok(cv as u64)
 }
@@ -496,5 +615,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 0, "the open transaction was rolled back");
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_statement_fails_is_rerun_with_savepoints() {
+        let (db, _dir) = store().await;
+        let (head, _) = tables(COLL);
+        let ids = [ItemId::generate(), ItemId::generate(), ItemId::generate()];
+        // The second commit's head statement fails after its version and counter statements
+        // ran: only a savepoint can take those back.
+        sqlx::raw_sql(&format!(
+            "CREATE TRIGGER boom BEFORE INSERT ON {head} WHEN NEW.item_id = '{}'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+            ids[1]
+        ))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let commits: Vec<Commit> = ids
+            .iter()
+            .map(|&id| commit_of(id, 0, HeadAction::Upsert, None))
+            .collect();
+        let out = db.index().commit_many(COLL, commits).await;
+        assert_eq!(out[0].as_ref().unwrap(), &1);
+        assert!(out[1].as_ref().unwrap_err().to_string().contains("boom"));
+        assert_eq!(out[2].as_ref().unwrap(), &2, "cvs stay dense");
+        assert_eq!(
+            state(&db.pool, ids[1]).await,
+            (2, 2, None),
+            "nothing of it stays"
+        );
+        assert!(db.index().version(COLL, ids[1], 0).await.unwrap().is_none());
+        // The store knows the batch's last cv: the next commit takes the one round trip.
+        let next = commit_of(ids[1], 0, HeadAction::Remove, None);
+        assert_eq!(db.index().commit(COLL, next).await.unwrap(), 3);
     }
 }
