@@ -6,7 +6,11 @@
 //! - a path walks objects; an array met on the way is walked element by element, and an array
 //!   at the end matches if the array itself or any element matches;
 //! - `$eq: null` matches a missing field; `$ne` and `$nin` are the negations of `$eq` and `$in`
-//!   (so they match missing fields);
+//!   (so they match missing fields). Through arrays a field is missing as MongoDB reads it
+//!   ([`resolve_traced`]): an object element without the key, or a scalar reached by key
+//!   where the path goes on, is missing; a scalar or an array *inside* an array is not walked
+//!   and counts as nothing, so `{"a.b": null}` matches `{"a": [{"b": 1}, {}]}` but neither
+//!   `{"a": [1, 2]}` nor `{"a": []}`;
 //! - comparisons (`$gt`…) only relate values of the same type class (numbers with numbers,
 //!   strings with strings, booleans with booleans), and their operand must be a scalar;
 //! - numbers compare by value (`1 == 1.0`); objects compare without regard to key order.
@@ -174,8 +178,8 @@ impl Filter {
             Filter::And(fs) => fs.iter().all(|f| f.matches(doc)),
             Filter::Or(fs) => fs.iter().any(|f| f.matches(doc)),
             Filter::Field { path, cond } => {
-                let found = resolve(doc, path);
-                cond_matches(cond, &found)
+                let (found, missing) = resolve_traced(doc, path);
+                cond_matches(cond, &found, missing)
             }
         }
     }
@@ -397,30 +401,39 @@ fn array(path: &str, op: &str, v: &Value) -> Result<Vec<Value>> {
 
 /// Every value found at a dotted path (MongoDB array traversal at intermediate steps).
 pub fn resolve<'a>(doc: &'a Map<String, Value>, path: &str) -> Vec<&'a Value> {
-    let mut current: Vec<&'a Value> = Vec::new();
-    let mut segs = path.split('.');
-    let first = segs.next().unwrap_or("");
-    if let Some(v) = doc.get(first) {
-        current.push(v);
-    }
-    for seg in segs {
-        let mut next = Vec::new();
-        for v in current {
-            match v {
-                Value::Object(m) => next.extend(m.get(seg)),
-                Value::Array(items) => {
-                    for it in items {
-                        if let Value::Object(m) = it {
-                            next.extend(m.get(seg));
-                        }
-                    }
-                }
-                _ => {}
-            }
+    resolve_traced(doc, path).0
+}
+
+/// [`resolve`], and whether some branch of the walk found the path *missing* — what `null`
+/// matches. MongoDB's traversal: a key absent from an object (the document, a value reached
+/// by key, or an object element of an array) is missing, and so is a scalar (or `null`)
+/// reached by key where the path goes on; an array reached by key is walked through its
+/// object elements, and its other elements (scalars, nested arrays) yield nothing at all.
+pub fn resolve_traced<'a>(doc: &'a Map<String, Value>, path: &str) -> (Vec<&'a Value>, bool) {
+    fn step<'a>(v: &'a Value, rest: &[&str], found: &mut Vec<&'a Value>, missing: &mut bool) {
+        let Some((seg, tail)) = rest.split_first() else {
+            found.push(v);
+            return;
+        };
+        match v {
+            Value::Object(m) => match m.get(*seg) {
+                Some(next) => step(next, tail, found, missing),
+                None => *missing = true,
+            },
+            Value::Array(items) => items
+                .iter()
+                .filter(|it| it.is_object())
+                .for_each(|it| step(it, rest, found, missing)),
+            _ => *missing = true,
         }
-        current = next;
     }
-    current
+    let segs: Vec<&str> = path.split('.').collect();
+    let (mut found, mut missing) = (Vec::new(), false);
+    match doc.get(segs[0]) {
+        Some(v) => step(v, &segs[1..], &mut found, &mut missing),
+        None => missing = true,
+    }
+    (found, missing)
 }
 
 /// The first value at a dotted path walking objects only (used for sort keys).
@@ -433,19 +446,21 @@ pub fn get_path<'a>(doc: &'a Map<String, Value>, path: &str) -> Option<&'a Value
     Some(v)
 }
 
-fn cond_matches(cond: &Cond, found: &[&Value]) -> bool {
+/// Whether `cond` holds for the values `found` at its path, `missing` saying whether some
+/// branch of the walk found the path missing ([`resolve_traced`]).
+fn cond_matches(cond: &Cond, found: &[&Value], missing: bool) -> bool {
     match cond {
-        Cond::Eq(x) => eq_matches(x, found),
-        Cond::Ne(x) => !eq_matches(x, found),
-        Cond::In(xs) => xs.iter().any(|x| eq_matches(x, found)),
-        Cond::Nin(xs) => !xs.iter().any(|x| eq_matches(x, found)),
+        Cond::Eq(x) => eq_matches(x, found, missing),
+        Cond::Ne(x) => !eq_matches(x, found, missing),
+        Cond::In(xs) => xs.iter().any(|x| eq_matches(x, found, missing)),
+        Cond::Nin(xs) => !xs.iter().any(|x| eq_matches(x, found, missing)),
         Cond::Exists(want) => found.is_empty() != *want,
-        Cond::Gt(x) => cmp_matches(x, found, |o| o == Ordering::Greater),
-        Cond::Gte(x) => cmp_matches(x, found, |o| o != Ordering::Less),
-        Cond::Lt(x) => cmp_matches(x, found, |o| o == Ordering::Less),
-        Cond::Lte(x) => cmp_matches(x, found, |o| o != Ordering::Greater),
+        Cond::Gt(x) => cmp_matches(x, found, missing, |o| o == Ordering::Greater),
+        Cond::Gte(x) => cmp_matches(x, found, missing, |o| o != Ordering::Less),
+        Cond::Lt(x) => cmp_matches(x, found, missing, |o| o == Ordering::Less),
+        Cond::Lte(x) => cmp_matches(x, found, missing, |o| o != Ordering::Greater),
         Cond::Regex(p) => leaves(found).any(|v| v.as_str().is_some_and(|s| p.is_match(s))),
-        Cond::Not(cs) => !cs.iter().all(|c| cond_matches(c, found)),
+        Cond::Not(cs) => !cs.iter().all(|c| cond_matches(c, found, missing)),
     }
 }
 
@@ -460,17 +475,22 @@ fn leaves<'a>(found: &'a [&'a Value]) -> impl Iterator<Item = &'a Value> + 'a {
     })
 }
 
-fn eq_matches(x: &Value, found: &[&Value]) -> bool {
-    if x.is_null() && found.is_empty() {
+fn eq_matches(x: &Value, found: &[&Value], missing: bool) -> bool {
+    if x.is_null() && missing {
         return true;
     }
     leaves(found).any(|v| json_eq(v, x))
 }
 
-fn cmp_matches(x: &Value, found: &[&Value], pred: impl Fn(Ordering) -> bool) -> bool {
+fn cmp_matches(
+    x: &Value,
+    found: &[&Value],
+    missing: bool,
+    pred: impl Fn(Ordering) -> bool,
+) -> bool {
     if x.is_null() {
         // Only `$gte`/`$lte: null` match, on null or missing values (MongoDB behaviour).
-        let hit = found.is_empty() || leaves(found).any(Value::is_null);
+        let hit = missing || leaves(found).any(Value::is_null);
         return hit && pred(Ordering::Equal);
     }
     leaves(found).any(|v| same_class_cmp(v, x).is_some_and(&pred))
@@ -681,6 +701,63 @@ mod tests {
         ));
         assert!(!m(json!({"addr.zip": {"$exists": true}}), d.clone()));
         assert!(m(json!({"addr.zip": {"$exists": false}}), d));
+    }
+
+    /// What a MongoDB server answers (SecantusDB, checked by hand against these documents):
+    /// the missing branches of a walk through arrays.
+    #[test]
+    fn null_through_arrays_is_missing_as_mongodb_reads_it() {
+        let ab = [
+            (json!({"a": [{"b": 1}, {"c": 2}]}), true),
+            (json!({"a": [{"b": 1}, {"b": null}]}), true),
+            (json!({"a": [{"b": 1}, {"b": 2}]}), false),
+            (json!({"a": [1, 2]}), false),
+            (json!({"a": [1, {"b": 2}]}), false),
+            (json!({"a": []}), false),
+            (json!({"a": {"b": 1}}), false),
+            (json!({"a": {"c": 1}}), true),
+            (json!({"a": 5}), true),
+            (json!({}), true),
+            (json!({"a": [[{"b": 1}]]}), false),
+            (json!({"a": [{"b": [1, 2]}, {"c": 1}]}), true),
+        ];
+        for (d, want) in ab {
+            assert_eq!(m(json!({"a.b": null}), d.clone()), want, "a.b null on {d}");
+            assert_eq!(
+                m(json!({"a.b": {"$ne": null}}), d.clone()),
+                !want,
+                "$ne on {d}"
+            );
+            assert_eq!(
+                m(json!({"a.b": {"$gte": null}}), d.clone()),
+                want,
+                "$gte on {d}"
+            );
+            assert_eq!(
+                m(json!({"a.b": {"$in": [null]}}), d.clone()),
+                want,
+                "$in on {d}"
+            );
+        }
+        let abc = [
+            (json!({"a": [{"b": 5}]}), true),
+            (json!({"a": [{"b": [5]}]}), false),
+            (json!({"a": [{"b": [{"x": 1}]}]}), true),
+            (json!({"a": {"b": []}}), false),
+            (json!({"a": {"b": null}}), true),
+            (json!({"a": null}), true),
+            (json!({"a": [null]}), false),
+            (json!({"a": [{"b": {"c": 1}}]}), false),
+            (json!({"a": [[{"b": {"c": null}}]]}), false),
+            (json!({"a": {"b": [[{"c": 1}]]}}), false),
+        ];
+        for (d, want) in abc {
+            assert_eq!(
+                m(json!({"a.b.c": null}), d.clone()),
+                want,
+                "a.b.c null on {d}"
+            );
+        }
     }
 
     #[test]

@@ -22,27 +22,21 @@ pub(crate) async fn prune(
     let below = i64::try_from(below).unwrap_or(i64::MAX);
     // `?3` capped at the record's latest ov: the latest version always stays.
     let bound = format!("MIN(?3, (SELECT MAX(ov) FROM {ver} WHERE item_id = ?2))");
-    sqlx::query(&format!(
+    // One round trip: the watermark, the delete, and how many rows the delete removed.
+    let removed: i64 = sqlx::query_scalar(&format!(
         "INSERT INTO chronos_feed_pruned (coll, cv)
            SELECT ?1, MAX(cv) FROM {ver} WHERE item_id = ?2 AND ov < {bound} HAVING MAX(cv) IS NOT NULL
-           ON CONFLICT(coll) DO UPDATE SET cv = MAX(cv, excluded.cv)"
+           ON CONFLICT(coll) DO UPDATE SET cv = MAX(cv, excluded.cv);
+         DELETE FROM {ver} WHERE item_id = ?2 AND ov < {bound};
+         SELECT changes();"
     ))
     .bind(coll)
     .bind(id)
     .bind(below)
-    .execute(&mut *db)
-    .await
-    .map_err(|e| ctx(map_err(e, "record pruned cv"), coll, id))?;
-    let done = sqlx::query(&format!(
-        "DELETE FROM {ver} WHERE item_id = ?2 AND ov < {bound}"
-    ))
-    .bind(coll)
-    .bind(id)
-    .bind(below)
-    .execute(&mut *db)
+    .fetch_one(&mut *db)
     .await
     .map_err(|e| ctx(map_err(e, "prune versions"), coll, id))?;
-    Ok(done.rows_affected())
+    Ok(removed.max(0) as u64)
 }
 
 /// Inside the caller's transaction: makes the versions of `id` in `ver` with `ov < below`

@@ -84,19 +84,46 @@ fn leaves(col: &str, path: &str) -> String {
         );
     }
     let segs: Vec<&str> = path.split('.').collect();
+    let root = literal(&json_path(segs[0]));
+    format!(
+        "SELECT t.type AS ty, t.atom AS atom, CASE WHEN t.type IN ('object','array') THEN t.value END AS js \
+         FROM json_tree({col}, {root}) t WHERE t.fullkey REGEXP {}",
+        literal(&shape(&segs))
+    )
+}
+
+/// The regex of the `json_tree` `fullkey`s of the nodes a walk along `segs` reaches: each
+/// segment optionally followed by one array index (an array reached by key is walked through
+/// its elements; arrays inside arrays are not).
+fn shape(segs: &[&str]) -> String {
     let mut re = String::from("^\\$");
-    for seg in &segs {
+    for seg in segs {
         let s = regex::escape(seg);
         // SQLite writes a label bare or quoted depending on its characters; accept both.
         re.push_str(&format!("\\.(?:{s}|\"{s}\")(?:\\[[0-9]+\\])?"));
     }
     re.push('$');
+    re
+}
+
+/// Whether some branch of the walk along `path` finds it missing, as
+/// [`chronos_core::filter::resolve_traced`] says: the first key absent, or a node reached by
+/// the first `k` segments that is an object without segment `k`, or a scalar reached by key
+/// (its `fullkey` does not end in an array index) where the path goes on.
+fn missing(col: &str, path: &str) -> String {
+    let segs: Vec<&str> = path.split('.').collect();
     let root = literal(&json_path(segs[0]));
-    format!(
-        "SELECT t.type AS ty, t.atom AS atom, CASE WHEN t.type IN ('object','array') THEN t.value END AS js \
-         FROM json_tree({col}, {root}) t WHERE t.fullkey REGEXP {}",
-        literal(&re)
-    )
+    let mut parts = vec![format!("json_type({col}, {root}) IS NULL")];
+    for k in 1..segs.len() {
+        let next = literal(&json_path(segs[k]));
+        parts.push(format!(
+            "EXISTS (SELECT 1 FROM json_tree({col}, {root}) t WHERE t.fullkey REGEXP {} \
+             AND ((t.type = 'object' AND json_type(t.value, {next}) IS NULL) \
+               OR (t.type NOT IN ('object','array') AND t.fullkey NOT LIKE '%]')))",
+            literal(&shape(&segs[..k]))
+        ));
+    }
+    join(parts, "OR")
 }
 
 fn any(src: &str, pred: &str) -> String {
@@ -110,9 +137,11 @@ fn num_bind(n: &serde_json::Number) -> Bind {
     }
 }
 
-fn eq_sql(src: &str, x: &Value, out: &mut Sql) -> String {
+/// `src`'s leaves (see [`leaves`]) hold `x`; `missing` is the [`missing`] expression of the
+/// path, which `null` matches.
+fn eq_sql(src: &str, missing: &str, x: &Value, out: &mut Sql) -> String {
     match x {
-        Value::Null => format!("(NOT EXISTS ({src}) OR {})", any(src, "ty = 'null'")),
+        Value::Null => format!("({missing} OR {})", any(src, "ty = 'null'")),
         Value::Bool(b) => any(src, if *b { "ty = 'true'" } else { "ty = 'false'" }),
         Value::Number(n) => {
             out.binds.push(num_bind(n));
@@ -129,9 +158,9 @@ fn eq_sql(src: &str, x: &Value, out: &mut Sql) -> String {
     }
 }
 
-fn cmp_sql(src: &str, x: &Value, op: &str, out: &mut Sql) -> String {
+fn cmp_sql(src: &str, missing: &str, x: &Value, op: &str, out: &mut Sql) -> String {
     match x {
-        Value::Null if op == ">=" || op == "<=" => eq_sql(src, x, out),
+        Value::Null if op == ">=" || op == "<=" => eq_sql(src, missing, x, out),
         Value::Null => "0".into(),
         Value::Number(n) => {
             out.binds.push(num_bind(n));
@@ -260,28 +289,27 @@ fn probed(probe: Option<String>, exact: String) -> String {
 
 fn cond_sql(col: &str, path: &str, cond: &Cond, out: &mut Sql) -> String {
     let src = leaves(col, path);
+    let gone = missing(col, path);
+    let eq = |x: &Value, out: &mut Sql| eq_sql(&src, &gone, x, out);
     match cond {
-        Cond::Eq(x) => probed(
-            probe(col, path, std::slice::from_ref(x)),
-            eq_sql(&src, x, out),
-        ),
-        Cond::Ne(x) => format!("NOT {}", eq_sql(&src, x, out)),
+        Cond::Eq(x) => probed(probe(col, path, std::slice::from_ref(x)), eq(x, out)),
+        Cond::Ne(x) => format!("NOT {}", eq(x, out)),
         Cond::In(xs) if xs.is_empty() => "0".into(),
         Cond::In(xs) => probed(
             probe(col, path, xs),
-            join(xs.iter().map(|x| eq_sql(&src, x, out)).collect(), "OR"),
+            join(xs.iter().map(|x| eq(x, out)).collect(), "OR"),
         ),
         Cond::Nin(xs) if xs.is_empty() => "1".into(),
         Cond::Nin(xs) => format!(
             "NOT {}",
-            join(xs.iter().map(|x| eq_sql(&src, x, out)).collect(), "OR")
+            join(xs.iter().map(|x| eq(x, out)).collect(), "OR")
         ),
         Cond::Exists(true) => format!("EXISTS ({src})"),
         Cond::Exists(false) => format!("NOT EXISTS ({src})"),
-        Cond::Gt(x) => cmp_sql(&src, x, ">", out),
-        Cond::Gte(x) => cmp_sql(&src, x, ">=", out),
-        Cond::Lt(x) => cmp_sql(&src, x, "<", out),
-        Cond::Lte(x) => cmp_sql(&src, x, "<=", out),
+        Cond::Gt(x) => cmp_sql(&src, &gone, x, ">", out),
+        Cond::Gte(x) => cmp_sql(&src, &gone, x, ">=", out),
+        Cond::Lt(x) => cmp_sql(&src, &gone, x, "<", out),
+        Cond::Lte(x) => cmp_sql(&src, &gone, x, "<=", out),
         Cond::Regex(p) => {
             let flags = if p.options.is_empty() {
                 String::new()

@@ -19,6 +19,8 @@
 
 use std::collections::HashSet;
 
+use futures::stream::{self, StreamExt};
+
 use super::sweep::Kind;
 use super::Collection;
 use crate::error::{Error, Result};
@@ -28,6 +30,8 @@ use crate::time::{now_ms, Timestamp};
 
 /// Records per page of the walk over a collection, and versions per page of a record.
 const PAGE: usize = 500;
+/// Records pruned at a time.
+const RECORD_CONCURRENCY: usize = 8;
 
 /// `retention.ver`: which old versions [`Collection::prune_now`] removes. At least one of
 /// the two must be set; the latest version of a record is always kept.
@@ -85,6 +89,17 @@ pub struct PruneReport {
     pub not_owned: u64,
 }
 
+impl PruneReport {
+    /// Adds what `other` (one record's prune) removed.
+    fn absorb(&mut self, other: PruneReport) {
+        self.records += other.records;
+        self.pruned_records += other.pruned_records;
+        self.versions_removed += other.versions_removed;
+        self.blobs_removed.extend(other.blobs_removed);
+        self.not_owned += other.not_owned;
+    }
+}
+
 impl Collection {
     /// Applies `policy` now: see the [module docs](self) for what goes and in which order.
     /// `Validation` for a policy out of range, `Conflict` while a collection restore (or
@@ -114,10 +129,18 @@ impl Collection {
                     .await?;
                 let Some(last) = ids.last() else { break };
                 after = Some(*last);
-                for id in ids {
-                    report.records += 1;
-                    self.prune_record(id, policy.max_per_item, cutoff, &mut report)
-                        .await?;
+                // Records are independent: a few at a time, so one record's blob deletes
+                // overlap another's index round trips. In order, so the report is too.
+                let mut done = stream::iter(ids)
+                    .map(|id| async move {
+                        let mut r = PruneReport::default();
+                        self.prune_record(id, policy.max_per_item, cutoff, &mut r)
+                            .await
+                            .map(|()| r)
+                    })
+                    .buffered(RECORD_CONCURRENCY);
+                while let Some(r) = done.next().await {
+                    report.absorb(r?);
                 }
             }
             if report.versions_removed > 0 {
@@ -143,9 +166,16 @@ impl Collection {
         cutoff_ms: Option<i64>,
         report: &mut PruneReport,
     ) -> Result<()> {
+        report.records += 1;
         let idx = &self.stores().index;
-        let Some(latest) = idx.version_at(self.name(), id, Point::Cv(u64::MAX)).await? else {
-            return Ok(());
+        // The oldest versions; when they are the whole history, the last is the latest.
+        let first = idx.versions(self.name(), id, None, PAGE).await?;
+        let latest = match first.last() {
+            Some(v) if first.len() < PAGE => v.clone(),
+            _ => match idx.version_at(self.name(), id, Point::Cv(u64::MAX)).await? {
+                Some(v) => v,
+                None => return Ok(()),
+            },
         };
         let below_count = max_per_item.map_or(0, |m| (latest.ov + 1).saturating_sub(u64::from(m)));
         let condemned = |v: &VersionEntry| {
@@ -154,8 +184,12 @@ impl Collection {
         };
         let mut below = 0;
         let mut removed_any = false;
+        let mut first = Some(first);
         loop {
-            let page = idx.versions(self.name(), id, None, PAGE).await?;
+            let page = match first.take() {
+                Some(page) => page,
+                None => idx.versions(self.name(), id, None, PAGE).await?,
+            };
             let gone: Vec<VersionEntry> = page.into_iter().take_while(condemned).collect();
             let Some(last) = gone.last() else { break };
             below = last.ov + 1;
