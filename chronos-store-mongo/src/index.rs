@@ -401,9 +401,17 @@ fn keyset_meta(field: &str, value: &serde_json::Value, id: ObjectId, desc: bool)
     let r = rank_of(value);
     let v = conv::to_bson(&chronos_core::filter::canonical(value));
     let mut branches: Vec<Bson> = Vec::new();
+    // A null sort key: null, missing, or no value at all — `{a.b: null}` alone misses
+    // `a: []` and `a: [1]`, which MongoDB sorts among the nulls.
+    let nullish = || {
+        let (mut null, mut absent) = (Document::new(), Document::new());
+        null.insert(field, Bson::Null);
+        absent.insert(field, doc! {"$exists": false});
+        Bson::Array(vec![Bson::Document(null), Bson::Document(absent)])
+    };
     let mut same = Document::new();
     if r == 0 {
-        same.insert(field, Bson::Null);
+        same.insert("$or", nullish());
     } else {
         same.insert(field, doc! { "$eq": v.clone() });
         let mut beyond = Document::new();
@@ -427,9 +435,7 @@ fn keyset_meta(field: &str, value: &serde_json::Value, id: ObjectId, desc: bool)
         branches.push(Bson::Document(d));
     }
     if desc && r > 0 {
-        let mut d = Document::new();
-        d.insert(field, Bson::Null);
-        branches.push(Bson::Document(d));
+        branches.push(Bson::Document(doc! {"$or": nullish()}));
     }
     doc! { "$or": branches }
 }

@@ -155,6 +155,7 @@ impl Collection {
             limit: opts.limit + 1,
         };
         let mut heads = self.stores().index.query_heads(self.name(), &query).await?;
+        check_page_order(&query, &heads).map_err(|e| e.with("collection", self.name()))?;
         let more = heads.len() > opts.limit;
         heads.truncate(opts.limit);
         let next_cursor = match (more, heads.last()) {
@@ -424,4 +425,38 @@ fn decode_cursor(cursor: &str, sort: &Sort) -> Result<SortKey> {
         value: v["v"].clone(),
         id,
     })
+}
+
+/// A page sorted by a metadata path must come in the canonical order, strictly after its
+/// cursor: the next cursor is the last item's canonical key, so a page out of that order
+/// would make the following pages skip or repeat records (MongoDB sorts a path through an
+/// array, or an array, by its own rules). `Unsupported` naming the path and the record
+/// instead; it never fires on stores that sort canonically.
+fn check_page_order(q: &HeadQuery, heads: &[HeadEntry]) -> Result<()> {
+    let SortField::Meta(path) = &q.sort.field else {
+        return Ok(());
+    };
+    let first_ok = match (&q.after, heads.first()) {
+        (Some(key), Some(h)) => q.sort.is_after(h, key),
+        _ => true,
+    };
+    let misplaced = if first_ok {
+        heads
+            .windows(2)
+            .find(|w| q.sort.compare(&w[0], &w[1]).is_ge())
+            .map(|w| &w[1])
+    } else {
+        heads.first()
+    };
+    match misplaced {
+        None => Ok(()),
+        Some(h) => Err(Error::unsupported(format!(
+            "the index store cannot page by '{path}' in the canonical order: record {} (or one \
+             beside it) holds an array or object there, or the path passes through an array, \
+             which this store sorts by its own rules; sort by a field holding scalars",
+            h.item_id
+        ))
+        .with("field", path.as_str())
+        .with("id", h.item_id)),
+    }
 }
