@@ -25,9 +25,10 @@ use crate::conn::{begin_immediate, map_err};
 use crate::rows::{HEAD_COLS, VER_COLS};
 
 /// Each collection's last committed cv as this store last saw it, behind the lock every
-/// commit of the store takes: in-process writers queue here, in order, instead of on SQLite's
-/// busy handler (which sleeps up to 100 ms between tries), and a commit that finds the cv
-/// here never sees it changed by another writer of this process.
+/// write transaction of the index store takes (commits, prunes, scrubs, head repairs):
+/// in-process writers queue here, in order, instead of on SQLite's busy handler (which
+/// sleeps up to 100 ms between tries), and a commit that finds the cv here never sees it
+/// changed by another writer of this process.
 pub(crate) type CvCache = tokio::sync::Mutex<HashMap<String, u64>>;
 
 /// Commits `c` to `coll` (tables `head` / `ver`): the fast path when the cache has the

@@ -282,6 +282,8 @@ impl IndexStore for SqliteIndexStore {
     async fn prune_versions(&self, coll: &str, id: ItemId, below_ov: u64) -> Result<u64> {
         self.ensure(coll).await?;
         let (_, ver) = tables(coll);
+        // In turn with this store's commits (see `CvCache`), not on SQLite's busy handler.
+        let _turn = self.cvs.lock().await;
         let mut tx = begin_immediate(&self.pool)
             .await
             .map_err(|e| e.with("collection", coll))?;
@@ -296,6 +298,7 @@ impl IndexStore for SqliteIndexStore {
         self.ensure(coll).await?;
         let (_, ver) = tables(coll);
         let id = id.to_string();
+        let turn = self.cvs.lock().await;
         let mut tx = begin_immediate(&self.pool)
             .await
             .map_err(|e| e.with("collection", coll))?;
@@ -303,6 +306,7 @@ impl IndexStore for SqliteIndexStore {
         tx.commit()
             .await
             .map_err(|e| map_err(e, "commit scrub").with("collection", coll))?;
+        drop(turn);
         crate::prune::purge_wal(&self.pool, coll, &id).await?;
         Ok(n)
     }
@@ -317,6 +321,7 @@ impl IndexStore for SqliteIndexStore {
     ) -> Result<bool> {
         self.ensure(coll).await?;
         let (head_t, ver_t) = tables(coll);
+        let _turn = self.cvs.lock().await;
         crate::repair::repair_head(
             &self.pool,
             coll,
