@@ -114,14 +114,20 @@ async fn batch_chained(
 ) -> Result<Option<Vec<Result<u64>>>> {
     let mut tx = begin_immediate(pool).await?;
     let mut last = read_cv(&mut tx, coll).await?;
-    // Each commit's statements are the same text: one prepared statement for the batch.
+    // The statements' two texts, built once for the batch.
+    let upsert = statements(tables, HeadAction::Upsert, false);
+    let remove = statements(tables, HeadAction::Remove, false);
     let mut out = Vec::with_capacity(commits.len());
     for c in commits {
         let r = if c.prune_below_ov.is_some() {
             // Pruning runs statements the chain does not cover: a savepoint of its own.
             isolated(&mut tx, tables, coll, c).await?
         } else {
-            match chained(&mut tx, tables, coll, c, last).await {
+            let sql = match c.head {
+                HeadAction::Upsert => &upsert,
+                HeadAction::Remove => &remove,
+            };
+            match chained(&mut tx, sql, tables.1, coll, c, last).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(
@@ -177,12 +183,14 @@ async fn isolated(
     Ok(r)
 }
 
-/// One commit of a batch whose collection cv is `last` (read under the write lock this
-/// transaction holds): the inner `Err` is this commit's refusal (nothing written), the outer
-/// a failed statement (which may have written part of the commit).
+/// One commit's statements `sql` (see [`statements`], without the deadline) run with the
+/// collection's cv `last`, read under the write lock this transaction holds (table `ver`
+/// names the ov a refused check conflicts with): the inner `Err` is this commit's refusal
+/// (nothing written), the outer a failed statement (which may have written part of it).
 async fn chained(
     db: &mut sqlx::SqliteConnection,
-    tables: (&str, &str),
+    sql: &str,
+    ver: &str,
     coll: &str,
     c: &Commit,
     last: u64,
@@ -190,18 +198,25 @@ async fn chained(
     if let Err(e) = c.check_deadline(coll, chronos_core::time::now_ms()) {
         return Ok(Err(e));
     }
-    let sql = statements(tables, c.head, false);
-    let rows = bind(&sql, coll, c, last)
+    let rows = bind(sql, coll, c, last)
         .fetch_all(&mut *db)
         .await
         .map_err(|e| map_err(e, "commit version"))?;
-    match rows.first() {
-        Some(row) => {
-            let cv: i64 = row.try_get(0).map_err(|e| map_err(e, "read cv"))?;
-            Ok(Ok(cv as u64))
-        }
-        None => Ok(Err(conflict(db, tables.1, coll, c).await?)),
+    match first_cv(&rows)? {
+        Some(cv) => Ok(Ok(cv)),
+        None => Ok(Err(conflict(db, ver, coll, c).await?)),
     }
+}
+
+/// The cv the version insert returned, if it inserted.
+fn first_cv(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Option<u64>> {
+    rows.first()
+        .map(|row| {
+            row.try_get::<i64, _>(0)
+                .map(|cv| cv as u64)
+                .map_err(|e| map_err(e, "read cv"))
+        })
+        .transpose()
 }
 
 /// The collection's last cv, read inside the caller's transaction.
@@ -291,13 +306,7 @@ async fn run(
     match result {
         Ok(rows) => {
             conn.release();
-            match rows.first() {
-                Some(row) => {
-                    let cv: i64 = row.try_get(0).map_err(|e| map_err(e, "read cv"))?;
-                    Ok(Some(cv as u64))
-                }
-                None => Ok(None),
-            }
+            first_cv(&rows)
         }
         Err(e) => {
             // A statement failed and may have left the transaction open: roll it back (an
@@ -426,27 +435,19 @@ async fn commit_in(
     coll: &str,
     c: &Commit,
 ) -> Result<u64> {
-    let ver = tables.1;
     let v = &c.version;
     let ctx = |e: Error| e.with("collection", coll).with("id", v.item_id);
-    // With the write lock held, so nothing between this check and the COMMIT waits on
-    // other writers.
-    c.check_deadline(coll, chronos_core::time::now_ms())?;
     let last = read_cv(db, coll).await.map_err(ctx)?;
     let sql = statements(tables, c.head, false);
-    let rows = bind(&sql, coll, c, last)
-        .fetch_all(&mut *db)
+    // The deadline is checked under the write lock: nothing between it and the COMMIT
+    // waits on other writers.
+    let cv = chained(db, &sql, tables.1, coll, c, last)
         .await
-        .map_err(|e| ctx(map_err(e, "commit version")))?;
-    let Some(row) = rows.first() else {
-        // The ov check failed (the cv was read under the lock); nothing else ran.
-        return Err(conflict(db, ver, coll, c).await?);
-    };
-    let cv: i64 = row.try_get(0).map_err(|e| ctx(map_err(e, "read cv")))?;
+        .map_err(ctx)??;
     if let Some(below) = c.prune_below_ov {
-        crate::prune::prune(db, coll, ver, &v.item_id.to_string(), below).await?;
+        crate::prune::prune(db, coll, tables.1, &v.item_id.to_string(), below).await?;
     }
-    Ok(cv as u64)
+    Ok(cv)
 }
 
 /// A savepoint statement of a batch.

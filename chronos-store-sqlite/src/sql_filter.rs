@@ -137,11 +137,11 @@ fn num_bind(n: &serde_json::Number) -> Bind {
     }
 }
 
-/// `src`'s leaves (see [`leaves`]) hold `x`; `missing` is the [`missing`] expression of the
-/// path, which `null` matches.
-fn eq_sql(src: &str, missing: &str, x: &Value, out: &mut Sql) -> String {
+/// `src`'s leaves (see [`leaves`]) hold `x`; `missing` builds the [`missing`] expression of
+/// the path, which `null` matches (only a `null` operand needs it).
+fn eq_sql(src: &str, missing: &dyn Fn() -> String, x: &Value, out: &mut Sql) -> String {
     match x {
-        Value::Null => format!("({missing} OR {})", any(src, "ty = 'null'")),
+        Value::Null => format!("({} OR {})", missing(), any(src, "ty = 'null'")),
         Value::Bool(b) => any(src, if *b { "ty = 'true'" } else { "ty = 'false'" }),
         Value::Number(n) => {
             out.binds.push(num_bind(n));
@@ -158,7 +158,7 @@ fn eq_sql(src: &str, missing: &str, x: &Value, out: &mut Sql) -> String {
     }
 }
 
-fn cmp_sql(src: &str, missing: &str, x: &Value, op: &str, out: &mut Sql) -> String {
+fn cmp_sql(src: &str, missing: &dyn Fn() -> String, x: &Value, op: &str, out: &mut Sql) -> String {
     match x {
         Value::Null if op == ">=" || op == "<=" => eq_sql(src, missing, x, out),
         Value::Null => "0".into(),
@@ -289,7 +289,7 @@ fn probed(probe: Option<String>, exact: String) -> String {
 
 fn cond_sql(col: &str, path: &str, cond: &Cond, out: &mut Sql) -> String {
     let src = leaves(col, path);
-    let gone = missing(col, path);
+    let gone = || missing(col, path);
     let eq = |x: &Value, out: &mut Sql| eq_sql(&src, &gone, x, out);
     match cond {
         Cond::Eq(x) => probed(probe(col, path, std::slice::from_ref(x)), eq(x, out)),
