@@ -21,19 +21,25 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chronos_core::{
     Commit, Error, FeedPage, HeadAction, HeadEntry, HeadQuery, IndexCapabilities, IndexStore,
-    ItemId, Op, Point, Precommit, Result, SortField, VersionEntry,
+    ItemId, Point, Precommit, Result, VersionEntry,
 };
 use futures::TryStreamExt;
-use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+use mongodb::bson::{doc, Document};
+use mongodb::options::ReturnDocument;
+use mongodb::{Client, ClientSession, Collection, Database};
 
 mod batch;
+mod indexes;
+mod layout;
+mod query;
 
-use crate::conv::{self, date, get, oid, opt_str, u64_of};
+use indexes::{create_missing_indexes, duplicate_versions};
+use layout::{head_doc, head_from, version_doc, version_from};
+mod sortkey;
+
+use crate::conv::{self, date, get, oid, u64_of};
 use crate::error::{is_duplicate_key, is_transient, is_unknown_commit, map_err};
 use crate::feed;
-use crate::filter;
 
 /// The MongoDB index store for one database.
 #[derive(Debug)]
@@ -42,137 +48,14 @@ pub struct MongoIndexStore {
     db: Database,
     transactions: bool,
     prepared: Mutex<HashSet<String>>,
+    /// Collections whose heads are known to carry sort keys ([`sortkey::backfill`]).
+    sortable: Mutex<HashSet<String>>,
 }
 
 struct Colls {
     head: Collection<Document>,
     ver: Collection<Document>,
     counter: Collection<Document>,
-}
-
-/// Creates the indexes in `wanted` (keys, name, unique) that the collection lacks. An index
-/// with the same keys under another name is reused — data written by upstream has
-/// `idx_head_itemId` where we would create `itemId` — unless it lacks a uniqueness we need,
-/// which is an error saying what to do. Asking the server first also keeps index-option
-/// conflicts (code 85/86) from ever reaching the caller as raw server errors.
-async fn create_missing_indexes(
-    coll: &Collection<Document>,
-    c: &str,
-    wanted: &[(Document, &str, bool)],
-) -> Result<()> {
-    let mut existing: Vec<(Document, String, bool)> = Vec::new();
-    let mut cursor = match coll.list_indexes().await {
-        Ok(cur) => Some(cur),
-        // A collection that does not exist yet has no indexes.
-        Err(e) if matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Command(ce) if ce.code == 26) => {
-            None
-        }
-        Err(e) => return Err(map_err(e, "list indexes").with("collection", c)),
-    };
-    if let Some(cur) = cursor.as_mut() {
-        use futures::TryStreamExt;
-        while let Some(m) = cur
-            .try_next()
-            .await
-            .map_err(|e| map_err(e, "list indexes").with("collection", c))?
-        {
-            let name = m
-                .options
-                .as_ref()
-                .and_then(|o| o.name.clone())
-                .unwrap_or_default();
-            let unique = m.options.as_ref().and_then(|o| o.unique).unwrap_or(false);
-            existing.push((m.keys, name, unique));
-        }
-    }
-    let mut models = Vec::new();
-    for (keys, name, unique) in wanted {
-        match existing.iter().find(|(k, _, _)| same_keys(k, keys)) {
-            Some((_, _, true)) => {}
-            Some((_, _, false)) if !unique => {}
-            Some((_, other, false)) => {
-                return Err(Error::invalid_config(format!(
-                    "collection {}: index '{other}' on {keys} exists but is not unique, and \
-                     Chronos needs it unique; drop it (Chronos then creates '{name}')",
-                    coll.name()
-                ))
-                .with("collection", c));
-            }
-            None => models.push(
-                IndexModel::builder()
-                    .keys(keys.clone())
-                    .options(
-                        IndexOptions::builder()
-                            .name(name.to_string())
-                            .unique(*unique)
-                            .build(),
-                    )
-                    .build(),
-            ),
-        }
-    }
-    if models.is_empty() {
-        return Ok(());
-    }
-    coll.create_indexes(models).await.map_err(|e| {
-        match e.kind.as_ref() {
-            mongodb::error::ErrorKind::Command(ce) if ce.code == 85 || ce.code == 86 => {
-                Error::invalid_config(format!(
-                    "collection {}: an existing index conflicts with one Chronos needs ({}); \
-                     drop or rename it",
-                    coll.name(),
-                    ce.message
-                ))
-            }
-            _ => map_err(e, "create indexes"),
-        }
-        .with("collection", c)
-    })?;
-    Ok(())
-}
-
-/// Up to 20 `(itemId, ov)` pairs with more than one version entry, as `id ov N (k entries)`;
-/// `None` if the server cannot say.
-async fn duplicate_versions(ver: &Collection<Document>) -> Option<Vec<String>> {
-    use futures::TryStreamExt;
-    let pipeline = [
-        doc! {"$group": {"_id": {"itemId": "$itemId", "ov": "$ov"}, "n": {"$sum": 1}}},
-        doc! {"$match": {"n": {"$gt": 1}}},
-        doc! {"$limit": 20},
-    ];
-    let docs: Vec<Document> = ver
-        .aggregate(pipeline)
-        .await
-        .ok()?
-        .try_collect()
-        .await
-        .ok()?;
-    Some(
-        docs.iter()
-            .filter_map(|d| {
-                let k = d.get_document("_id").ok()?;
-                let id = k.get_object_id("itemId").map(|o| o.to_hex()).ok()?;
-                let ov = k.get("ov").map(|v| v.to_string())?;
-                let n = d.get("n").map(|v| v.to_string())?;
-                Some(format!("id {id} ov {ov} ({n} entries)"))
-            })
-            .collect(),
-    )
-}
-
-/// Whether two index key documents name the same fields in the same order and directions
-/// (servers and drivers may store `1` as Int32, Int64 or Double).
-fn same_keys(a: &Document, b: &Document) -> bool {
-    let dir = |v: &Bson| match v {
-        Bson::Int32(n) => Some(f64::from(*n).signum()),
-        Bson::Int64(n) => Some((*n as f64).signum()),
-        Bson::Double(d) => Some(d.signum()),
-        _ => None,
-    };
-    a.len() == b.len()
-        && a.iter()
-            .zip(b.iter())
-            .all(|((ka, va), (kb, vb))| ka == kb && dir(va).is_some() && dir(va) == dir(vb))
 }
 
 /// A cv taken for one commit, and when.
@@ -202,152 +85,6 @@ impl From<(mongodb::error::Error, &'static str)> for Stop {
     }
 }
 
-fn version_doc(v: &VersionEntry, head: HeadAction) -> Document {
-    let mut d = doc! {
-        "_id": ObjectId::new(),
-        "itemId": oid(v.item_id),
-        "ov": v.ov as i64,
-        "cv": v.cv as i64,
-        "op": v.op.as_str(),
-        "at": date(v.at),
-        "jsonKey": &v.blob_key,
-        "metaIndexed": conv::to_doc(&v.meta),
-        "size": v.size as i64,
-        "checksum": &v.checksum,
-    };
-    if let Some(a) = &v.actor {
-        d.insert("actor", a);
-    }
-    if let Some(r) = &v.reason {
-        d.insert("reason", r);
-    }
-    if let Some(p) = v.prev_ov {
-        d.insert("prevOv", p as i64);
-    }
-    if head == HeadAction::Remove {
-        d.insert("headRemoved", true);
-    }
-    if let Some(s) = v
-        .seal
-        .as_ref()
-        .and_then(|s| mongodb::bson::to_document(s).ok())
-    {
-        d.insert("seal", s);
-    }
-    d
-}
-
-fn head_doc(h: &HeadEntry) -> Document {
-    let mut d = doc! {
-        "_id": oid(h.item_id),
-        "itemId": oid(h.item_id),
-        "ov": h.ov as i64,
-        "cv": h.cv as i64,
-        "jsonKey": &h.blob_key,
-        "metaIndexed": conv::to_doc(&h.meta),
-        "size": h.size as i64,
-        "checksum": &h.checksum,
-        "createdAt": date(h.created_at),
-        "updatedAt": date(h.updated_at),
-    };
-    if let Some(at) = h.deleted_at {
-        d.insert("deletedAt", date(at));
-    }
-    if let Some(s) = &h.shadow {
-        d.insert("fullShadow", &s.json);
-        d.insert("shadowExpiresAt", date(s.expires_at));
-    }
-    if let Some(l) = h
-        .lineage
-        .as_ref()
-        .and_then(|l| mongodb::bson::to_document(l).ok())
-    {
-        d.insert("lineage", l);
-    }
-    if let Some(c) = &h.chain {
-        d.insert("chain", c);
-    }
-    d
-}
-
-fn version_from(d: &Document) -> Result<VersionEntry> {
-    Ok(VersionEntry {
-        item_id: conv::item_id(get(d, "itemId")?)?,
-        ov: u64_of(get(d, "ov")?)?,
-        cv: u64_of(get(d, "cv")?)?,
-        op: Op::parse(
-            d.get_str("op")
-                .map_err(|_| Error::internal("stored version lacks 'op'"))?,
-        )?,
-        at: conv::ts(get(d, "at")?)?,
-        actor: opt_str(d, "actor"),
-        reason: opt_str(d, "reason"),
-        blob_key: d
-            .get_str("jsonKey")
-            .map_err(|_| Error::internal("stored version lacks 'jsonKey'"))?
-            .to_string(),
-        meta: d
-            .get_document("metaIndexed")
-            .map(conv::from_doc)
-            .unwrap_or_default(),
-        size: d.get("size").map(u64_of).transpose()?.unwrap_or(0),
-        checksum: opt_str(d, "checksum").unwrap_or_default(),
-        prev_ov: d.get("prevOv").map(u64_of).transpose()?,
-        // A malformed seal is no seal: the record stays readable, and `verify` reports the
-        // broken link (the next version links to a hash this one no longer shows).
-        seal: d.get_document("seal").ok().and_then(|s| {
-            mongodb::bson::from_document(s.clone())
-                .inspect_err(|e| {
-                    tracing::warn!(error = %e, "a stored seal is malformed; reading the version as unsealed");
-                })
-                .ok()
-        }),
-    })
-}
-
-fn head_from(d: &Document) -> Result<HeadEntry> {
-    let id = match d.get("itemId") {
-        Some(b) => conv::item_id(b)?,
-        None => conv::item_id(get(d, "_id")?)?,
-    };
-    Ok(HeadEntry {
-        item_id: id,
-        ov: u64_of(get(d, "ov")?)?,
-        cv: u64_of(get(d, "cv")?)?,
-        blob_key: d
-            .get_str("jsonKey")
-            .map_err(|_| Error::internal("stored head lacks 'jsonKey'"))?
-            .to_string(),
-        meta: d
-            .get_document("metaIndexed")
-            .map(conv::from_doc)
-            .unwrap_or_default(),
-        size: d.get("size").map(u64_of).transpose()?.unwrap_or(0),
-        checksum: opt_str(d, "checksum").unwrap_or_default(),
-        created_at: conv::ts(get(d, "createdAt")?)?,
-        updated_at: conv::ts(get(d, "updatedAt")?)?,
-        deleted_at: d
-            .get("deletedAt")
-            .filter(|b| !matches!(b, Bson::Null))
-            .map(conv::ts)
-            .transpose()?,
-        // Only our own shadows (text with an expiry); upstream's `fullShadow` is not trusted.
-        shadow: match (d.get_str("fullShadow"), d.get("shadowExpiresAt")) {
-            (Ok(json), Some(exp)) => Some(chronos_core::Shadow {
-                json: json.to_string(),
-                expires_at: conv::ts(exp)?,
-            }),
-            _ => None,
-        },
-        // A copy only: unreadable means "absent", and readers fall back to the payload.
-        lineage: d
-            .get_document("lineage")
-            .ok()
-            .and_then(|l| mongodb::bson::from_document(l.clone()).ok()),
-        chain: opt_str(d, "chain"),
-    })
-}
-
 /// `find(filter).sort(sort).limit(limit)`, collected.
 async fn find_sorted(
     coll: &Collection<Document>,
@@ -374,72 +111,6 @@ fn conflict(c: &Commit, why: &str) -> Stop {
     )))
 }
 
-/// MongoDB `$type` names per canonical sort rank (1 numbers … 5 booleans).
-const RANK_TYPES: [&[&str]; 6] = [
-    &[],
-    &["double", "int", "long", "decimal"],
-    &["string"],
-    &["object"],
-    &["array"],
-    &["bool"],
-];
-
-fn rank_of(v: &serde_json::Value) -> usize {
-    match v {
-        serde_json::Value::Null => 0,
-        serde_json::Value::Number(_) => 1,
-        serde_json::Value::String(_) => 2,
-        serde_json::Value::Object(_) => 3,
-        serde_json::Value::Array(_) => 4,
-        serde_json::Value::Bool(_) => 5,
-    }
-}
-
-/// "Strictly after `(value, id)`" for a metadata sort, type order included.
-fn keyset_meta(field: &str, value: &serde_json::Value, id: ObjectId, desc: bool) -> Document {
-    let (cmp, idcmp) = if desc { ("$lt", "$lt") } else { ("$gt", "$gt") };
-    let r = rank_of(value);
-    let v = conv::to_bson(&chronos_core::filter::canonical(value));
-    let mut branches: Vec<Bson> = Vec::new();
-    // A null sort key: null, missing, or no value at all — `{a.b: null}` alone misses
-    // `a: []` and `a: [1]`, which MongoDB sorts among the nulls.
-    let nullish = || {
-        let (mut null, mut absent) = (Document::new(), Document::new());
-        null.insert(field, Bson::Null);
-        absent.insert(field, doc! {"$exists": false});
-        Bson::Array(vec![Bson::Document(null), Bson::Document(absent)])
-    };
-    let mut same = Document::new();
-    if r == 0 {
-        same.insert("$or", nullish());
-    } else {
-        same.insert(field, doc! { "$eq": v.clone() });
-        let mut beyond = Document::new();
-        beyond.insert(field, doc! { cmp: v });
-        branches.push(Bson::Document(beyond));
-    }
-    same.insert("_id", doc! { idcmp: id });
-    branches.push(Bson::Document(same));
-    let others: Vec<usize> = if desc {
-        (1..r).collect()
-    } else {
-        (r + 1..=5).collect()
-    };
-    let types: Vec<Bson> = others
-        .iter()
-        .flat_map(|i| RANK_TYPES[*i].iter().map(|t| Bson::String(t.to_string())))
-        .collect();
-    if !types.is_empty() {
-        let mut d = Document::new();
-        d.insert(field, doc! { "$type": types });
-        branches.push(Bson::Document(d));
-    }
-    if desc && r > 0 {
-        branches.push(Bson::Document(doc! {"$or": nullish()}));
-    }
-    doc! { "$or": branches }
-}
-
 impl MongoIndexStore {
     /// The database (for repairs that work on upstream's documents directly).
     pub(crate) fn database(&self) -> &Database {
@@ -452,6 +123,7 @@ impl MongoIndexStore {
             db,
             transactions,
             prepared: Mutex::new(HashSet::new()),
+            sortable: Mutex::new(HashSet::new()),
         }
     }
 
@@ -483,7 +155,7 @@ impl MongoIndexStore {
             (doc! {"cv": 1}, "cv", false),
             (doc! {"at": 1}, "at", false),
         ];
-        if let Err(e) = create_missing_indexes(&cs.ver, c, &ver).await {
+        if let Err(e) = create_missing_indexes(&cs.ver, c, &ver, false).await {
             return Err(match duplicate_versions(&cs.ver).await {
                 Some(dups) if !dups.is_empty() => Error::invalid_config(format!(
                     "collection {c}_ver holds several entries for one version, so the unique \
@@ -501,7 +173,7 @@ impl MongoIndexStore {
             (doc! {"updatedAt": 1}, "updatedAt", false),
             (doc! {"createdAt": 1}, "createdAt", false),
         ];
-        create_missing_indexes(&cs.head, c, &head).await?;
+        create_missing_indexes(&cs.head, c, &head, false).await?;
         // Transactions cannot create collections on every server version: make sure the
         // counter collection exists beforehand.
         if let Err(e) = self.db.create_collection(format!("{c}_counter")).await {
@@ -858,7 +530,7 @@ impl IndexStore for MongoIndexStore {
             .iter()
             .map(|(k, n, u)| (k.clone(), n.as_str(), *u))
             .collect();
-        create_missing_indexes(&self.colls(c).head, c, &wanted).await
+        create_missing_indexes(&self.colls(c).head, c, &wanted, false).await
     }
 
     async fn commit(&self, c: &str, commit: Commit) -> Result<u64> {
@@ -1133,55 +805,7 @@ impl IndexStore for MongoIndexStore {
 
     async fn query_heads(&self, c: &str, q: &HeadQuery) -> Result<Vec<HeadEntry>> {
         self.ensure(c).await?;
-        let mut clauses = vec![filter::translate(&q.filter, "metaIndexed.")];
-        if !q.include_deleted {
-            clauses.push(doc! {"deletedAt": null});
-        }
-        let dir = if q.sort.descending { -1 } else { 1 };
-        let (sort_field, sort) = match &q.sort.field {
-            SortField::Id => ("_id".to_string(), doc! {"_id": dir}),
-            SortField::CreatedAt => ("createdAt".to_string(), doc! {"createdAt": dir, "_id": dir}),
-            SortField::UpdatedAt => ("updatedAt".to_string(), doc! {"updatedAt": dir, "_id": dir}),
-            SortField::Meta(p) => {
-                let f = format!("metaIndexed.{p}");
-                let mut s = Document::new();
-                s.insert(&f, dir);
-                s.insert("_id", dir);
-                (f, s)
-            }
-        };
-        if let Some(after) = &q.after {
-            let id = oid(after.id);
-            let cmp = if q.sort.descending { "$lt" } else { "$gt" };
-            let cond = match &q.sort.field {
-                SortField::Id => doc! {"_id": {cmp: id}},
-                SortField::CreatedAt | SortField::UpdatedAt => {
-                    let ms = after
-                        .value
-                        .as_i64()
-                        .ok_or_else(|| Error::validation("invalid cursor: bad instant"))?;
-                    let d = mongodb::bson::DateTime::from_millis(ms);
-                    let mut beyond = Document::new();
-                    beyond.insert(&sort_field, doc! {cmp: d});
-                    let mut same = Document::new();
-                    same.insert(&sort_field, d);
-                    same.insert("_id", doc! {cmp: id});
-                    doc! {"$or": [beyond, same]}
-                }
-                SortField::Meta(_) => keyset_meta(&sort_field, &after.value, id, q.sort.descending),
-            };
-            clauses.push(cond);
-        }
-        let docs = find_sorted(
-            &self.colls(c).head,
-            filter::conjoin(clauses),
-            sort,
-            q.limit,
-            "query heads",
-        )
-        .await
-        .map_err(|e| e.with("collection", c))?;
-        docs.iter().map(head_from).collect()
+        self.heads_page(c, q).await
     }
 
     async fn changed_items(

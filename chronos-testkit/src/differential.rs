@@ -91,40 +91,22 @@ pub fn filter() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Every page of `opts`, three records at a time; panics when paging fails or does not end.
 async fn all_ids(c: &chronos_core::Collection, opts: ListOptions) -> Vec<ItemId> {
-    try_all_ids(c, opts).await.unwrap()
-}
-
-/// Every page of `opts`, three records at a time; panics when paging does not end.
-async fn try_all_ids(
-    c: &chronos_core::Collection,
-    opts: ListOptions,
-) -> chronos_core::Result<Vec<ItemId>> {
     let mut out = Vec::new();
     let mut opts = opts.limit(3);
     for _ in 0..100 {
-        let page = c.list_by_meta(opts.clone()).await?;
+        let page = c
+            .list_by_meta(opts.clone())
+            .await
+            .unwrap_or_else(|e| panic!("paging {opts:?}: {e}"));
         out.extend(page.items.iter().map(|r| r.id));
         match page.next_cursor {
             Some(cur) => opts.cursor = Some(cur),
-            None => return Ok(out),
+            None => return out,
         }
     }
     panic!("paging did not end after 100 pages: {out:?}");
-}
-
-/// How far a backend follows the reference's sort order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortFidelity {
-    /// Every value sorts as [`chronos_core::filter::canonical_cmp`] says.
-    Full,
-    /// Scalars and missing values do; arrays and objects at the sort path, and paths
-    /// through arrays, follow the server's own rules (MongoDB: an array by its least or
-    /// greatest element, `[]` first; `a.b` through an array of objects by the least or
-    /// greatest of their `b`s). Cases where a document's sort key is not a scalar reached
-    /// through objects alone only check that sorted paging ends or is `Unsupported` (the
-    /// engine refuses a page out of the canonical order).
-    ScalarsOnly,
 }
 
 /// Creates `docs` in a fresh collection of `stores` and of the in-memory reference, then
@@ -137,20 +119,6 @@ pub async fn check(
     sort_path: &'static str,
     desc: bool,
 ) {
-    check_with(stores, docs, filters, sort_path, desc, SortFidelity::Full).await;
-}
-
-/// [`check`] for a backend with the given [`SortFidelity`].
-pub async fn check_with(
-    stores: Stores,
-    docs: Vec<Map<String, Value>>,
-    filters: Vec<Value>,
-    sort_path: &'static str,
-    desc: bool,
-    fidelity: SortFidelity,
-) {
-    let containers = docs.iter().any(|d| !plain_sort_key(d, sort_path));
-    let compare_order = fidelity == SortFidelity::Full || !containers;
     let backend = Engine::new(stores);
     let memory = crate::memory_engine();
     // Every top-level key indexed (and `n`, of the number edges): backends answer through their indexes (SQLite splits
@@ -186,25 +154,11 @@ pub async fn check_with(
         let sorted = ListOptions::new()
             .filter(f.clone())
             .sort_by_meta(sort_path, desc);
-        let by_m = all_ids(&m, sorted.clone()).await;
-        if compare_order {
-            assert_eq!(
-                all_ids(&s, sorted).await,
-                by_m,
-                "order by {sort_path} for {f}"
-            );
-        } else {
-            // The backend's own order, which the engine checks page by page: paging ends
-            // (no record comes back twice), or the engine says `Unsupported`. (Pages can
-            // still miss a record here: ARCHITECTURE.md, "Known difference".)
-            if let Err(e) = try_all_ids(&s, sorted).await {
-                assert_eq!(
-                    e.kind(),
-                    chronos_core::ErrorKind::Unsupported,
-                    "paged by {sort_path} for {f}: {e}"
-                );
-            }
-        }
+        assert_eq!(
+            all_ids(&s, sorted.clone()).await,
+            all_ids(&m, sorted).await,
+            "order by {sort_path} for {f}"
+        );
     }
     let by_created = ListOptions::new().sort(SortField::CreatedAt, desc);
     assert_eq!(
@@ -282,24 +236,4 @@ pub async fn check_equality_edges(stores: Stores) {
         json!({"$and": [{"a": "x"}, {"a": {"$ne": "y"}}]}),
     ];
     check(stores, docs, filters, "a", true).await;
-}
-
-/// Whether `path` in `d` walks objects only and ends at a scalar or nowhere: the sort keys
-/// every backend orders alike.
-fn plain_sort_key(d: &Map<String, Value>, path: &str) -> bool {
-    let mut segs = path.split('.');
-    let Some(mut v) = segs.next().and_then(|s| d.get(s)) else {
-        return true;
-    };
-    for seg in segs {
-        match v {
-            Value::Object(m) => match m.get(seg) {
-                Some(next) => v = next,
-                None => return true,
-            },
-            Value::Array(_) => return false,
-            _ => return true,
-        }
-    }
-    !(v.is_array() || v.is_object())
 }
