@@ -262,9 +262,12 @@ impl Collection {
             deleted,
             lineage: d.lineage.clone(),
         };
-        let meta = payload::extract_meta(&d.data, &cfg.indexed_props);
-        let enc = payload::encode(&d.data, &system);
+        // Encoded first and bounded: a payload over the limit is refused before anything
+        // else copies it (the metadata is the whole document without indexedProps).
+        let enc = payload::encode(&d.data, &system, cfg.max_payload_bytes)
+            .ok_or_else(|| self.too_large())?;
         let size = enc.bytes.len() as u64;
+        let meta = payload::extract_meta(&d.data, &cfg.indexed_props);
         self.check_sizes(size, &meta)?;
         let (stored, gz) = payload::maybe_compress(&enc.bytes, cfg.compression);
         let key = payload::blob_key(&cfg.blob_prefix, self.name(), d.id, ov, &attempt, gz);
@@ -323,19 +326,21 @@ impl Collection {
         Ok((staged, commit))
     }
 
-    /// The payload and metadata bounds (`max_payload_bytes`, `max_meta_bytes`).
+    /// The error for a payload over `max_payload_bytes` (the encoder stops at the limit, so
+    /// its full size is not known). Externalised content already stored for the attempt is
+    /// unreferenced: garbage for the sweep (its slot stays free, so after the grace period).
+    fn too_large(&self) -> Error {
+        let max = self.inner.config.max_payload_bytes;
+        Error::validation(format!(
+            "payload exceeds the collection's maximum of {max} bytes (max_payload_bytes; \
+             large binary content belongs in base64Props)"
+        ))
+        .with("limit", max)
+    }
+
+    /// The metadata bound (`max_meta_bytes`) for a payload of `size` bytes.
     fn check_sizes(&self, size: u64, meta: &Map<String, Value>) -> Result<()> {
         let cfg = &self.inner.config;
-        if size > cfg.max_payload_bytes {
-            // Externalised content already stored for this attempt is unreferenced: garbage
-            // for the sweep (its slot stays free, so after the grace period).
-            return Err(Error::validation(format!(
-                "payload of {size} bytes exceeds the collection's maximum of {} bytes \
-                 (max_payload_bytes; large binary content belongs in base64Props)",
-                cfg.max_payload_bytes
-            ))
-            .with("limit", cfg.max_payload_bytes));
-        }
         // The metadata is a copy inside the index (all of the document without indexedProps):
         // bounded, so the index store is not asked to hold a second large copy. Measured
         // only when the payload could exceed the bound at all.

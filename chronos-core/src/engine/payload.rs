@@ -41,15 +41,60 @@ pub(crate) struct Encoded {
     pub(crate) checksum: String,
 }
 
-pub(crate) fn encode(data: &Map<String, Value>, system: &StoredSystem) -> Encoded {
-    let mut doc = data.clone();
-    doc.insert(
-        SYSTEM_FIELD.into(),
-        serde_json::to_value(system).expect("system serializes"),
-    );
-    let bytes = Bytes::from(serde_json::to_vec(&doc).expect("JSON map serializes"));
+/// The stored document: the user's fields, then `_system` (the user's data never holds
+/// `_system`: it is a reserved field). Serialized in place, without a copy of the data.
+struct WithSystem<'a> {
+    data: &'a Map<String, Value>,
+    system: &'a StoredSystem,
+}
+
+impl Serialize for WithSystem<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.data.len() + 1))?;
+        for (k, v) in self.data.iter().filter(|(k, _)| k.as_str() != SYSTEM_FIELD) {
+            m.serialize_entry(k, v)?;
+        }
+        m.serialize_entry(SYSTEM_FIELD, self.system)?;
+        m.end()
+    }
+}
+
+/// A buffer that refuses to grow past its limit: serialization stops there, so a payload
+/// over the limit never takes its whole size in memory a second time.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > self.limit {
+            return Err(std::io::Error::other("payload over its limit"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serializes a version's payload; `None` once it passes `limit` bytes.
+pub(crate) fn encode(
+    data: &Map<String, Value>,
+    system: &StoredSystem,
+    limit: u64,
+) -> Option<Encoded> {
+    let mut out = Bounded {
+        buf: Vec::new(),
+        limit: usize::try_from(limit).unwrap_or(usize::MAX),
+    };
+    // The only error a map of JSON values can meet here is the limit.
+    serde_json::to_writer(&mut out, &WithSystem { data, system }).ok()?;
+    let bytes = Bytes::from(out.buf);
     let checksum = sha256_hex(&bytes);
-    Encoded { bytes, checksum }
+    Some(Encoded { bytes, checksum })
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -255,7 +300,7 @@ mod tests {
     #[test]
     fn checksum_mismatch_names_key() {
         let data = json!({"a": 1}).as_object().cloned().unwrap();
-        let enc = encode(&data, &StoredSystem::default());
+        let enc = encode(&data, &StoredSystem::default(), u64::MAX).unwrap();
         assert!(decode(&enc.bytes, "k", &enc.checksum).is_ok());
         let e = decode(
             &enc.bytes[..enc.bytes.len() - 1],
@@ -264,6 +309,26 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.context("key"), Some("users/x/v0/item.json"));
+    }
+
+    #[test]
+    fn encoding_appends_the_system_object_and_stops_at_the_limit() {
+        let data = json!({"z": 1, "a": [1, "x"], "m": {"k": null}})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let system = StoredSystem {
+            deleted: true,
+            ..StoredSystem::default()
+        };
+        let enc = encode(&data, &system, u64::MAX).unwrap();
+        let mut whole = data.clone();
+        whole.insert(SYSTEM_FIELD.into(), serde_json::to_value(&system).unwrap());
+        assert_eq!(enc.bytes, serde_json::to_vec(&whole).unwrap());
+        let n = enc.bytes.len() as u64;
+        assert!(encode(&data, &system, n).is_some(), "exactly at the limit");
+        assert!(encode(&data, &system, n - 1).is_none());
+        assert!(encode(&data, &system, 0).is_none());
     }
 
     #[test]

@@ -74,7 +74,8 @@ pub async fn deep_payloads_are_rejected(h: Harness) {
 
 /// A record whose payload is damaged (here: replaced by a document too deep to parse) fails
 /// its own reads with `Internal`, shows up in a list page's `unreadable` while the page
-/// returns every other record, and can still be deleted; afterwards pages are clean.
+/// returns every other record, and can still be deleted or erased; afterwards pages are
+/// clean.
 pub async fn damaged_record_never_bricks_a_page(h: Harness) {
     let c = h.default_collection("damaged").await;
     let mut good = Vec::new();
@@ -90,21 +91,7 @@ pub async fn damaged_record_never_bricks_a_page(h: Harness) {
         .create(&json!({"n": 99}), CreateOptions::new())
         .await
         .unwrap();
-    let key = h
-        .stores
-        .index
-        .head(c.name(), bad.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .blob_key;
-    let poison = "{\"a\":".repeat(300) + "1" + &"}".repeat(300);
-    h.stores.blob.delete(&key).await.unwrap();
-    h.stores
-        .blob
-        .put_if_absent(&key, Bytes::from(poison))
-        .await
-        .unwrap();
+    poison(&h, c.name(), bad.id).await;
     // Fresh handle: nothing cached from the write.
     let c = h.engine().collection(c.config().clone()).await.unwrap();
 
@@ -137,6 +124,40 @@ pub async fn damaged_record_never_bricks_a_page(h: Harness) {
         .unwrap()
         .unwrap();
     assert!(tomb.system.deleted);
+
+    // Erase needs no parse either: it completes, and the record reads as erased.
+    let bad = c
+        .create(&json!({"n": 98}), CreateOptions::new())
+        .await
+        .unwrap();
+    poison(&h, c.name(), bad.id).await;
+    let c = h.engine().collection(c.config().clone()).await.unwrap();
+    let receipt = c.erase(bad.id, "ops", "damaged payload").await.unwrap();
+    assert!(receipt.complete, "{receipt:?}");
+    let e = c.get_latest(bad.id, ReadOptions::new()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Erased, "{e}");
+    let page = c.list_by_meta(ListOptions::new()).await.unwrap();
+    assert_eq!(page.items.len(), 3);
+    assert!(page.unreadable.is_empty(), "{:?}", page.unreadable);
+}
+
+/// Replaces the latest payload of record `id` by a document too deep to parse.
+async fn poison(h: &Harness, collection: &str, id: chronos_core::ItemId) {
+    let key = h
+        .stores
+        .index
+        .head(collection, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .blob_key;
+    let poison = "{\"a\":".repeat(300) + "1" + &"}".repeat(300);
+    h.stores.blob.delete(&key).await.unwrap();
+    h.stores
+        .blob
+        .put_if_absent(&key, Bytes::from(poison))
+        .await
+        .unwrap();
 }
 
 /// A payload above the collection's maximum is refused with a validation error naming the
