@@ -62,6 +62,9 @@ struct Args {
     /// Only the fallback spool's rows, with this many spooled writes.
     #[arg(long, value_name = "N")]
     spool_only: Option<usize>,
+    /// Only the retention rows (`prune_now`, `erase`).
+    #[arg(long)]
+    retention_only: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -907,6 +910,7 @@ fn main() {
             Ok(s) => {
                 let t = Instant::now();
                 let rows = match (args.verify_only, args.batch_only, args.spool_only) {
+                    _ if args.retention_only => rt.block_on(retention::rows(&s)),
                     (Some(n), _, _) => rt.block_on(verify::rows(&s, n)),
                     (None, Some(n), _) => rt.block_on(batch::rows(&s, n)),
                     (None, None, Some(n)) => rt.block_on(spool::rows(&s, n)),

@@ -28,6 +28,7 @@
 
 use std::collections::HashSet;
 
+use futures::stream::{self, StreamExt};
 use serde_json::Map;
 
 use super::observer::CommitEvent;
@@ -39,6 +40,9 @@ use crate::id::ItemId;
 use crate::index::{Commit, HeadAction, NewVersion, ERASED_CHECKSUM};
 use crate::model::{Op, WriteResult};
 use crate::time::{next_ms, now_ms};
+
+/// Blob deletes of one erase in flight at once.
+const DELETE_CONCURRENCY: usize = 8;
 
 /// Longest `actor` / `reason` an erase records.
 const MAX_AUDIT_CHARS: usize = 1000;
@@ -260,9 +264,7 @@ impl Collection {
         }
         let mut referenced: Vec<String> = referenced.into_iter().collect();
         referenced.sort();
-        for key in &referenced {
-            self.erase_blob(key, r).await;
-        }
+        let mut doomed = referenced.clone();
         let cfg = &self.inner.config;
         let mut dirs = vec![format!("{}{}/{id}/", cfg.blob_prefix, self.name())];
         for prop in cfg.base64_props.keys() {
@@ -282,10 +284,24 @@ impl Collection {
                 }
                 match self.classify(&b.key) {
                     Some((_, bid, _, w)) if bid == id && w.owner == self.inner.owner => {
-                        self.erase_blob(&b.key, r).await;
+                        doomed.push(b.key);
                     }
                     _ => r.left_not_owned.push(b.key),
                 }
+            }
+        }
+        // Independent deletes, a few at a time (on object stores each is a request); in
+        // order, so the receipt lists them as they were found.
+        let mut done = stream::iter(doomed)
+            .map(|key| async move {
+                let res = blob.delete(&key).await;
+                (key, res)
+            })
+            .buffered(DELETE_CONCURRENCY);
+        while let Some((key, res)) = done.next().await {
+            match res {
+                Ok(()) => r.blobs_deleted.push(key),
+                Err(e) => r.pending.push(format!("blob '{key}': {e}")),
             }
         }
         if !r.pending.is_empty() {
@@ -302,13 +318,6 @@ impl Collection {
             Err(e) => r
                 .pending
                 .push(format!("index: scrubbing the versions failed: {e}")),
-        }
-    }
-
-    async fn erase_blob(&self, key: &str, r: &mut EraseReceipt) {
-        match self.stores().blob.delete(key).await {
-            Ok(()) => r.blobs_deleted.push(key.to_string()),
-            Err(e) => r.pending.push(format!("blob '{key}': {e}")),
         }
     }
 
