@@ -251,6 +251,21 @@ pub struct Commit {
 }
 
 impl Commit {
+    /// A commit of `version` doing `head` with nothing else: created when the version is
+    /// (`created_at = version.at`), no pruning, no devShadow copy, no lineage, no deadline.
+    /// Set the public fields for the rest.
+    pub fn new(version: NewVersion, head: HeadAction) -> Self {
+        Commit {
+            created_at: version.at,
+            version,
+            head,
+            prune_below_ov: None,
+            shadow: None,
+            lineage: Lineage::default(),
+            not_after: None,
+        }
+    }
+
     /// For stores checking [`Commit::not_after`] at their linearisation point: `Unavailable`
     /// when `now` is past it, the one error every store returns for a late commit.
     pub fn check_deadline(&self, collection: &str, now: Timestamp) -> crate::Result<()> {

@@ -6,15 +6,15 @@
 
 mod common;
 
-use chronos_core::{Commit, HeadAction, ItemId, Lineage, NewVersion, Op, Timestamp};
+use chronos_core::{Commit, HeadAction, ItemId, NewVersion, Op, Timestamp};
 use chronos_store_mongo::{MongoConnection, Transactions};
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use serde_json::json;
 
 fn commit(id: ItemId, ov: u64, op: Op, head: HeadAction) -> Commit {
     let at = Timestamp::from_millisecond(1_800_000_000_000 + ov as i64).unwrap();
-    Commit {
-        version: NewVersion {
+    Commit::new(
+        NewVersion {
             item_id: id,
             ov,
             op,
@@ -28,13 +28,8 @@ fn commit(id: ItemId, ov: u64, op: Op, head: HeadAction) -> Commit {
             prev_ov: ov.checked_sub(1),
             chain: None,
         },
-        created_at: at,
         head,
-        prune_below_ov: None,
-        shadow: None,
-        lineage: Lineage::default(),
-        not_after: None,
-    }
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

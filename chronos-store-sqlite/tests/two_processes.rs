@@ -54,15 +54,7 @@ fn child_worker() {
                     prev_ov: ov.checked_sub(1),
                     chain: None,
                 };
-                let c = Commit {
-                    created_at: v.at,
-                    version: v,
-                    head: HeadAction::Upsert,
-                    prune_below_ov: None,
-                    shadow: None,
-                    lineage: Default::default(),
-                    not_after: None,
-                };
+                let c = Commit::new(v, HeadAction::Upsert);
                 match idx.commit(COLL, c).await {
                     Ok(_) => break,
                     Err(e) if e.kind() == ErrorKind::Conflict => continue,

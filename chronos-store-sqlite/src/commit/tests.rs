@@ -23,15 +23,7 @@ fn commit_of(id: ItemId, ov: u64, head: HeadAction, chain: Option<String>) -> Co
         prev_ov: ov.checked_sub(1),
         chain: Some(ChainLink::after(chain)),
     };
-    Commit {
-        created_at: v.at,
-        version: v,
-        head,
-        prune_below_ov: None,
-        shadow: None,
-        lineage: Default::default(),
-        not_after: None,
-    }
+    Commit::new(v, head)
 }
 
 async fn store() -> (crate::SqliteBackend, tempfile::TempDir) {

@@ -3,7 +3,7 @@
 //! verifiable, and `verify` reports a broken link or a stripped seal where it is.
 
 use chronos_core::{
-    ChainLink, Commit, CreateOptions, HeadAction, ItemId, Lineage, NewVersion, Op, ProblemKind,
+    ChainLink, Commit, CreateOptions, HeadAction, ItemId, NewVersion, Op, ProblemKind,
     RestoreTarget, VersionEntry, WriteOptions,
 };
 use serde_json::json;
@@ -77,8 +77,8 @@ pub async fn index_seal_contract(h: Harness) {
 /// A version appended directly to the index after `last` (its payload reused), linked as
 /// `chain` says.
 pub(super) fn appended(last: &VersionEntry, chain: Option<ChainLink>) -> Commit {
-    Commit {
-        version: NewVersion {
+    let mut c = Commit::new(
+        NewVersion {
             item_id: last.item_id,
             ov: last.ov + 1,
             op: Op::Update,
@@ -92,13 +92,11 @@ pub(super) fn appended(last: &VersionEntry, chain: Option<ChainLink>) -> Commit 
             prev_ov: Some(last.ov),
             chain,
         },
-        created_at: last.at,
-        head: HeadAction::Upsert,
-        prune_below_ov: None,
-        shadow: None,
-        lineage: Lineage::default(),
-        not_after: None,
-    }
+        HeadAction::Upsert,
+    );
+    // The record was created with its first version, not with this one.
+    c.created_at = last.at;
+    c
 }
 
 /// Every engine write is sealed and linked to the version before; erase keeps the chain

@@ -30,15 +30,7 @@ pub(super) fn version(id: ItemId, ov: u64, op: Op, at_ms: i64) -> NewVersion {
 }
 
 pub(super) fn commit(v: NewVersion, head: HeadAction) -> Commit {
-    Commit {
-        created_at: v.at,
-        version: v,
-        head,
-        prune_below_ov: None,
-        shadow: None,
-        lineage: chronos_core::Lineage::default(),
-        not_after: None,
-    }
+    Commit::new(v, head)
 }
 
 /// `IndexStore::commit` appends `(id, ov)` only after `ov - 1`, atomically with the head.
