@@ -18,16 +18,25 @@ use serde_json::{Map, Value};
 use crate::conv;
 use crate::error::{is_duplicate_key, map_err};
 use crate::filter;
+use crate::sortkey;
+
+mod sorted;
 
 /// The MongoDB document store of one database.
 #[derive(Debug)]
 pub struct MongoDocumentStore {
     db: Database,
+    /// Collections whose documents are known to carry sort keys (`sorted::backfill`).
+    sortable: RwLock<std::collections::HashSet<String>>,
     /// The date fields each prepared collection declared ([`DocLayout::dates`]).
     dates: RwLock<HashMap<String, Arc<[String]>>>,
 }
 
 const CANON: &str = "_c";
+/// Sort tags (`_s.o`) and keys (`_s.k`) of a body's arrays and objects ([`sortkey`]).
+const SORT: &str = "_s";
+/// The sparse index on `_s.o`, created once every document of a collection has its keys.
+const SORT_INDEX: &str = "chronos_sortkeys";
 
 fn check_name(coll: &str) -> Result<()> {
     chronos_core::engine::validate_collection_name(coll)
@@ -41,9 +50,12 @@ fn as_date(s: &str) -> Option<Bson> {
 }
 
 fn encode(doc: &Document, dates: &[String]) -> Result<bson::Document> {
-    if doc.body.contains_key(CANON) || doc.body.contains_key("_id") {
+    if [CANON, SORT, "_id"]
+        .iter()
+        .any(|k| doc.body.contains_key(*k))
+    {
         return Err(Error::validation(
-            "document bodies may not use the reserved fields _id and _c",
+            "document bodies may not use the reserved fields _id, _c and _s",
         )
         .with("id", &doc.id));
     }
@@ -58,7 +70,17 @@ fn encode(doc: &Document, dates: &[String]) -> Result<bson::Document> {
         CANON,
         conv::to_bson(&canonical(&Value::Object(doc.body.clone()))),
     );
+    if let Some(keys) = sort_keys(&doc.body) {
+        d.insert(SORT, keys);
+    }
     Ok(d)
+}
+
+/// `_s` of a body: its containers' sort tags and keys ([`sortkey`]), if it has any.
+fn sort_keys(body: &Map<String, Value>) -> Option<bson::Document> {
+    let mut s = bson::Document::new();
+    sortkey::annotate_as(body, &mut s, "o", "k");
+    (!s.is_empty()).then_some(s)
 }
 
 fn decode(mut d: bson::Document) -> Result<Document> {
@@ -68,6 +90,7 @@ fn decode(mut d: bson::Document) -> Result<Document> {
         None => return Err(Error::internal("stored document lacks _id")),
     };
     d.remove(CANON);
+    d.remove(SORT);
     let mut body = conv::from_doc(&d);
     // Dates were written from instants' text (see `encode`): give back that text.
     for (k, v) in &d {
@@ -84,6 +107,7 @@ impl MongoDocumentStore {
     pub(crate) fn new(db: Database) -> Self {
         Self {
             db,
+            sortable: RwLock::default(),
             dates: RwLock::default(),
         }
     }
@@ -227,13 +251,7 @@ impl DocumentStore for MongoDocumentStore {
 
     async fn find(&self, coll: &str, q: &DocQuery) -> Result<Vec<Document>> {
         let sort = match &q.sort {
-            Some((SortField::Meta(p), desc)) => {
-                let dir = if *desc { -1 } else { 1 };
-                let mut s = bson::Document::new();
-                s.insert(format!("{CANON}.{p}"), dir);
-                s.insert("_id", dir);
-                s
-            }
+            Some((SortField::Meta(p), desc)) => return self.find_sorted(coll, q, p, *desc).await,
             Some((_, true)) => doc! {"_id": -1},
             _ => doc! {"_id": 1},
         };

@@ -33,9 +33,9 @@ mod indexes;
 mod layout;
 mod query;
 
-use indexes::{create_missing_indexes, duplicate_versions};
+pub(crate) use indexes::create_missing_indexes;
+use indexes::duplicate_versions;
 use layout::{head_doc, head_from, version_doc, version_from};
-mod sortkey;
 
 use crate::conv::{self, date, get, oid, u64_of};
 use crate::error::{is_duplicate_key, is_transient, is_unknown_commit, map_err};
@@ -48,7 +48,7 @@ pub struct MongoIndexStore {
     db: Database,
     transactions: bool,
     prepared: Mutex<HashSet<String>>,
-    /// Collections whose heads are known to carry sort keys ([`sortkey::backfill`]).
+    /// Collections whose heads are known to carry sort keys ([`crate::sortkey::backfill`]).
     sortable: Mutex<HashSet<String>>,
 }
 

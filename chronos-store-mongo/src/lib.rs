@@ -31,6 +31,7 @@ mod index;
 mod lock;
 mod prune;
 mod repair;
+mod sortkey;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -40,34 +40,6 @@ async fn open(uri: &str, db: &str, c: &str) -> Collection {
     open_with(uri, db, c, Arc::new(MemoryBlobStore::new())).await
 }
 
-/// Documents whose `t` (and `o.t`) is every kind of value, arrays and objects among them.
-fn documents() -> Vec<Value> {
-    let values = [
-        json!([3, 1]),
-        json!([2]),
-        json!([]),
-        json!(["b", 1]),
-        json!([[0]]),
-        json!("m"),
-        json!(5),
-        json!(-1.5),
-        json!(null),
-        json!({"x": 1}),
-        json!({"x": 10}),
-        json!({"x": 9, "a": 2}),
-        json!(true),
-        json!([{"t": 4}, {"t": 0}]),
-    ];
-    let mut docs = Vec::new();
-    for (i, v) in values.iter().enumerate() {
-        docs.push(json!({ "t": v, "i": i }));
-        docs.push(json!({ "o": { "t": v }, "t": [v], "i": i }));
-        docs.push(json!({ "o": [{ "t": v }], "i": i }));
-    }
-    docs.push(json!({"i": 99}));
-    docs
-}
-
 /// `(id, doc)` pairs in the canonical order of `path`.
 fn canonical_order(rows: &[(ItemId, Value)], path: &str, desc: bool) -> Vec<ItemId> {
     let mut rows: Vec<(ItemId, Value)> = rows
@@ -107,7 +79,7 @@ async fn paged(c: &Collection, path: &str, desc: bool, limit: usize) -> Vec<Item
 
 async fn create_all(c: &Collection) -> Vec<(ItemId, Value)> {
     let mut rows = Vec::new();
-    for d in documents() {
+    for d in chronos_testkit::conformance::sort_edge_documents() {
         let id = ItemId::generate();
         c.create(&d, CreateOptions::new().id(id)).await.unwrap();
         rows.push((id, d));
@@ -207,4 +179,99 @@ async fn a_container_too_long_to_key_is_refused_not_misplaced() {
         .unwrap();
     let got: Vec<ItemId> = page.items.iter().map(|r| r.id).collect();
     assert_eq!(got, [ids[2], ids[1]]);
+}
+
+/// The document store: bodies written without sort keys get them before the first sort, and
+/// a container too long to key is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_without_sort_keys_get_them_and_long_containers_are_refused() {
+    use chronos_core::{DocQuery, Document as Doc, Filter, SortField};
+    let Some(uri) = common::uri() else { return };
+    let db = common::db_name();
+    let docs = |uri: String, db: String| async move {
+        MongoConnection::connect(&uri, Transactions::Off)
+            .await
+            .unwrap()
+            .database(&db)
+            .await
+            .unwrap()
+            .docs()
+    };
+    let store = docs(uri.clone(), db.clone()).await;
+    let values = [
+        json!([3, 1]),
+        json!(2),
+        json!([]),
+        json!({"x": 1}),
+        json!("a"),
+    ];
+    for (i, v) in values.iter().enumerate() {
+        let body = json!({ "t": v }).as_object().unwrap().clone();
+        store
+            .insert(
+                "d",
+                Doc {
+                    id: format!("d{i}"),
+                    body,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let raw = client.database(&db).collection::<Document>("d");
+    let stripped = raw
+        .update_many(doc! {}, doc! {"$unset": {"_s": ""}})
+        .await
+        .unwrap();
+    assert_eq!(
+        stripped.modified_count, 3,
+        "the arrays and the object had keys"
+    );
+
+    let store = docs(uri.clone(), db.clone()).await;
+    let sorted = |skip: usize| DocQuery {
+        filter: Filter::parse(&json!({})).unwrap(),
+        sort: Some((SortField::Meta("t".into()), false)),
+        skip,
+        limit: 2,
+    };
+    let mut got = Vec::new();
+    while let Ok(page) = store.find("d", &sorted(got.len())).await {
+        if page.is_empty() {
+            break;
+        }
+        got.extend(page.into_iter().map(|d| d.id));
+    }
+    // 2 < "a" < {"x":1} < [3,1] and [] by canonical text: "[3,1]" < "[]".
+    assert_eq!(got, ["d1", "d4", "d3", "d0", "d2"]);
+    let names = raw.list_index_names().await.unwrap();
+    assert!(names.iter().any(|n| n == "chronos_sortkeys"), "{names:?}");
+    assert_eq!(
+        raw.count_documents(doc! {"_s": {"$exists": true}})
+            .await
+            .unwrap(),
+        3
+    );
+
+    let long = json!({ "t": ["y".repeat(2_000)] })
+        .as_object()
+        .unwrap()
+        .clone();
+    store
+        .insert(
+            "d",
+            Doc {
+                id: "long".into(),
+                body: long,
+            },
+        )
+        .await
+        .unwrap();
+    // Refused on the page that would hold it (the third: after 2, "a", {"x":1} and before
+    // the other arrays), not before.
+    assert_eq!(store.find("d", &sorted(0)).await.unwrap().len(), 2);
+    let e = store.find("d", &sorted(2)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("'long'"), "{e}");
 }

@@ -16,7 +16,7 @@ use crate::error::map_err;
 /// which is an error saying what to do. Asking the server first also keeps index-option
 /// conflicts (code 85/86) from ever reaching the caller as raw server errors.
 /// `sparse` makes every created index sparse (documents without the field stay out of it).
-pub(super) async fn create_missing_indexes(
+pub(crate) async fn create_missing_indexes(
     coll: &Collection<Document>,
     c: &str,
     wanted: &[(Document, &str, bool)],

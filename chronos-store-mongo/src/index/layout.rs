@@ -4,8 +4,8 @@
 use chronos_core::{Error, HeadAction, HeadEntry, Op, Result, VersionEntry};
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 
-use super::sortkey;
 use crate::conv::{self, date, get, oid, opt_str, u64_of};
+use crate::sortkey;
 
 pub(super) fn version_doc(v: &VersionEntry, head: HeadAction) -> Document {
     let mut d = doc! {

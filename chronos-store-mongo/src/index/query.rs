@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use chronos_core::{Error, HeadEntry, HeadQuery, Result, SortField};
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 
-use super::{find_sorted, head_from, sortkey, MongoIndexStore};
+use super::{find_sorted, head_from, MongoIndexStore};
 use crate::conv::{self, oid};
 use crate::filter;
+use crate::sortkey;
 
 /// MongoDB `$type` names per canonical sort rank (1 numbers … 5 booleans).
 const RANK_TYPES: [&[&str]; 6] = [

@@ -1,4 +1,5 @@
-//! Case: the document store's conditional update (`update_where`) is a compare-and-set.
+//! Cases of the document store: conditional updates are compare-and-set, bulk deletes and
+//! layouts change no result, and sorts follow the canonical order.
 
 use chronos_core::{DocUpdate, Document, Filter};
 use serde_json::{json, Map, Value};
@@ -166,4 +167,101 @@ pub async fn document_bulk_deletes_and_layouts(h: Harness) {
         0,
         "a missing collection deletes nothing"
     );
+}
+
+/// `find` sorted by a body path orders every kind of value as the canonical order does
+/// (`chronos_core::filter::canonical_cmp`, then the id) — arrays, objects and paths through
+/// arrays included — and paging with `skip` visits each document once, in both directions.
+pub async fn document_sorts_follow_the_canonical_order(h: Harness) {
+    use chronos_core::filter::{canonical, canonical_cmp, get_path};
+    use chronos_core::{DocQuery, SortField};
+    let coll = Harness::unique("docsort");
+    let d = &h.docs;
+    let bodies = sort_edge_documents();
+    let mut docs = Vec::new();
+    for (n, b) in bodies.into_iter().enumerate() {
+        let doc = Document {
+            id: format!("d{n:02}"),
+            body: body(b),
+        };
+        d.insert(&coll, doc.clone()).await.unwrap();
+        docs.push(doc);
+    }
+    for path in ["t", "o.t", "o"] {
+        for desc in [false, true] {
+            let mut want: Vec<(String, Value)> = docs
+                .iter()
+                .map(|doc| {
+                    let c = canonical(&Value::Object(doc.body.clone()));
+                    let key = get_path(c.as_object().unwrap(), path)
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    (doc.id.clone(), key)
+                })
+                .collect();
+            want.sort_by(|(ia, a), (ib, b)| {
+                let o = canonical_cmp(Some(a), Some(b)).then(ia.cmp(ib));
+                if desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            });
+            let want: Vec<String> = want.into_iter().map(|(id, _)| id).collect();
+            let mut got = Vec::new();
+            loop {
+                let page = d
+                    .find(
+                        &coll,
+                        &DocQuery {
+                            filter: Filter::parse(&json!({})).unwrap(),
+                            sort: Some((SortField::Meta(path.into()), desc)),
+                            skip: got.len(),
+                            limit: 4,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                got.extend(page.into_iter().map(|doc| doc.id));
+                assert!(
+                    got.len() <= want.len(),
+                    "paging by {path} repeats documents"
+                );
+            }
+            assert_eq!(got, want, "sorted by {path}, descending {desc}");
+        }
+    }
+}
+
+/// Bodies whose `t`, `o.t` and `o` hold every kind of value — scalars, arrays, objects,
+/// arrays of arrays and of objects — reached through objects and through arrays: what a sort
+/// by those paths must order as [`chronos_core::filter::canonical_cmp`] does on every backend.
+pub fn sort_edge_documents() -> Vec<Value> {
+    let values = [
+        json!([3, 1]),
+        json!([2]),
+        json!([]),
+        json!(["b", 1]),
+        json!([[0]]),
+        json!("m"),
+        json!(5),
+        json!(-1.5),
+        json!(null),
+        json!({"x": 1}),
+        json!({"x": 10}),
+        json!({"x": 9, "a": 2}),
+        json!(true),
+        json!([{"t": 4}, {"t": 0}]),
+    ];
+    let mut docs = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        docs.push(json!({ "t": v, "i": i }));
+        docs.push(json!({ "o": { "t": v }, "t": [v], "i": i }));
+        docs.push(json!({ "o": [{ "t": v }], "i": i }));
+    }
+    docs.push(json!({"i": 99}));
+    docs
 }

@@ -190,6 +190,7 @@ macro_rules! conformance_suite {
             document_store_contract,
             document_conditional_updates_are_compare_and_set,
             document_bulk_deletes_and_layouts,
+            document_sorts_follow_the_canonical_order,
             injected_faults_never_lose_or_expose_writes,
             database_id_is_stable,
             sweep_beside_writers_loses_no_acknowledged_write,

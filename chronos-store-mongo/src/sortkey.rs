@@ -1,4 +1,5 @@
-//! Canonical sort keys for the metadata paths MongoDB would sort by its own rules.
+//! Canonical sort keys for the paths MongoDB would sort by its own rules: for heads
+//! (`metaIndexed`) and for the document store's bodies (`_c`).
 //!
 //! The canonical order ([`chronos_core::filter::canonical_cmp`]) gives a path through an
 //! array no value (it sorts among the nulls) and orders an array or an object by its
@@ -13,7 +14,8 @@
 //!   containers: `3` (objects) or `4` (arrays), then the canonical text, at most
 //!   [`KEY_BYTES`] of it.
 //!
-//! Both are absent on heads without containers (`metaOdd` has a sparse index). A sort by
+//! Both are absent on heads without containers (`metaOdd` has a sparse index). Documents
+//! carry the same as `_s: {o: tags, k: keys}`. A sort by
 //! `p` then reads two streams and merges them: the *plain* heads (no tag for `p` or a
 //! prefix of it) by `metaIndexed.<p>`, in MongoDB's order, which is canonical for them; and
 //! the *odd* heads by `metaSortKeys.<p>`, which is missing (null) exactly when the path
@@ -97,12 +99,18 @@ fn cursor_key(v: &Value) -> Option<String> {
 
 /// Adds `metaOdd` and `metaSortKeys` for the containers of `meta` to a head document.
 pub(crate) fn annotate(meta: &Map<String, Value>, head: &mut Document) {
-    let (mut tags, mut keys) = (Vec::new(), Document::new());
+    annotate_as(meta, head, TAGS, KEYS);
+}
+
+/// Adds the tags and keys for the containers of `meta` to `out` as fields `tags` and
+/// `keys`; nothing when `meta` holds no container.
+pub(crate) fn annotate_as(meta: &Map<String, Value>, out: &mut Document, tags: &str, keys: &str) {
+    let (mut found, mut sort_keys) = (Vec::new(), Document::new());
     let mut budget = HEAD_BUDGET;
-    walk(meta, "", &mut tags, &mut keys, &mut budget);
-    if !tags.is_empty() {
-        head.insert(TAGS, tags);
-        head.insert(KEYS, keys);
+    walk(meta, "", &mut found, &mut sort_keys, &mut budget);
+    if !found.is_empty() {
+        out.insert(tags, found);
+        out.insert(keys, sort_keys);
     }
 }
 
@@ -161,7 +169,12 @@ pub(crate) fn truncated_tag(path: &str) -> String {
 
 /// The field an odd head sorts by for `path`.
 pub(crate) fn key_field(path: &str) -> String {
-    format!("{KEYS}.{}", encode(path))
+    key_field_in(KEYS, path)
+}
+
+/// The field under `keys` that an odd document sorts by for `path`.
+pub(crate) fn key_field_in(keys: &str, path: &str) -> String {
+    format!("{keys}.{}", encode(path))
 }
 
 /// "Strictly after `(value, id)`" among the odd heads, whose keys are strings (containers)
@@ -224,7 +237,7 @@ pub(crate) async fn backfill(
     if state.is_some_and(|d| d.get_i32("version").is_ok_and(|v| v >= BACKFILLED)) {
         return Ok(());
     }
-    super::create_missing_indexes(head, c, &[(doc! {TAGS: 1}, TAGS, false)], true).await?;
+    crate::index::create_missing_indexes(head, c, &[(doc! {TAGS: 1}, TAGS, false)], true).await?;
     let mut cursor = head
         .find(doc! {TAGS: {"$exists": false}})
         .projection(doc! {"metaIndexed": 1, "ov": 1})
