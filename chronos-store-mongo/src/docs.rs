@@ -35,6 +35,8 @@ pub struct MongoDocumentStore {
 const CANON: &str = "_c";
 /// Sort tags (`_s.o`) and keys (`_s.k`) of a body's arrays and objects ([`sortkey`]).
 const SORT: &str = "_s";
+/// The nonce of the insert that created a document (see `insert`).
+const WRITE: &str = "_w";
 /// The sparse index on `_s.o`, created once every document of a collection has its keys.
 const SORT_INDEX: &str = "chronos_sortkeys";
 
@@ -91,6 +93,7 @@ fn decode(mut d: bson::Document) -> Result<Document> {
     };
     d.remove(CANON);
     d.remove(SORT);
+    d.remove(WRITE);
     let mut body = conv::from_doc(&d);
     // Dates were written from instants' text (see `encode`): give back that text.
     for (k, v) in &d {
@@ -189,14 +192,32 @@ impl MongoDocumentStore {
 #[async_trait]
 impl DocumentStore for MongoDocumentStore {
     async fn insert(&self, coll: &str, doc: Document) -> Result<()> {
-        match self.coll(coll)?.insert_one(self.encode(coll, &doc)?).await {
+        let c = self.coll(coll)?;
+        // The driver retries a write whose answer it lost; a server that does not remember
+        // retried writes then reports our own document as a duplicate. The write's nonce
+        // tells the two apart, so `AlreadyExists` means another insert made it.
+        let nonce = bson::oid::ObjectId::new();
+        let mut encoded = self.encode(coll, &doc)?;
+        encoded.insert(WRITE, nonce);
+        match c.insert_one(encoded).await {
             Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => Err(Error::already_exists(format!(
-                "document '{}' already exists",
-                doc.id
-            ))
-            .with("collection", coll)
-            .with("id", &doc.id)),
+            Err(e) if is_duplicate_key(&e) => {
+                let ours = c
+                    .find_one(doc! {"_id": &doc.id, WRITE: nonce})
+                    .projection(doc! {"_id": 1})
+                    .await
+                    .map_err(|e| map_err(e, "read document").with("collection", coll))?;
+                if ours.is_some() {
+                    tracing::debug!(collection = coll, id = %doc.id,
+                        "a retried insert found its own document");
+                    return Ok(());
+                }
+                Err(
+                    Error::already_exists(format!("document '{}' already exists", doc.id))
+                        .with("collection", coll)
+                        .with("id", &doc.id),
+                )
+            }
             Err(e) => Err(map_err(e, "insert document").with("collection", coll)),
         }
     }
