@@ -162,12 +162,10 @@ impl MongoIndexStore {
         sent: &[usize],
         cvs: &HashMap<usize, u64>,
     ) -> Vec<std::result::Result<(), Stop>> {
-        match cs
-            .ver
-            .insert_many(version_docs(commits, sent, cvs))
-            .ordered(false)
-            .await
-        {
+        let docs = version_docs(commits, sent, cvs);
+        let entry_ids: Vec<Option<mongodb::bson::oid::ObjectId>> =
+            docs.iter().map(|d| d.get_object_id("_id").ok()).collect();
+        match cs.ver.insert_many(docs).ordered(false).await {
             Ok(_) => sent.iter().map(|_| Ok(())).collect(),
             Err(e) => {
                 let failed: HashMap<usize, i32> = match e.kind.as_ref() {
@@ -186,13 +184,29 @@ impl MongoIndexStore {
                             .collect()
                     }
                 };
+                // A duplicate may be our own entry, written by the first attempt of an
+                // insert the driver retried (see `commit::own_entries`).
+                let dup_ids: Vec<mongodb::bson::Bson> = failed
+                    .iter()
+                    .filter(|(_, &code)| code == DUPLICATE_KEY)
+                    .filter_map(|(k, _)| entry_ids.get(*k).copied().flatten())
+                    .map(mongodb::bson::Bson::ObjectId)
+                    .collect();
+                // Unreadable: those commits' outcome is unknown, which the engine resolves
+                // by reading their slots back; the others' stands.
+                let own = super::commit::own_entries(&cs.ver, dup_ids).await;
                 sent.iter()
                     .enumerate()
                     .map(|(k, &i)| match failed.get(&k) {
                         None => Ok(()),
-                        Some(&DUPLICATE_KEY) => {
-                            Err(conflict(&commits[i], "another writer committed it first"))
-                        }
+                        Some(&DUPLICATE_KEY) => match &own {
+                            Ok(own) if entry_ids[k].is_some_and(|id| own.contains(&id)) => Ok(()),
+                            Ok(_) => {
+                                Err(conflict(&commits[i], "another writer committed it first"))
+                            }
+                            Err(Stop::Driver(e, op)) => Err(Stop::Driver(e.clone(), op)),
+                            Err(Stop::Conflict(e)) => Err(Stop::Conflict(e.replicate())),
+                        },
                         Some(code) => Err(Stop::Conflict(Error::unavailable(format!(
                             "inserting the version failed (server code {code})"
                         )))),

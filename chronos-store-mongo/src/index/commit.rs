@@ -106,8 +106,24 @@ impl MongoIndexStore {
     ) -> std::result::Result<(), Stop> {
         let v = &c.version;
         let entry = c.version.clone().into_entry(cv);
-        match exec!(sess, cs.ver.insert_one(version_doc(&entry, c.head))) {
+        let vdoc = version_doc(&entry, c.head);
+        let entry_id = vdoc.get("_id").cloned();
+        match exec!(sess, cs.ver.insert_one(vdoc)) {
             Ok(_) => {}
+            // Outside a transaction the driver retries an insert whose answer it lost; a
+            // server that does not remember retried writes then reports our own entry as
+            // the duplicate. Its `_id` (made here) tells the two apart.
+            Err(e) if is_duplicate_key(&e) && sess.is_none() => {
+                if !own_entries(&cs.ver, entry_id.into_iter().collect())
+                    .await?
+                    .is_empty()
+                {
+                    tracing::debug!(id = %v.item_id, ov = v.ov,
+                        "a retried version insert found its own entry");
+                } else {
+                    return Err(conflict(c, "another writer committed it first"));
+                }
+            }
             Err(e) if is_duplicate_key(&e) => {
                 return Err(conflict(c, "another writer committed it first"))
             }
@@ -236,4 +252,28 @@ impl MongoIndexStore {
             "transaction kept conflicting; giving up after 60 attempts",
         ))
     }
+}
+
+/// Which of the version entries `ids` (their `_id`s) exist: entries a retried insert wrote
+/// on its first attempt.
+pub(super) async fn own_entries(
+    ver: &mongodb::Collection<mongodb::bson::Document>,
+    ids: Vec<mongodb::bson::Bson>,
+) -> std::result::Result<std::collections::HashSet<mongodb::bson::oid::ObjectId>, Stop> {
+    use futures::TryStreamExt;
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let found: Vec<mongodb::bson::Document> = ver
+        .find(doc! {"_id": {"$in": ids}})
+        .projection(doc! {"_id": 1})
+        .await
+        .map_err(|e| Stop::Driver(e, "read version entries"))?
+        .try_collect()
+        .await
+        .map_err(|e| Stop::Driver(e, "read version entries"))?;
+    Ok(found
+        .iter()
+        .filter_map(|d| d.get_object_id("_id").ok())
+        .collect())
 }
