@@ -52,12 +52,12 @@ fn as_date(s: &str) -> Option<Bson> {
 }
 
 fn encode(doc: &Document, dates: &[String]) -> Result<bson::Document> {
-    if [CANON, SORT, "_id"]
+    if [CANON, SORT, WRITE, "_id"]
         .iter()
         .any(|k| doc.body.contains_key(*k))
     {
         return Err(Error::validation(
-            "document bodies may not use the reserved fields _id, _c and _s",
+            "document bodies may not use the reserved fields _id, _c, _s and _w",
         )
         .with("id", &doc.id));
     }

@@ -275,3 +275,46 @@ async fn documents_without_sort_keys_get_them_and_long_containers_are_refused() 
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert!(e.to_string().contains("'long'"), "{e}");
 }
+
+/// A body may not use the fields the store keeps beside it (`_id`, the canonical copy `_c`,
+/// the sort keys `_s`, the insert's nonce `_w`): each would be overwritten or dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_may_not_use_the_stores_own_fields() {
+    use chronos_core::Document as Doc;
+    let Some(uri) = common::uri() else { return };
+    let store = MongoConnection::connect(&uri, Transactions::Off)
+        .await
+        .unwrap()
+        .database(&common::db_name())
+        .await
+        .unwrap()
+        .docs();
+    for field in ["_id", "_c", "_s", "_w"] {
+        let body = json!({ field: 1, "a": 2 }).as_object().unwrap().clone();
+        let e = store
+            .insert(
+                "d",
+                Doc {
+                    id: "x".into(),
+                    body: body.clone(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Validation, "{field}: {e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
+        let e = store
+            .replace(
+                "d",
+                Doc {
+                    id: "x".into(),
+                    body,
+                },
+                true,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Validation, "{field}: {e}");
+    }
+    assert!(store.get("d", "x").await.unwrap().is_none());
+}
