@@ -9,7 +9,6 @@ use chronos_core::docs::{DocLayout, DocQuery, DocUpdate, Document, DocumentStore
 use chronos_core::filter::canonical;
 use chronos_core::time::format_instant;
 use chronos_core::{Error, Filter, Result, SortField, Timestamp};
-use futures::TryStreamExt;
 use mongodb::bson::{self, doc, Bson};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
@@ -18,6 +17,8 @@ use serde_json::{Map, Value};
 use crate::conv;
 use crate::error::{is_duplicate_key, map_err};
 use crate::filter;
+use crate::index::find_sorted;
+use crate::seen::Seen;
 use crate::sortkey;
 
 mod sorted;
@@ -27,7 +28,7 @@ mod sorted;
 pub struct MongoDocumentStore {
     db: Database,
     /// Collections whose documents are known to carry sort keys (`sorted::backfill`).
-    sortable: RwLock<std::collections::HashSet<String>>,
+    sortable: Seen,
     /// The date fields each prepared collection declared ([`DocLayout::dates`]).
     dates: RwLock<HashMap<String, Arc<[String]>>>,
 }
@@ -110,7 +111,7 @@ impl MongoDocumentStore {
     pub(crate) fn new(db: Database) -> Self {
         Self {
             db,
-            sortable: RwLock::default(),
+            sortable: Seen::default(),
             dates: RwLock::default(),
         }
     }
@@ -276,17 +277,16 @@ impl DocumentStore for MongoDocumentStore {
             Some((_, true)) => doc! {"_id": -1},
             _ => doc! {"_id": 1},
         };
-        let docs: Vec<bson::Document> = self
-            .coll(coll)?
-            .find(filter::translate(&q.filter, &format!("{CANON}.")))
-            .sort(sort)
-            .skip(q.skip as u64)
-            .limit(q.limit.min(i64::MAX as usize) as i64)
-            .await
-            .map_err(|e| map_err(e, "find documents"))?
-            .try_collect()
-            .await
-            .map_err(|e| map_err(e, "find documents").with("collection", coll))?;
+        let docs = find_sorted(
+            &self.coll(coll)?,
+            filter::translate(&q.filter, &format!("{CANON}.")),
+            sort,
+            q.skip,
+            q.limit,
+            "find documents",
+        )
+        .await
+        .map_err(|e| e.with("collection", coll))?;
         docs.into_iter().map(decode).collect()
     }
 

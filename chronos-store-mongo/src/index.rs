@@ -14,8 +14,6 @@
 //! In both the unique `(itemId, ov)` index is what refuses a version committed since the
 //! check; the check itself refuses gaps (a record's latest ov never goes down).
 
-use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -41,6 +39,7 @@ use layout::{head_doc, head_from, version_doc, version_from};
 use crate::conv::{self, date, get, oid, u64_of};
 use crate::error::{is_duplicate_key, map_err};
 use crate::feed;
+use crate::seen::Seen;
 
 /// The MongoDB index store for one database.
 #[derive(Debug)]
@@ -48,9 +47,9 @@ pub struct MongoIndexStore {
     client: Client,
     db: Database,
     transactions: bool,
-    prepared: Mutex<HashSet<String>>,
+    prepared: Seen,
     /// Collections whose heads are known to carry sort keys ([`crate::sortkey::backfill`]).
-    sortable: Mutex<HashSet<String>>,
+    sortable: Seen,
 }
 
 struct Colls {
@@ -86,16 +85,18 @@ impl From<(mongodb::error::Error, &'static str)> for Stop {
     }
 }
 
-/// `find(filter).sort(sort).limit(limit)`, collected.
-async fn find_sorted(
+/// `find(filter).sort(sort).skip(skip).limit(limit)`, collected.
+pub(crate) async fn find_sorted(
     coll: &Collection<Document>,
     filter: Document,
     sort: Document,
+    skip: usize,
     limit: usize,
     op: &'static str,
 ) -> Result<Vec<Document>> {
     coll.find(filter)
         .sort(sort)
+        .skip(skip as u64)
         .limit(limit.min(i64::MAX as usize) as i64)
         .await
         .map_err(|e| map_err(e, op))?
@@ -123,8 +124,8 @@ impl MongoIndexStore {
             client,
             db,
             transactions,
-            prepared: Mutex::new(HashSet::new()),
-            sortable: Mutex::new(HashSet::new()),
+            prepared: Seen::default(),
+            sortable: Seen::default(),
         }
     }
 
@@ -136,15 +137,8 @@ impl MongoIndexStore {
         }
     }
 
-    fn is_prepared(&self, c: &str) -> bool {
-        self.prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(c)
-    }
-
     async fn ensure(&self, c: &str) -> Result<()> {
-        if self.is_prepared(c) {
+        if self.prepared.contains(c) {
             return Ok(());
         }
         chronos_core::engine::validate_collection_name(c)?;
@@ -197,10 +191,7 @@ impl MongoIndexStore {
             Err(e) if is_duplicate_key(&e) => {}
             Err(e) => return Err(map_err(e, "create cv counter").with("collection", c)),
         }
-        self.prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(c.to_string());
+        self.prepared.insert(c);
         Ok(())
     }
 
@@ -557,6 +548,7 @@ impl IndexStore for MongoIndexStore {
             &self.colls(c).ver,
             filter,
             doc! {"ov": 1},
+            0,
             limit,
             "read history",
         )
@@ -583,6 +575,7 @@ impl IndexStore for MongoIndexStore {
             &self.colls(c).ver,
             filter,
             doc! {"itemId": 1, "ov": 1},
+            0,
             limit,
             "read the version log",
         )

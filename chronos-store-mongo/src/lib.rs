@@ -31,6 +31,7 @@ mod index;
 mod lock;
 mod prune;
 mod repair;
+mod seen;
 mod sortkey;
 
 use std::fmt;

@@ -162,6 +162,17 @@ pub(crate) fn odd_tags(path: &str) -> Vec<Bson> {
     tags
 }
 
+/// `Unsupported` for a sort by `path` that would place `what` (a record, a document) by a
+/// truncated key.
+pub(crate) fn too_long(path: &str, what: &str) -> chronos_core::Error {
+    chronos_core::Error::unsupported(format!(
+        "cannot sort by '{path}' here: {what} holds an array or object there whose canonical \
+         text is longer than {KEY_BYTES} bytes, which this store orders only by its \
+         beginning; sort by a field holding scalars or shorter containers"
+    ))
+    .with("field", path)
+}
+
 /// The tag of a head whose key for `path` is truncated.
 pub(crate) fn truncated_tag(path: &str) -> String {
     format!("x:{}", encode(path))

@@ -7,13 +7,15 @@ use std::cmp::Ordering;
 
 use chronos_core::docs::{DocQuery, Document};
 use chronos_core::filter::{canonical, canonical_cmp, get_path};
-use chronos_core::{Error, Result};
+use chronos_core::Result;
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, Bson};
 use mongodb::{Collection, IndexModel};
+use serde_json::Value;
 
 use super::{decode, sort_keys, MongoDocumentStore, CANON, SORT, SORT_INDEX};
 use crate::error::map_err;
+use crate::index::find_sorted;
 use crate::{filter, sortkey};
 
 impl MongoDocumentStore {
@@ -25,17 +27,9 @@ impl MongoDocumentStore {
         desc: bool,
     ) -> Result<Vec<Document>> {
         let c = self.coll(coll)?;
-        let known = self
-            .sortable
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(coll);
-        if !known {
+        if !self.sortable.contains(coll) {
             backfill(&c, coll).await?;
-            self.sortable
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(coll.to_string());
+            self.sortable.insert(coll);
         }
         let dir = if desc { -1 } else { 1 };
         let tags = Bson::Array(sortkey::odd_tags(p));
@@ -45,50 +39,48 @@ impl MongoDocumentStore {
             format!("{CANON}.{p}"),
             sortkey::key_field_in(&format!("{SORT}.k"), p),
         );
-        let mut plain = doc! {"$and": [base.clone()]};
-        let mut odd = doc! {"$and": [base]};
-        let mut cond = bson::Document::new();
-        cond.insert(&tag_field, doc! {"$nin": tags.clone()});
-        push(&mut plain, cond);
-        let mut cond = bson::Document::new();
-        cond.insert(&tag_field, doc! {"$in": tags});
-        push(&mut odd, cond);
+        let mut plain_tags = bson::Document::new();
+        plain_tags.insert(&tag_field, doc! {"$nin": tags.clone()});
+        let plain = doc! {"$and": [base.clone(), plain_tags]};
+        let mut odd_tags = bson::Document::new();
+        odd_tags.insert(&tag_field, doc! {"$in": tags});
+        let odd = doc! {"$and": [base, odd_tags]};
         let wanted = q.skip.saturating_add(q.limit);
         let (mut plain_sort, mut odd_sort) = (bson::Document::new(), bson::Document::new());
         plain_sort.insert(plain_field, dir);
         plain_sort.insert("_id", dir);
         odd_sort.insert(key_field, dir);
         odd_sort.insert("_id", dir);
+        const OP: &str = "find documents";
         // Most collections hold no container on a sorted path: the odd stream comes back
         // empty, and the plain page (skipped on the server) is the answer. Otherwise the
         // plain stream is read again from its start, to merge the first `skip + limit`.
         let (page, b) = futures::try_join!(
-            read(&c, plain.clone(), plain_sort.clone(), q.skip, q.limit),
-            read(&c, odd, odd_sort, 0, wanted)
+            find_sorted(&c, plain.clone(), plain_sort.clone(), q.skip, q.limit, OP),
+            find_sorted(&c, odd, odd_sort, 0, wanted, OP)
         )
         .map_err(|e| e.with("collection", coll))?;
         if b.is_empty() {
             return page.into_iter().map(decode).collect();
         }
-        let a = read(&c, plain, plain_sort, 0, wanted)
+        let a = find_sorted(&c, plain, plain_sort, 0, wanted, OP)
             .await
             .map_err(|e| e.with("collection", coll))?;
         let cut = Bson::String(sortkey::truncated_tag(p));
-        let mut rows: Vec<(Document, bool)> = Vec::with_capacity(a.len() + b.len());
-        for d in a {
-            rows.push((decode(d)?, false));
+        // Each row with its canonical sort value, computed once.
+        let mut rows: Vec<(Value, Document, bool)> = Vec::with_capacity(a.len() + b.len());
+        let odd_start = a.len();
+        for (n, d) in a.into_iter().chain(b).enumerate() {
+            let truncated = n >= odd_start
+                && d.get_document(SORT)
+                    .and_then(|s| s.get_array("o"))
+                    .is_ok_and(|t| t.contains(&cut));
+            let d = decode(d)?;
+            let key = canonical(get_path(&d.body, p).unwrap_or(&Value::Null));
+            rows.push((key, d, truncated));
         }
-        for d in b {
-            let truncated = d
-                .get_document(SORT)
-                .and_then(|s| s.get_array("o"))
-                .is_ok_and(|t| t.contains(&cut));
-            rows.push((decode(d)?, truncated));
-        }
-        let key =
-            |d: &Document| canonical(get_path(&d.body, p).unwrap_or(&serde_json::Value::Null));
-        rows.sort_by(|(x, _), (y, _)| {
-            let o: Ordering = canonical_cmp(Some(&key(x)), Some(&key(y))).then(x.id.cmp(&y.id));
+        rows.sort_by(|(kx, x, _), (ky, y, _)| {
+            let o: Ordering = canonical_cmp(Some(kx), Some(ky)).then(x.id.cmp(&y.id));
             if desc {
                 o.reverse()
             } else {
@@ -96,44 +88,13 @@ impl MongoDocumentStore {
             }
         });
         rows.truncate(wanted);
-        if let Some((d, _)) = rows.iter().find(|(_, t)| *t) {
-            return Err(Error::unsupported(format!(
-                "cannot sort by '{p}' here: document '{}' holds an array or object there whose \
-                 canonical text is longer than {} bytes, which this store orders only by its \
-                 beginning",
-                d.id,
-                sortkey::KEY_BYTES
-            ))
-            .with("collection", coll)
-            .with("field", p)
-            .with("id", &d.id));
+        if let Some((_, d, _)) = rows.iter().find(|(_, _, t)| *t) {
+            return Err(sortkey::too_long(p, &format!("document '{}'", d.id))
+                .with("collection", coll)
+                .with("id", &d.id));
         }
-        Ok(rows.into_iter().skip(q.skip).map(|(d, _)| d).collect())
+        Ok(rows.into_iter().skip(q.skip).map(|(_, d, _)| d).collect())
     }
-}
-
-fn push(and: &mut bson::Document, cond: bson::Document) {
-    if let Ok(a) = and.get_array_mut("$and") {
-        a.push(Bson::Document(cond));
-    }
-}
-
-async fn read(
-    c: &Collection<bson::Document>,
-    filter: bson::Document,
-    sort: bson::Document,
-    skip: usize,
-    limit: usize,
-) -> Result<Vec<bson::Document>> {
-    c.find(filter)
-        .sort(sort)
-        .skip(skip as u64)
-        .limit(limit.min(i64::MAX as usize) as i64)
-        .await
-        .map_err(|e| map_err(e, "find documents"))?
-        .try_collect()
-        .await
-        .map_err(|e| map_err(e, "find documents"))
 }
 
 /// Gives the documents written without sort keys (before Chronos kept them) theirs, once

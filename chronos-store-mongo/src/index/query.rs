@@ -118,6 +118,7 @@ impl MongoIndexStore {
             &self.colls(c).head,
             filter::conjoin(clauses),
             sort,
+            0,
             q.limit,
             "query heads",
         )
@@ -137,17 +138,9 @@ impl MongoIndexStore {
         clauses: Vec<Document>,
     ) -> Result<Vec<HeadEntry>> {
         let cs = self.colls(c);
-        let known = self
-            .sortable
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(c);
-        if !known {
+        if !self.sortable.contains(c) {
             sortkey::backfill(&cs.head, &cs.counter, c).await?;
-            self.sortable
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(c.to_string());
+            self.sortable.insert(c);
         }
         let desc = q.sort.descending;
         let dir = if desc { -1 } else { 1 };
@@ -175,6 +168,7 @@ impl MongoIndexStore {
             &cs.head,
             filter::conjoin(plain),
             plain_sort,
+            0,
             q.limit,
             "query heads",
         );
@@ -186,6 +180,7 @@ impl MongoIndexStore {
                 &cs.head,
                 filter::conjoin(others),
                 odd_sort,
+                0,
                 q.limit,
                 "query heads",
             )
@@ -209,16 +204,9 @@ impl MongoIndexStore {
         heads.sort_by(|a, b| q.sort.compare(a, b));
         heads.truncate(q.limit);
         if let Some(h) = heads.iter().find(|h| truncated.contains(&h.item_id)) {
-            return Err(Error::unsupported(format!(
-                "cannot page by '{p}' here: record {} holds an array or object there whose \
-                 canonical text is longer than {} bytes, which this store orders only by its \
-                 beginning; sort by a field holding scalars or shorter containers",
-                h.item_id,
-                sortkey::KEY_BYTES
-            ))
-            .with("collection", c)
-            .with("field", p)
-            .with("id", h.item_id));
+            return Err(sortkey::too_long(p, &format!("record {}", h.item_id))
+                .with("collection", c)
+                .with("id", h.item_id));
         }
         Ok(heads)
     }
